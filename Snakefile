@@ -1,0 +1,25 @@
+# Fine-Tuning on Pre-Training Data (Gronberg 2024), reproduced and extended.
+# raw ASV + BibleQA -> tokenized shards -> full and LoRA fine-tunes
+#   -> base/full/lora answers -> accuracy table, Venn diagram, loss curves, timing.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+# Schema validation (with defaults) and the config helpers: the one place reading config.
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/models.smk"
+include: "rules/tokenize.smk"
+include: "rules/finetune.smk"
+include: "rules/predict.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

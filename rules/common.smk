@@ -1,0 +1,113 @@
+# The one place that reads `config`: validation first, then wildcard constraints and
+# the small functions the rules use for inputs, params and resources.
+import math
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
+from bibleft.configcheck import load_schema, validate_config  # noqa: E402
+from bibleft.errors import InputError  # noqa: E402
+
+try:
+    validate_config(config, load_schema(os.path.join(workflow.basedir, "schemas", "config.schema.yaml")))
+except InputError as err:
+    raise WorkflowError(str(err)) from None
+
+RUN_MODELS = config["run"]["models"]
+VARIANTS = ["base", "full", "lora"]
+METHODS = ["full", "lora"]
+
+
+wildcard_constraints:
+    model="|".join(re.escape(m) for m in config["models"]),
+    tokenizer="|".join(sorted({re.escape(m["tokenizer"]) for m in config["models"].values()})),
+    variant="|".join(VARIANTS),
+    method="|".join(METHODS),
+
+
+def model_entry(model):
+    return config["models"][model]
+
+
+def is_hub_id(source):
+    # A Hub id is "name" or "org/name"; anything that exists locally or looks like a path
+    # (absolute, ./, ../, ~, a .gguf file) is loaded from disk.
+    return not (os.path.exists(source) or source.startswith(("/", ".", "~"))
+                or source.endswith(".gguf") or source.startswith("gguf:"))
+
+
+def model_dir(model):
+    """The directory holding the base model: the local source itself, or models/<slug>/
+    filled once by rule prepare_model."""
+    source = model_entry(model)["source"]
+    if is_hub_id(source) or source.endswith(".gguf") or source.startswith("gguf:"):
+        return f"models/{model}"
+    path = os.path.expanduser(source)
+    if not os.path.isdir(path):
+        raise WorkflowError(f"config error: models.{model}.source: local model directory {path} "
+                            "does not exist")
+    return path
+
+
+def tokenizer_key(model):
+    return model_entry(model)["tokenizer"]
+
+
+def tokenizer_source_model(tokenizer):
+    """The model whose tokenizer files make data/tokenized/<tokenizer>/ (run models first)."""
+    for model in RUN_MODELS + list(config["models"]):
+        if tokenizer_key(model) == tokenizer:
+            return model
+
+
+def train_settings():
+    return dict(config["train"])
+
+
+def final_outputs():
+    outputs = []
+    for model in RUN_MODELS:
+        outputs += [
+            f"results/{model}/accuracy.csv",
+            f"results/{model}/accuracy.md",
+            f"results/{model}/venn.png",
+            f"results/{model}/loss.png",
+            f"results/{model}/timing.csv",
+        ]
+    return outputs
+
+
+# --- resources: sized from the model, grown with each retry ------------------------------
+
+def model_gpus():
+    return config["resources"]["gpu"]
+
+
+def model_threads():
+    return config["resources"]["cpus_per_gpu"] * max(1, model_gpus())
+
+
+def _size(model):
+    return model_entry(model)["params_millions"]
+
+
+def train_mem_mb(wildcards, attempt):
+    # Host memory: the fp32 weights loaded once plus the optimizer's copy on the way to
+    # the GPU, and headroom for data loading.
+    return int((4000 + 12 * _size(wildcards.model)) * attempt)
+
+
+def train_runtime_min(wildcards, attempt):
+    # About 20 min per epoch per billion parameters on one A100 with dynamic padding,
+    # doubled for safety; at least 30 min.
+    epochs = config["train"]["epochs"]
+    return int(max(30, 40 * epochs * _size(wildcards.model) / 1000) * attempt)
+
+
+def generate_mem_mb(wildcards, attempt):
+    return int((4000 + 8 * _size(wildcards.model)) * attempt)
+
+
+def generate_runtime_min(wildcards, attempt):
+    return int(max(20, 20 * _size(wildcards.model) / 1000) * attempt)

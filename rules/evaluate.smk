@@ -1,0 +1,73 @@
+# Tables and figures of one model's three variants.
+
+
+def predictions(wildcards):
+    return {v: f"results/{wildcards.model}/predictions/{v}.jsonl" for v in VARIANTS}
+
+
+rule accuracy_table:
+    input:
+        unpack(predictions),
+    output:
+        csv=report("results/{model}/accuracy.csv", caption="../report/accuracy.rst", category="Accuracy"),
+        md="results/{model}/accuracy.md",
+    log:
+        "logs/evaluate/{model}/accuracy_table.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        gpu=0,
+    script:
+        "../workflow_scripts/accuracy_table.py"
+
+
+rule venn_diagram:
+    input:
+        unpack(predictions),
+    output:
+        png=report("results/{model}/venn.png", caption="../report/venn.rst", category="Accuracy"),
+        svg="results/{model}/venn.svg",
+        sets="results/{model}/venn_sets.json",
+    log:
+        "logs/evaluate/{model}/venn_diagram.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        gpu=0,
+    script:
+        "../workflow_scripts/venn_diagram.py"
+
+
+rule loss_curves:
+    input:
+        full="checkpoints/{model}/full",
+        lora="checkpoints/{model}/lora",
+    output:
+        report("results/{model}/loss.png", caption="../report/loss.rst", category="Training"),
+    log:
+        "logs/evaluate/{model}/loss_curves.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        gpu=0,
+    script:
+        "../workflow_scripts/loss_curves.py"
+
+
+rule timing_table:
+    input:
+        full="checkpoints/{model}/full",
+        lora="checkpoints/{model}/lora",
+        base_timing="results/{model}/generations/base.timing.json",
+        full_timing="results/{model}/generations/full.timing.json",
+        lora_timing="results/{model}/generations/lora.timing.json",
+    output:
+        report("results/{model}/timing.csv", caption="../report/timing.rst", category="Training"),
+    log:
+        "logs/evaluate/{model}/timing_table.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        gpu=0,
+    script:
+        "../workflow_scripts/timing_table.py"

@@ -1,0 +1,58 @@
+# Each model answers every question (generation: the GPU job), then the study's lenient
+# rule scores the answers (a cheap job, so changing the rule never regenerates).
+
+
+def generation_inputs(wildcards):
+    inputs = {"questions": rules.bibleqa_records.output[0]}
+    if wildcards.variant == "full":
+        inputs["model"] = f"checkpoints/{wildcards.model}/full"
+    else:
+        inputs["model"] = model_dir(wildcards.model)
+    if wildcards.variant == "lora":
+        inputs["adapter"] = f"checkpoints/{wildcards.model}/lora"
+    return inputs
+
+
+rule generate_answers:
+    input:
+        unpack(generation_inputs),
+    output:
+        answers="results/{model}/generations/{variant}.jsonl",
+        timing="results/{model}/generations/{variant}.timing.json",
+    log:
+        "logs/generate/{model}/{variant}.log",
+    benchmark:
+        "benchmarks/generate/{model}/{variant}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: model_threads()
+    resources:
+        gpu=model_gpus(),
+        mem_mb=generate_mem_mb,
+        runtime=generate_runtime_min,
+    params:
+        prompt=lambda wc: config["eval"]["prompt"],  # holds "{question}": not a wildcard
+        max_new_tokens=config["eval"]["max_new_tokens"],
+        limit=config["eval"]["limit"],
+        batch_size=config["eval"]["batch_size"],
+        dtype=config["eval"]["dtype"],
+        trust_remote_code=lambda wc: model_entry(wc.model)["trust_remote_code"],
+    script:
+        "../workflow_scripts/generate_answers.py"
+
+
+rule score_predictions:
+    input:
+        rules.generate_answers.output.answers,
+    output:
+        "results/{model}/predictions/{variant}.jsonl",
+    log:
+        "logs/score/{model}/{variant}.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        gpu=0,
+    params:
+        ignore_case=config["score"]["ignore_case"],
+    script:
+        "../workflow_scripts/score_predictions.py"

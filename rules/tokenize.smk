@@ -1,0 +1,23 @@
+# One example per verse, EOS appended, saved as a sharded `datasets` dataset. Keyed by
+# tokenizer, so all GPT-2 sizes share one tokenization.
+
+
+rule tokenize_corpus:
+    input:
+        asv=rules.asv_text.output[0],
+        model=lambda wc: model_dir(tokenizer_source_model(wc.tokenizer)),
+    output:
+        directory("data/tokenized/{tokenizer}"),
+    log:
+        "logs/tokenize/{tokenizer}.log",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=0,
+    params:
+        books=config["data"]["asv"]["books"],
+        max_verses=config["data"]["asv"]["max_verses"],
+        num_shards=config["data"]["num_shards"],
+        trust_remote_code=lambda wc: model_entry(tokenizer_source_model(wc.tokenizer))["trust_remote_code"],
+    script:
+        "../workflow_scripts/tokenize_corpus.py"

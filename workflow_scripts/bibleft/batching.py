@@ -1,0 +1,79 @@
+"""Turning tokenized verses into training batches: order, packing and padding."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+IGNORE_INDEX = -100  # labels with this value are left out of the loss
+
+
+def pack_examples(examples: list[list[int]], block_size: int) -> list[list[int]]:
+    """Concatenate examples (each already ending in EOS) and cut fixed blocks.
+
+    The remainder shorter than a block is dropped, as in HF's run_clm.
+    """
+    flat = [tok for ex in examples for tok in ex]
+    n_blocks = len(flat) // block_size
+    return [flat[i * block_size:(i + 1) * block_size] for i in range(n_blocks)]
+
+
+def epoch_order(n_examples: int, seed: int, epoch: int, lengths: list[int] | None = None,
+                batch_size: int = 1, group_by_length: bool = False) -> list[int]:
+    """A shuffled order of example indices, reproducible from (seed, epoch) alone.
+
+    Being a pure function of (seed, epoch) lets a resumed run skip to where it stopped.
+    With `group_by_length`, mega-batches of 50 batches are sorted by length so that a
+    batch holds verses of similar length (less padding; changes which verses share a
+    batch, so it is off for the paper's run).
+    """
+    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    order = torch.randperm(n_examples, generator=generator).tolist()
+    if group_by_length and lengths is not None:
+        mega = 50 * batch_size
+        order = [i for start in range(0, n_examples, mega)
+                 for i in sorted(order[start:start + mega], key=lambda j: -lengths[j])]
+    return order
+
+
+def batches_for_epoch(order: list[int], batch_size: int, rank: int = 0,
+                      world_size: int = 1) -> list[list[int]]:
+    """Consecutive batches of `order`; with several processes each takes every N-th."""
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return batches[rank::world_size]
+
+
+def steps_per_epoch(n_examples: int, batch_size: int, world_size: int = 1) -> int:
+    # The last partial batch is kept (HF Trainer's default): 31,102 / 8 -> 3,888 steps.
+    return math.ceil(math.ceil(n_examples / batch_size) / world_size)
+
+
+def collate(examples: list[list[int]], pad_id: int, max_length: int | None = None) -> dict:
+    """Pad to the longest example in the batch (dynamic padding).
+
+    Labels are the input ids with padding set to IGNORE_INDEX, chosen by the attention
+    mask, not by token id: with `pad_token = eos` the stock LM collator would also drop
+    each verse's real EOS from the loss, and the model would never learn to stop.
+    """
+    if max_length is not None:
+        examples = [ex[:max_length] for ex in examples]
+    longest = max(len(ex) for ex in examples)
+    input_ids = torch.full((len(examples), longest), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(examples), longest), dtype=torch.long)
+    for row, ex in enumerate(examples):
+        input_ids[row, :len(ex)] = torch.tensor(ex, dtype=torch.long)
+        attention_mask[row, :len(ex)] = 1
+    labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def collate_fixed(examples: list[list[int]], pad_id: int, length: int) -> dict:
+    """Pad every example to a fixed length (what the study most likely did); for benchmarks."""
+    padded = [ex[:length] + [pad_id] * (length - len(ex[:length])) for ex in examples]
+    batch = collate([ex[:length] for ex in examples], pad_id)
+    input_ids = torch.tensor(padded, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    attention_mask[:, :batch["attention_mask"].shape[1]] = batch["attention_mask"]
+    labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}

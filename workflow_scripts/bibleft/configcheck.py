@@ -1,0 +1,80 @@
+"""Validating the merged config against the JSON schema, with short errors.
+
+Snakemake's own `validate` prints the whole schema on failure; a user editing a YAML
+file wants one line naming the key and what is allowed there.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import best_match
+
+from .errors import InputError
+
+SLUG = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(Draft202012Validator)
+
+
+def _allowed_keys(schema: dict, path: list) -> list[str]:
+    node = schema
+    for part in path:
+        props = node.get("properties", {})
+        if part in props:
+            node = props[part]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            return []
+    return sorted(node.get("properties", {}))
+
+
+def _describe(error, schema: dict) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = _allowed_keys(schema, list(error.absolute_path))
+        return f"{key}: {error.message}; allowed keys: {', '.join(allowed)}"
+    if error.validator == "propertyNames" or (error.validator == "pattern" and "A-Za-z0-9" in str(error.validator_value)):
+        return f"{key}: {error.instance!r} is not a valid slug (use letters, digits, '.', '_' and '-')"
+    if error.validator == "oneOf":
+        # oneOf [posint, null]: report the useful branch.
+        return f"{key}: {error.instance!r} is not valid; expected a positive integer or null"
+    return f"{key}: {error.message}"
+
+
+def load_schema(path) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def validate_config(config: dict, schema: dict) -> dict:
+    """Fill defaults into `config` in place and check it; raise InputError on the first problem."""
+    validator = _Validator(schema)
+    error = best_match(validator.iter_errors(config))
+    if error is not None:
+        raise InputError(f"config error: {_describe(error, schema)}")
+    for slug in config["run"]["models"]:
+        if slug not in config["models"]:
+            raise InputError(f"config error: run.models: {slug!r} is not in models "
+                             f"(known: {', '.join(sorted(config['models']))})")
+    for slug, entry in config["models"].items():
+        entry.setdefault("tokenizer", slug)
+    return config

@@ -1,0 +1,94 @@
+"""Loading models safely and building the trainable model: the one place where full
+fine-tuning and LoRA differ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .errors import InputError
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_model_dir(path: str | Path) -> Path:
+    """A local model directory we are willing to load: config plus safetensors weights."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"model directory {path} does not exist (set models.<slug>.source "
+                         "to a local directory or a Hub id)")
+    if not (path / "config.json").is_file():
+        raise InputError(f"model directory {path} has no config.json")
+    if not any(path.glob("*.safetensors")):
+        if any(path.glob("*.bin")) or any(path.glob("*.pt")) or any(path.glob("*.pth")):
+            raise InputError(f"model directory {path} holds only pickle weights (*.bin/*.pt); "
+                             "pickle can run code on load, so only safetensors are loaded. "
+                             "Convert it with save_pretrained(..., safe_serialization=True)")
+        raise InputError(f"model directory {path} has no *.safetensors weights")
+    return path
+
+
+def load_tokenizer(path: str | Path, trust_remote_code: bool = False, padding_side: str = "right"):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    if tokenizer.eos_token_id is None:
+        raise InputError(f"tokenizer in {path} has no EOS token; one is needed to end each verse")
+    if tokenizer.pad_token_id is None:
+        # GPT-2 has no pad token. Padding is masked by the attention mask and the loss
+        # mask, so reusing EOS is safe (see collate.py for why EOS stays in the loss).
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_causal_lm(path: str | Path, dtype: torch.dtype = torch.float32,
+                   trust_remote_code: bool = False, device: torch.device | None = None):
+    from transformers import AutoModelForCausalLM
+
+    path = check_model_dir(path)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(path), dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code,
+        attn_implementation="sdpa")
+    return model.to(device) if device is not None else model
+
+
+def _uses_conv1d(model, targets: list[str]) -> bool:
+    from transformers.pytorch_utils import Conv1D
+
+    return any(isinstance(m, Conv1D) for name, m in model.named_modules()
+               if name.rsplit(".", 1)[-1] in targets)
+
+
+def build_trainable(model, method: str, lora: dict | None = None,
+                    lora_targets: list[str] | None = None):
+    """Return the model to train: the model itself (full) or a peft LoRA wrapper."""
+    if method == "full":
+        model.requires_grad_(True)
+        return model
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        if not lora_targets:
+            raise InputError("config models.<slug>.lora_targets: empty; name the modules LoRA adapts")
+        present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+        missing = [t for t in lora_targets if t not in present]
+        if missing:
+            raise InputError(f"config models.<slug>.lora_targets: {missing} not found in the model "
+                             f"(its module names include {sorted(present)[:12]})")
+        config = LoraConfig(
+            r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+            target_modules=list(lora_targets), task_type="CAUSAL_LM",
+            # GPT-2's projections are Conv1D with transposed weights.
+            fan_in_fan_out=_uses_conv1d(model, lora_targets))
+        return get_peft_model(model, config)
+    raise ValueError(f"unknown fine-tuning method {method!r} (full or lora)")
+
+
+def count_parameters(model) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total
