@@ -1,0 +1,132 @@
+"""The training loop learns, and its batches hold exactly the real tokens."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from bibleft import batching
+from bibleft.asv import Verse
+from bibleft.corpus import tokenize_verses
+from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
+from bibleft.train import train
+
+VERSES = [
+    "In the beginning God created the heavens and the earth.",
+    "And God said, Let there be light: and there was light.",
+    "Jesus wept.",
+    "The Lord is my shepherd; I shall not want.",
+    "For God so loved the world, that he gave his only begotten Son.",
+    "Rejoice always.",
+]
+
+SETTINGS = {
+    "epochs": 1, "batch_size": 4, "learning_rate": 3e-3, "weight_decay": 0.0, "warmup_steps": 0,
+    "max_steps": None, "seed": 0, "log_every": 5, "checkpoint_every": 0, "precision": "auto",
+    "max_length": 512, "packing": False, "block_size": 16, "max_grad_norm": 1.0,
+    "group_by_length": False, "gradient_checkpointing": False, "compile": False,
+}
+
+
+def tiny_corpus(tokenizer, copies: int) -> list[list[int]]:
+    verses = [Verse("Genesis", 1, i + 1, text) for i, text in enumerate(VERSES)]
+    return tokenize_verses(verses, tokenizer)["input_ids"] * copies
+
+
+def test_steps_per_epoch_keeps_the_last_partial_batch():
+    assert batching.steps_per_epoch(31102, 8) == 3888  # the full ASV at the study's batch size
+    assert batching.steps_per_epoch(16, 8) == 2
+    assert batching.steps_per_epoch(17, 8, world_size=2) == 2  # 3 batches over 2 processes
+
+
+def test_collate_masks_padding_but_keeps_the_real_eos():
+    eos = 50256  # GPT-2 pads with its EOS: padding must be told apart by position, not id
+    short, long = [11, 12, eos], [21, 22, 23, 24, 25, eos]
+    batch = batching.collate([short, long], pad_id=eos)
+    assert batch["input_ids"].shape == (2, 6)  # the longest in the batch, no more
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 0, 0, 0], [1] * 6]
+    assert batch["labels"].tolist() == [[11, 12, eos, -100, -100, -100], long]
+
+
+def test_collate_truncates_to_max_length():
+    batch = batching.collate([[1, 2, 3, 4, 5], [6, 7]], pad_id=0, max_length=3)
+    assert batch["input_ids"].tolist() == [[1, 2, 3], [6, 7, 0]]
+    assert batch["labels"].tolist() == [[1, 2, 3], [6, 7, -100]]
+
+
+def test_collate_fixed_pads_to_the_length_with_the_same_real_tokens():
+    examples = [[5, 6, 7], [8, 9]]
+    dynamic = batching.collate(examples, pad_id=0)
+    fixed = batching.collate_fixed(examples, pad_id=0, length=8)
+    assert fixed["input_ids"].shape == (2, 8)
+    assert fixed["attention_mask"].sum() == dynamic["attention_mask"].sum() == 5
+    assert fixed["labels"][:, :3].tolist() == dynamic["labels"].tolist()
+    assert (fixed["labels"][:, 3:] == batching.IGNORE_INDEX).all()
+
+
+def test_pack_examples_cuts_full_blocks_and_drops_the_remainder():
+    examples = [[1, 2, 3], [4, 5], [6, 7, 8, 9], [10]]
+    assert batching.pack_examples(examples, 4) == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    assert batching.pack_examples(examples, 20) == []
+
+
+def test_epoch_order_is_a_reproducible_permutation():
+    first = batching.epoch_order(50, seed=3, epoch=1)
+    assert sorted(first) == list(range(50))
+    assert first == batching.epoch_order(50, seed=3, epoch=1)
+    assert first != batching.epoch_order(50, seed=3, epoch=2)
+
+
+def test_group_by_length_puts_similar_lengths_together():
+    lengths = [(i * 37) % 100 for i in range(400)]
+    grouped = batching.epoch_order(400, 0, 0, lengths, batch_size=4, group_by_length=True)
+    plain = batching.epoch_order(400, 0, 0, lengths, batch_size=4)
+    assert sorted(grouped) == list(range(400))
+
+    def padding(order):
+        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b)
+                   for b in batching.batches_for_epoch(order, 4))
+    assert padding(grouped) < padding(plain) / 3
+
+
+@pytest.mark.parametrize("packing", [False, True])
+def test_loss_falls_on_a_repeated_tiny_corpus(tiny_gpt2, tmp_path, packing):
+    tokenizer = load_tokenizer(tiny_gpt2)
+    examples = tiny_corpus(tokenizer, copies=12)  # 72 verses, 18 steps per epoch at batch 4
+    model = build_trainable(load_causal_lm(tiny_gpt2), "full")
+    settings = {**SETTINGS, "epochs": 2, "packing": packing}
+    result = train(model, examples, tokenizer.pad_token_id, settings, progress=False,
+                   log=io.StringIO())
+    losses = [r["loss"] for r in result["log"]]
+    assert len(losses) == result["summary"]["steps"] > 10
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    # From ~ln(50257) = 10.8 for random weights; memorising six verses goes much lower.
+    assert last < first - 2.5, (first, last)
+    assert all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_tokens_seen_counts_real_tokens_not_padding(tiny_gpt2):
+    tokenizer = load_tokenizer(tiny_gpt2)
+    examples = tiny_corpus(tokenizer, copies=2)
+    model = build_trainable(load_causal_lm(tiny_gpt2), "full")
+    log = io.StringIO()
+    result = train(model, examples, tokenizer.pad_token_id, {**SETTINGS, "epochs": 1},
+                   progress=False, log=log)
+    summary = result["summary"]
+    assert summary["steps"] == batching.steps_per_epoch(len(examples), SETTINGS["batch_size"])
+    assert summary["tokens_seen"] == sum(len(ex) for ex in examples)
+    assert "tokens/s" in log.getvalue() and summary["tokens_per_second"] > 0
+
+
+def test_lora_trains_only_the_adapter(tiny_gpt2):
+    tokenizer = load_tokenizer(tiny_gpt2)
+    examples = tiny_corpus(tokenizer, copies=2)
+    model = build_trainable(load_causal_lm(tiny_gpt2), "lora", {"r": 4, "alpha": 8, "dropout": 0.0},
+                            ["c_attn", "c_proj", "c_fc"])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    result = train(model, examples, tokenizer.pad_token_id, {**SETTINGS, "max_steps": 3},
+                   progress=False, log=io.StringIO())
+    changed = {n for n, p in result["model"].named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all("lora_" in n for n in changed)
