@@ -1,0 +1,181 @@
+"""The whole DAG through the snakemake CLI, on a tiny GPT-2 and a dozen questions."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bibleft.fileio import read_jsonl
+from fixtures import BIBLEQA_LINES, make_tiny_gpt2, write_bibleqa
+from workflow_helpers import (ROOT, copy_project, planned_jobs, snakemake, tiny_config,
+                              write_config)
+
+MODEL = "tiny-gpt2"
+VARIANTS = ("base", "full", "lora")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A finished tiny run in a copy of the project."""
+    base = tmp_path_factory.mktemp("e2e")
+    project = copy_project(base / "project")
+    model_dir = make_tiny_gpt2(base / "tiny-gpt2")
+    bibleqa = write_bibleqa(base / "1001.csv")
+    config_path = write_config(base / "tiny.yaml", tiny_config(model_dir, bibleqa))
+    snakemake(project, "--cores", "2", "--configfile", str(config_path))
+    return {"project": project, "base": base, "model_dir": model_dir, "bibleqa": bibleqa,
+            "config": config_path}
+
+
+def results(run) -> Path:
+    return run["project"] / "results" / MODEL
+
+
+def test_every_contract_file_exists(run):
+    project = run["project"]
+    expected = [
+        "data/raw/asv.tsv", "data/raw/bibleqa.tsv", "data/bibleqa.jsonl",
+        "data/tokenized/gpt2/dataset_info.json",
+        f"checkpoints/{MODEL}/full/model.safetensors", f"checkpoints/{MODEL}/full/config.json",
+        f"checkpoints/{MODEL}/full/tokenizer_config.json",
+        f"checkpoints/{MODEL}/lora/adapter_model.safetensors",
+        f"checkpoints/{MODEL}/lora/adapter_config.json",
+        f"results/{MODEL}/accuracy.csv", f"results/{MODEL}/accuracy.md",
+        f"results/{MODEL}/venn.png", f"results/{MODEL}/venn.svg",
+        f"results/{MODEL}/loss.png", f"results/{MODEL}/timing.csv",
+    ]
+    expected += [f"checkpoints/{MODEL}/{m}/{f}" for m in ("full", "lora")
+                 for f in ("train_log.jsonl", "train_summary.json")]
+    expected += [f"results/{MODEL}/predictions/{v}.jsonl" for v in VARIANTS]
+    missing = [p for p in expected if not (project / p).is_file()]
+    assert not missing
+    assert (project / "data/raw/asv.tsv").read_text(encoding="utf-8").count("\n") == 31102
+    for png in ("venn.png", "loss.png"):
+        assert (results(run) / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # No pickle anywhere in what the run wrote.
+    assert not list(project.glob("checkpoints/**/*.bin")) and not list(project.glob("checkpoints/**/*.pt"))
+
+
+def test_questions_and_predictions_agree(run):
+    questions = read_jsonl(run["project"] / "data/bibleqa.jsonl")
+    assert len(questions) == len(BIBLEQA_LINES) - 1
+    preds = {v: read_jsonl(results(run) / "predictions" / f"{v}.jsonl") for v in VARIANTS}
+    for variant, records in preds.items():
+        assert [r["id"] for r in records] == [q["id"] for q in questions], variant
+        for record in records:
+            assert set(record) == {"id", "question", "answer", "response", "correct"}
+            assert record["correct"] == (record["answer"] in record["response"])
+    with open(results(run) / "accuracy.csv", newline="") as fh:
+        table = {row["variant"]: row for row in csv.DictReader(fh)}
+    assert list(table) == ["base", "full", "lora", "union"]
+    union = set()
+    for variant, records in preds.items():
+        right = {r["id"] for r in records if r["correct"]}
+        union |= right
+        assert int(table[variant]["correct"]) == len(right)
+        assert int(table[variant]["total"]) == len(questions)
+        assert float(table[variant]["accuracy_pct"]) == pytest.approx(100 * len(right) / len(questions), abs=1e-3)
+    assert int(table["union"]["correct"]) == len(union)
+    sets = json.loads((results(run) / "venn_sets.json").read_text())
+    for variant, records in preds.items():
+        assert set(sets["sets"][variant]) == {r["id"] for r in records if r["correct"]}
+    assert sum(sets["regions"].values()) == len(union)
+
+
+def test_training_outputs(run):
+    for method in ("full", "lora"):
+        ckpt = run["project"] / "checkpoints" / MODEL / method
+        log = read_jsonl(ckpt / "train_log.jsonl")
+        assert [r["step"] for r in log] == list(range(1, 7))
+        assert all({"step", "epoch", "loss", "learning_rate"} <= set(r) for r in log)
+        summary = json.loads((ckpt / "train_summary.json").read_text())
+        assert summary["steps"] == 6 and summary["tokens_seen"] > 0
+        assert summary["library_versions"]["torch"]
+        assert summary["device"] == "cpu"
+        assert not (run["project"] / "resume" / MODEL / method).exists()  # scratch cleaned
+    with open(results(run) / "timing.csv", newline="") as fh:
+        rows = {row["method"]: row for row in csv.DictReader(fh)}
+    assert set(rows) == set(VARIANTS)
+    assert float(rows["full"]["total_seconds"]) > 0 and rows["base"]["total_seconds"] == ""
+    assert float(rows["base"]["inference_seconds_per_answer"]) > 0
+
+
+def test_progress_is_logged(run):
+    log = (run["project"] / "logs/finetune" / MODEL / "full.log").read_text()
+    assert "total_steps=6" in log and "tokens/s" in log and "train:" in log
+    assert "generate:" in (run["project"] / "logs/generate" / MODEL / "base.log").read_text()
+
+
+# --- regenerating only stale outputs -----------------------------------------------------
+
+def overlay(run, name, **overrides) -> str:
+    path = run["base"] / f"{name}.yaml"
+    write_config(path, tiny_config(run["model_dir"], run["bibleqa"], **overrides))
+    return str(path)
+
+
+def test_second_run_does_nothing(run):
+    assert planned_jobs(run["project"], "--configfile", str(run["config"])) == {}
+
+
+def test_lora_setting_reruns_lora_only(run):
+    jobs = planned_jobs(run["project"], "--configfile", overlay(run, "lora", **{"lora.r": 4}))
+    assert jobs.get("finetune") == 1 and jobs.get("generate_answers") == 1
+    assert jobs.get("score_predictions") == 1
+    assert "tokenize_corpus" not in jobs and "asv_text" not in jobs
+    assert {"accuracy_table", "venn_diagram", "loss_curves", "timing_table"} <= set(jobs)
+
+
+def test_prompt_change_regenerates_answers_only(run):
+    prompt = "Q: {question}\nA:"
+    jobs = planned_jobs(run["project"], "--configfile", overlay(run, "prompt", **{"eval.prompt": prompt}))
+    assert jobs.get("generate_answers") == 3 and jobs.get("score_predictions") == 3
+    assert "finetune" not in jobs and "tokenize_corpus" not in jobs
+    assert "loss_curves" not in jobs
+
+
+def test_scoring_setting_rescores_only(run):
+    jobs = planned_jobs(run["project"], "--configfile", overlay(run, "score", **{"score.ignore_case": True}))
+    assert jobs.get("score_predictions") == 3
+    assert {"accuracy_table", "venn_diagram"} <= set(jobs)
+    assert not {"generate_answers", "finetune", "tokenize_corpus", "loss_curves"} & set(jobs)
+
+
+def test_editing_a_script_reruns_its_rules_only(run):
+    script = run["project"] / "workflow_scripts" / "venn_diagram.py"
+    future = time.time() + 5
+    os.utime(script, (future, future))
+    try:
+        jobs = planned_jobs(run["project"], "--configfile", str(run["config"]))
+    finally:
+        os.utime(script, (future - 3600, future - 3600))
+    assert jobs.get("venn_diagram") == 1
+    assert not {"generate_answers", "finetune", "score_predictions", "accuracy_table"} & set(jobs)
+
+
+# --- the shipped paper config ---------------------------------------------------------
+
+def test_paper_config_dry_run_resolves_the_study_dag(tmp_path):
+    project = copy_project(tmp_path / "project")
+    jobs = planned_jobs(project)
+    assert jobs["prepare_model"] == 1 and jobs["tokenize_corpus"] == 1
+    assert jobs["finetune"] == 2 and jobs["generate_answers"] == 3
+    assert jobs["score_predictions"] == 3
+    assert {"accuracy_table", "venn_diagram", "loss_curves", "timing_table"} <= set(jobs)
+    out = snakemake(project, "-n").stdout
+    # GPU requests on the model rules, none on the data rules.
+    blocks = {b.split(":", 1)[0].strip(): b for b in out.split("rule ")[1:]}
+    for rule in ("finetune", "generate_answers"):
+        assert "gpu=1" in blocks[rule] and "mem_mb=" in blocks[rule] and "runtime=" in blocks[rule]
+    assert "gpu=0" in blocks["tokenize_corpus"]
+
+
+def test_lint_is_clean(tmp_path):
+    project = copy_project(tmp_path / "project")
+    proc = snakemake(project, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
