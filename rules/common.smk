@@ -33,7 +33,7 @@ def model_entry(model):
 def is_hub_id(source):
     # A Hub id is "name" or "org/name"; anything that exists locally or looks like a path
     # (absolute, ./, ../, ~, a .gguf file) is loaded from disk.
-    return not (os.path.exists(source) or source.startswith(("/", ".", "~"))
+    return not (os.path.exists(source) or os.path.isabs(source) or source.startswith((".", "~"))
                 or source.endswith(".gguf") or source.startswith("gguf:"))
 
 
@@ -74,8 +74,35 @@ def final_outputs():
             f"results/{model}/venn.png",
             f"results/{model}/loss.png",
             f"results/{model}/timing.csv",
+            f"results/{model}/scores.csv",
+            f"results/{model}/significance.csv",
+            f"results/{model}/audit.csv",
+            f"results/{model}/accuracy_bars.png",
         ]
+    if len(RUN_MODELS) > 1:
+        outputs += ["results/summary.csv", "results/summary.png"]
     return outputs
+
+
+def bibleqa_local_file(wildcards):
+    path = config["data"]["bibleqa"]["path"]
+    return [os.path.expanduser(path)] if path else []
+
+
+def generation_inputs(wildcards):
+    """Base and LoRA answer with the base model (LoRA merged in); full with its checkpoint."""
+    inputs = {"questions": rules.bibleqa_records.output[0]}
+    if wildcards.variant == "full":
+        inputs["model"] = f"checkpoints/{wildcards.model}/full"
+    else:
+        inputs["model"] = model_dir(wildcards.model)
+    if wildcards.variant == "lora":
+        inputs["adapter"] = f"checkpoints/{wildcards.model}/lora"
+    return inputs
+
+
+def predictions(wildcards):
+    return {v: f"results/{wildcards.model}/predictions/{v}.jsonl" for v in VARIANTS}
 
 
 # --- resources: sized from the model, grown with each retry ------------------------------

@@ -20,11 +20,6 @@ rule asv_text:
         "../workflow_scripts/asv_text.py"
 
 
-def bibleqa_local_file(wildcards):
-    path = config["data"]["bibleqa"]["path"]
-    return [os.path.expanduser(path)] if path else []
-
-
 rule bibleqa_raw:
     input:
         local=bibleqa_local_file,

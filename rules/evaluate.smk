@@ -1,10 +1,6 @@
 # Tables and figures of one model's three variants.
 
 
-def predictions(wildcards):
-    return {v: f"results/{wildcards.model}/predictions/{v}.jsonl" for v in VARIANTS}
-
-
 rule accuracy_table:
     input:
         unpack(predictions),

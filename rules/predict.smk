@@ -2,17 +2,6 @@
 # rule scores the answers (a cheap job, so changing the rule never regenerates).
 
 
-def generation_inputs(wildcards):
-    inputs = {"questions": rules.bibleqa_records.output[0]}
-    if wildcards.variant == "full":
-        inputs["model"] = f"checkpoints/{wildcards.model}/full"
-    else:
-        inputs["model"] = model_dir(wildcards.model)
-    if wildcards.variant == "lora":
-        inputs["adapter"] = f"checkpoints/{wildcards.model}/lora"
-    return inputs
-
-
 rule generate_answers:
     input:
         unpack(generation_inputs),

@@ -81,15 +81,17 @@ def plot_venn(sets: dict[str, set], title: str, png_path, svg_path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib_venn import venn3_unweighted
+    from matplotlib_venn import venn3
+    from matplotlib_venn.layout.venn3 import DefaultLayoutAlgorithm
 
     # Unweighted: region areas would be unreadable for counts as small as the study's
     # (21, 8, 9), and an area-proportional layout cannot draw empty sets at all.
     regions = venn_regions(sets)
     fig, ax = plt.subplots(figsize=(6, 5))
     labels = [f"{VARIANT_LABELS.get(v, v)}\n({len(s)} correct)" for v, s in sets.items()]
-    venn3_unweighted(subsets=tuple(regions[k] for k in ("100", "010", "110", "001", "101", "011", "111")),
-                     set_labels=labels, ax=ax)
+    venn3(subsets=tuple(regions[k] for k in ("100", "010", "110", "001", "101", "011", "111")),
+          set_labels=labels, ax=ax,
+          layout_algorithm=DefaultLayoutAlgorithm(fixed_subset_sizes=(1,) * 7))
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(png_path, dpi=150, format="png")
