@@ -8,11 +8,12 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
 from bibleft.configcheck import load_schema, validate_config  # noqa: E402
 from bibleft.errors import InputError  # noqa: E402
+from bibleft.modeling import check_model_dir  # noqa: E402
 
 try:
     validate_config(config, load_schema(os.path.join(workflow.basedir, "schemas", "config.schema.yaml")))
 except InputError as err:
-    raise WorkflowError(str(err)) from None
+    sys.exit(str(err))  # one line, no traceback: the message names the key
 
 RUN_MODELS = config["run"]["models"]
 VARIANTS = ["base", "full", "lora"]
@@ -37,17 +38,25 @@ def is_hub_id(source):
                 or source.endswith(".gguf") or source.startswith("gguf:"))
 
 
+def is_local_dir(source):
+    return not (is_hub_id(source) or source.endswith(".gguf") or source.startswith("gguf:"))
+
+
 def model_dir(model):
     """The directory holding the base model: the local source itself, or models/<slug>/
-    filled once by rule prepare_model."""
+    filled once by rule prepare_model (Hub download or GGUF conversion)."""
     source = model_entry(model)["source"]
-    if is_hub_id(source) or source.endswith(".gguf") or source.startswith("gguf:"):
-        return f"models/{model}"
-    path = os.path.expanduser(source)
-    if not os.path.isdir(path):
-        raise WorkflowError(f"config error: models.{model}.source: local model directory {path} "
-                            "does not exist")
-    return path
+    return os.path.expanduser(source) if is_local_dir(source) else f"models/{model}"
+
+
+# A local model directory that is missing, has no weights or only pickle weights fails
+# here, before any job is scheduled.
+for _model in RUN_MODELS:
+    if is_local_dir(model_entry(_model)["source"]):
+        try:
+            check_model_dir(model_dir(_model))
+        except InputError as err:
+            sys.exit(f"config error: models.{_model}.source: {err}")
 
 
 def tokenizer_key(model):

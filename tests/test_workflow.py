@@ -12,7 +12,7 @@ import pytest
 
 from bibleft.fileio import read_jsonl
 from fixtures import BIBLEQA_LINES, make_tiny_gpt2, write_bibleqa
-from workflow_helpers import (ROOT, copy_project, planned_jobs, snakemake, tiny_config,
+from workflow_helpers import (copy_project, planned_jobs, snakemake, tiny_config, with_overlay,
                               write_config)
 
 MODEL = "tiny-gpt2"
@@ -27,7 +27,7 @@ def run(tmp_path_factory):
     model_dir = make_tiny_gpt2(base / "tiny-gpt2")
     bibleqa = write_bibleqa(base / "1001.csv")
     config_path = write_config(base / "tiny.yaml", tiny_config(model_dir, bibleqa))
-    snakemake(project, "--cores", "2", "--configfile", str(config_path))
+    snakemake(project, "--cores", "2", *with_overlay(config_path))
     return {"project": project, "base": base, "model_dir": model_dir, "bibleqa": bibleqa,
             "config": config_path}
 
@@ -120,11 +120,11 @@ def overlay(run, name, **overrides) -> str:
 
 
 def test_second_run_does_nothing(run):
-    assert planned_jobs(run["project"], "--configfile", str(run["config"])) == {}
+    assert planned_jobs(run["project"], *with_overlay(run["config"])) == {}
 
 
 def test_lora_setting_reruns_lora_only(run):
-    jobs = planned_jobs(run["project"], "--configfile", overlay(run, "lora", **{"lora.r": 4}))
+    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "lora", **{"lora.r": 4})))
     assert jobs.get("finetune") == 1 and jobs.get("generate_answers") == 1
     assert jobs.get("score_predictions") == 1
     assert "tokenize_corpus" not in jobs and "asv_text" not in jobs
@@ -133,14 +133,14 @@ def test_lora_setting_reruns_lora_only(run):
 
 def test_prompt_change_regenerates_answers_only(run):
     prompt = "Q: {question}\nA:"
-    jobs = planned_jobs(run["project"], "--configfile", overlay(run, "prompt", **{"eval.prompt": prompt}))
+    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "prompt", **{"eval.prompt": prompt})))
     assert jobs.get("generate_answers") == 3 and jobs.get("score_predictions") == 3
     assert "finetune" not in jobs and "tokenize_corpus" not in jobs
     assert "loss_curves" not in jobs
 
 
 def test_scoring_setting_rescores_only(run):
-    jobs = planned_jobs(run["project"], "--configfile", overlay(run, "score", **{"score.ignore_case": True}))
+    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "score", **{"score.ignore_case": True})))
     assert jobs.get("score_predictions") == 3
     assert {"accuracy_table", "venn_diagram"} <= set(jobs)
     assert not {"generate_answers", "finetune", "tokenize_corpus", "loss_curves"} & set(jobs)
@@ -151,7 +151,7 @@ def test_editing_a_script_reruns_its_rules_only(run):
     future = time.time() + 5
     os.utime(script, (future, future))
     try:
-        jobs = planned_jobs(run["project"], "--configfile", str(run["config"]))
+        jobs = planned_jobs(run["project"], *with_overlay(run["config"]))
     finally:
         os.utime(script, (future - 3600, future - 3600))
     assert jobs.get("venn_diagram") == 1

@@ -50,6 +50,15 @@ def tiny_config(model_dir: Path, bibleqa: Path, **overrides) -> dict:
     return config
 
 
+def with_overlay(path) -> list[str]:
+    """Arguments that layer a config overlay over the shipped config.yaml.
+
+    Snakemake ignores the Snakefile's `configfile:` once --configfile is given, so users
+    (and tests) name both: later files override keys of earlier ones, lists are replaced.
+    """
+    return ["--configfile", "config.yaml", str(path)]
+
+
 def write_config(path: Path, config: dict) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path

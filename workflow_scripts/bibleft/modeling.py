@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from .errors import InputError
 
+# torch is imported inside the functions that need it: the Snakefile imports this module
+# to check model directories, and every snakemake call would otherwise pay for torch.
 
-def pick_device() -> torch.device:
+
+def pick_device():
+    import torch
+
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -45,13 +48,14 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False, padding_si
     return tokenizer
 
 
-def load_causal_lm(path: str | Path, dtype: torch.dtype = torch.float32,
-                   trust_remote_code: bool = False, device: torch.device | None = None):
+def load_causal_lm(path: str | Path, dtype=None, trust_remote_code: bool = False, device=None):
+    """Load weights from safetensors only (`use_safetensors=True`): never pickle."""
+    import torch
     from transformers import AutoModelForCausalLM
 
     path = check_model_dir(path)
     model = AutoModelForCausalLM.from_pretrained(
-        str(path), dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code,
+        str(path), dtype=dtype or torch.float32, use_safetensors=True, trust_remote_code=trust_remote_code,
         attn_implementation="sdpa")
     return model.to(device) if device is not None else model
 

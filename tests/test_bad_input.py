@@ -1,0 +1,280 @@
+"""Bad input and faults: a clear one-line error, nothing half-written, nothing unsafe loaded."""
+
+from __future__ import annotations
+
+import copy
+import http.server
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bibleft import asv, fileio
+from bibleft.bibleqa import parse_bibleqa
+from bibleft.configcheck import load_schema, validate_config
+from bibleft.errors import InputError
+from bibleft.modeling import check_model_dir
+from fixtures import BIBLEQA_LINES, write_bibleqa
+from workflow_helpers import ROOT, copy_project, snakemake, tiny_config, with_overlay, write_config
+
+SCHEMA = load_schema(ROOT / "schemas" / "config.schema.yaml")
+SHIPPED = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+# --- config ---------------------------------------------------------------------------
+
+def check(overrides: dict) -> str:
+    config = copy.deepcopy(SHIPPED)
+    for dotted, value in overrides.items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    with pytest.raises(InputError) as err:
+        validate_config(config, SCHEMA)
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_shipped_config_is_valid():
+    config = validate_config(copy.deepcopy(SHIPPED), SCHEMA)
+    assert config["train"]["epochs"] == 4 and config["train"]["batch_size"] == 8
+    assert config["lora"] == {"r": 8, "alpha": 8, "dropout": 0.0}
+    assert config["models"]["gpt2-large"]["lora_targets"] == ["c_attn", "c_proj", "c_fc"]
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("train.epochs", 0, r"train\.epochs: 0 is less than the minimum of 1"),
+    ("train.batch_size", -8, r"train\.batch_size: -8 is less than the minimum of 1"),
+    ("train.learning_rate", 0, r"train\.learning_rate: 0 is less than or equal to the minimum of 0"),
+    ("lora.r", 0, r"lora\.r: 0 is less than the minimum of 1"),
+    ("eval.max_new_tokens", 0, r"eval\.max_new_tokens: 0 is less than the minimum of 1"),
+    ("train.epochs", "four", r"train\.epochs: 'four' is not of type 'integer'"),
+    ("train.precision", "int8", r"train\.precision: 'int8' is not one of \['auto', 'fp32', 'bf16', 'fp16'\]"),
+    ("train.epoch", 4, r"train: .*'epoch' was unexpected.*allowed keys: .*epochs"),
+    ("run.models", ["gpt2-xxl"], r"run\.models: 'gpt2-xxl' is not in models \(known: gpt2-large\)"),
+    ("models.bad slug", {"source": "x", "lora_targets": ["c_attn"]}, r"'bad slug' is not a valid slug"),
+    ("eval.prompt", "Q: A:", r"eval\.prompt: .*does not match"),
+])
+def test_config_errors_name_the_key(key, value, expected):
+    assert re.search(expected, check({key: value})), check({key: value})
+
+
+def test_config_error_stops_before_any_job(tmp_path):
+    project = copy_project(tmp_path / "project")
+    overlay = write_config(tmp_path / "bad.yaml", {"lora": {"r": -1}})
+    proc = snakemake(project, "-n", *with_overlay(overlay), check=False)
+    assert proc.returncode != 0
+    assert "config error: lora.r: -1 is less than the minimum of 1" in proc.stderr
+    assert "Traceback" not in proc.stderr and "rule " not in proc.stdout
+
+
+# --- BibleQA files --------------------------------------------------------------------
+
+def lines_with(index: int, replacement: str) -> list[str]:
+    lines = list(BIBLEQA_LINES)
+    lines[index] = replacement
+    return lines
+
+
+BAD_BIBLEQA = {
+    "empty": (b"", r"empty file"),
+    "header only": ("\ufeffQuestions\tANSWERS\r".encode(), r"header only"),
+    "no header": ("\r".join(BIBLEQA_LINES[1:]).encode(), r":1: expected the header"),
+    "truncated": ("\r".join(BIBLEQA_LINES)[:-12].encode(), r":13: answer of question 36 has no trailing verse reference"),
+    "wrong delimiter": ("\r".join(l.replace("\t", ",") for l in BIBLEQA_LINES).encode(), r":1: expected the header"),
+    "missing answer column": ("\r".join(lines_with(3, "5. From which part of Adam's body did God create Eve?")).encode(),
+                              r":4: missing the answer column"),
+    "numbers differ": ("\r".join(lines_with(2, "2. Where did Adam live?\t3. Eden (Gen 2:8)")).encode(),
+                       r":3: question number 2 but answer number 3"),
+    "duplicate id": ("\r".join(lines_with(2, "1. Again?\t1. Mary (Matt 1:18)")).encode(),
+                     r":3: duplicate question id 1 \(first on line 2\)"),
+    "undecodable": ("\r".join(BIBLEQA_LINES[:4]).encode() + b"\r7. Caf\xe9?\t7. Serpent (Gen 3:1)\r",
+                    r":5: not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BIBLEQA))
+def test_bad_bibleqa_names_file_and_line(tmp_path, case):
+    content, expected = BAD_BIBLEQA[case]
+    path = tmp_path / "1001.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        parse_bibleqa(path)
+    assert str(path) in str(err.value)
+    assert re.search(expected, str(err.value)), str(err.value)
+
+
+def test_utf16_with_bom_is_read_correctly(tmp_path):
+    utf8 = parse_bibleqa(write_bibleqa(tmp_path / "utf8.csv"))
+    utf16 = parse_bibleqa(write_bibleqa(tmp_path / "utf16.csv", encoding="utf-16"))
+    assert utf16 == utf8
+
+
+@pytest.fixture(scope="module")
+def data_project(tmp_path_factory):
+    return copy_project(tmp_path_factory.mktemp("bad") / "project")
+
+
+def run_bibleqa(project: Path, tmp_path: Path, bibleqa: dict):
+    model = tmp_path / "no-model-needed"
+    config = tiny_config(model, tmp_path / "unused.csv")
+    config["models"]["tiny-gpt2"]["source"] = "example-org/tiny"  # a Hub id: never fetched here
+    config["data"]["bibleqa"] = bibleqa
+    overlay = write_config(tmp_path / "overlay.yaml", config)
+    for stale in ("data/bibleqa.jsonl", "data/raw/bibleqa.tsv"):
+        (project / stale).unlink(missing_ok=True)
+    return snakemake(project, "--cores", "1", "data/bibleqa.jsonl", *with_overlay(overlay), check=False)
+
+
+def test_bad_bibleqa_through_the_workflow_leaves_no_records(data_project, tmp_path):
+    bad = tmp_path / "1001.csv"
+    bad.write_bytes("\r".join(lines_with(2, "2. Where?\t3. Eden (Gen 2:8)")).encode())
+    proc = run_bibleqa(data_project, tmp_path, {"path": str(bad)})
+    assert proc.returncode != 0
+    assert f"data/raw/bibleqa.tsv:3: question number 2 but answer number 3" in proc.stderr + proc.stdout
+    assert not (data_project / "data/bibleqa.jsonl").exists()
+
+
+def test_sha256_mismatch_leaves_nothing(data_project, tmp_path):
+    source = write_bibleqa(tmp_path / "1001.csv")
+    proc = run_bibleqa(data_project, tmp_path, {"url": source.as_uri(), "sha256": "0" * 64})
+    assert proc.returncode != 0
+    assert "sha256 mismatch" in proc.stderr + proc.stdout and source.as_uri() in proc.stderr + proc.stdout
+    assert not (data_project / "data/raw/bibleqa.tsv").exists()
+    assert not (data_project / "data/bibleqa.jsonl").exists()
+    assert not list((data_project / "data/raw").glob(".*tmp"))
+
+
+def test_good_download_with_checksum(data_project, tmp_path):
+    source = write_bibleqa(tmp_path / "1001.csv")
+    proc = run_bibleqa(data_project, tmp_path, {"url": source.as_uri(), "sha256": fileio.sha256_of(source)})
+    assert proc.returncode == 0, proc.stderr
+    assert len(fileio.read_jsonl(data_project / "data/bibleqa.jsonl")) == len(BIBLEQA_LINES) - 1
+
+
+# --- ASV ------------------------------------------------------------------------------
+
+def test_asv_file_without_verses(tmp_path):
+    path = tmp_path / "asv.txt"
+    path.write_text("American Standard Version\nnothing else\n")
+    with pytest.raises(InputError, match=rf"{re.escape(str(path))}: no verse lines found"):
+        asv.verses_from_openbible_text(path)
+
+
+def test_asv_unparsable_line_after_verses(tmp_path):
+    path = tmp_path / "asv.txt"
+    path.write_text("Genesis 1:1\tIn the beginning\nGenesis 1:2 And the earth (no tab)\n")
+    with pytest.raises(InputError, match=rf"{re.escape(str(path))}:2: not a verse line"):
+        asv.verses_from_openbible_text(path)
+
+
+# --- downloads ------------------------------------------------------------------------
+
+class FlakyHandler(http.server.BaseHTTPRequestHandler):
+    failures_left = 0
+    body = b"payload"
+
+    def do_GET(self):
+        if FlakyHandler.failures_left > 0:
+            FlakyHandler.failures_left -= 1
+            self.send_error(503)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/file"
+    httpd.shutdown()
+
+
+def test_download_retries_then_succeeds(server, tmp_path):
+    FlakyHandler.failures_left = 2
+    dest = tmp_path / "out.txt"
+    fileio.download(server, dest, sha256=fileio.hashlib.sha256(b"payload").hexdigest(),
+                    retries=3, backoff_s=0.01)
+    assert dest.read_bytes() == b"payload"
+    assert FlakyHandler.failures_left == 0
+
+
+def test_download_gives_up_naming_the_url(server, tmp_path):
+    FlakyHandler.failures_left = 10
+    dest = tmp_path / "out.txt"
+    with pytest.raises(InputError, match=rf"could not download {re.escape(server)} after 3 tries"):
+        fileio.download(server, dest, retries=3, backoff_s=0.01)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- models ---------------------------------------------------------------------------
+
+def test_missing_model_dir(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        check_model_dir(tmp_path / "nope")
+
+
+def test_model_dir_without_weights(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(InputError, match=r"has no \*\.safetensors weights"):
+        check_model_dir(tmp_path)
+
+
+def test_pickle_only_model_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(InputError, match="only pickle weights"):
+        check_model_dir(tmp_path)
+
+
+def test_bad_model_dir_stops_the_workflow_before_any_job(tmp_path, tiny_gpt2):
+    project = copy_project(tmp_path / "project")
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text("{}")
+    (pickled / "pytorch_model.bin").write_bytes(b"x")
+    overlay = write_config(tmp_path / "o.yaml", tiny_config(pickled, tmp_path / "qa.csv"))
+    proc = snakemake(project, "-n", *with_overlay(overlay), check=False)
+    assert proc.returncode != 0
+    assert "config error: models.tiny-gpt2.source: model directory" in proc.stderr
+    assert "only pickle weights" in proc.stderr
+
+
+def test_trust_remote_code_is_off_unless_asked():
+    config = validate_config(copy.deepcopy(SHIPPED), SCHEMA)
+    assert config["models"]["gpt2-large"]["trust_remote_code"] is False
+
+
+# --- partial outputs and shells -------------------------------------------------------
+
+def test_interrupted_writes_leave_nothing(tmp_path):
+    target_dir = tmp_path / "model"
+    with pytest.raises(RuntimeError):
+        with fileio.atomic_dir(target_dir) as tmp:
+            (tmp / "model.safetensors").write_bytes(b"half")
+            raise RuntimeError("killed")
+    target_file = tmp_path / "table.csv"
+    with pytest.raises(RuntimeError):
+        with fileio.atomic_path(target_file) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_rule_runs_a_shell():
+    # Config strings (slugs, paths, prompts) reach scripts as values, never through a shell.
+    for smk in (ROOT / "rules").glob("*.smk"):
+        text = smk.read_text()
+        assert not re.search(r"^\s+(shell|run):", text, re.M), smk
