@@ -17,6 +17,7 @@ include: "rules/tokenize.smk"
 include: "rules/finetune.smk"
 include: "rules/predict.smk"
 include: "rules/evaluate.smk"
+include: "rules/judge.smk"
 
 
 rule all:

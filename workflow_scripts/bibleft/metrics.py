@@ -357,7 +357,11 @@ def _bars(ax, rows: list[dict], groups: list[str], group_key: str, series: list[
                label=VARIANT_LABELS.get(name, name), alpha=0.5 if name == UNION else 0.9)
     ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
     ax.set_ylabel("accuracy (%), 95% Wilson interval")
-    ax.set_ylim(bottom=0)
+
+
+def _y_top(rows: list[dict]) -> float:
+    # Room for the highest interval: shared axes would otherwise clip other panels' bars.
+    return max([float(r["ci_high_pct"]) for r in rows] + [1.0]) * 1.08
 
 
 def plot_accuracy_bars(rows: list[dict], title: str, path) -> None:
@@ -370,8 +374,10 @@ def plot_accuracy_bars(rows: list[dict], title: str, path) -> None:
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     fig, ax = plt.subplots(figsize=(1.8 * len(metrics) + 2, 4.5))
     _bars(ax, rows, metrics, "metric", variants, "variant")
+    ax.set_ylim(0, _y_top(rows))
     ax.set_title(title)
-    ax.legend(fontsize="small")
+    # Outside the axes: inside, the legend hides the tops of the error bars.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=150, format="png")
     plt.close(fig)
@@ -386,12 +392,16 @@ def plot_summary(rows: list[dict], path) -> None:
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(max(3.5, 1.2 * len(models) + 2) * len(metrics), 4.5),
-                             squeeze=False)
+    # One y scale for every panel, so that metrics compare by eye.
+    fig, axes = plt.subplots(1, len(metrics), figsize=(max(3.0, 1.0 * len(models) + 1.5) * len(metrics) + 2, 4.5),
+                             squeeze=False, sharey=True)
     for ax, metric in zip(axes[0], metrics):
         _bars(ax, [r for r in rows if r["metric"] == metric], models, "model", variants, "variant")
         ax.set_title(metric)
-    axes[0][0].legend(fontsize="small")
+        if ax is not axes[0][0]:
+            ax.set_ylabel("")
+    axes[0][0].set_ylim(0, _y_top(rows))
+    axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle("Accuracy on BibleQA by model, variant and metric")
     fig.tight_layout()
     fig.savefig(path, dpi=150, format="png")

@@ -1,0 +1,165 @@
+"""The judging rules and the HTML report on a finished tiny run.
+
+A tiny random GPT-2 answers nothing right, which would leave every count at 0 and every
+test trivially at p = 1. So after generation the fixture plants a few known responses
+into the generation files (the only thing it changes), then lets the real DAG score,
+judge and report them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+from bibleft import metrics
+from bibleft.fileio import read_jsonl, write_jsonl
+from fixtures import make_tiny_gpt2, write_bibleqa
+from workflow_helpers import copy_project, planned_jobs, snakemake, tiny_config, write_config
+
+MODEL = "tiny-gpt2"
+VARIANTS = ("base", "full", "lora")
+# question id -> response, per variant; ids and answers from tests/fixtures.py.
+PLANTED = {
+    "base": {1: " Mary\n\nQ: Who was Jesus' father?", 2: " Eden", 5: " A rib",
+             66: " Is it not Sarah?", 177: " mount of Sinai", 83: " a lyre"},
+    "full": {1: " Mary", 11: " cain"},
+    "lora": {1: " Mary", 15: " He was strong\n\nQ: Who was Moses?"},
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("judge")
+    project = copy_project(base / "project")
+    model_dir = make_tiny_gpt2(base / "tiny-gpt2")
+    bibleqa = write_bibleqa(base / "1001.csv")
+    config = write_config(base / "tiny.yaml", tiny_config(model_dir, bibleqa))
+    generations = [f"results/{MODEL}/generations/{v}.jsonl" for v in VARIANTS]
+    snakemake(project, *generations, "--cores", "2", "--configfile", str(config))
+    for variant in VARIANTS:
+        path = project / f"results/{MODEL}/generations/{variant}.jsonl"
+        records = read_jsonl(path)
+        for record in records:
+            record["response"] = PLANTED[variant].get(record["id"], record["response"])
+        write_jsonl(path, records)
+    snakemake(project, "--cores", "2", "--configfile", str(config))
+    snakemake(project, "--configfile", str(config), "--report", "report.html")
+    return {"project": project, "config": config, "model_dir": model_dir, "bibleqa": bibleqa}
+
+
+def results(run) -> Path:
+    return run["project"] / "results" / MODEL
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def predictions(run) -> dict[str, list[dict]]:
+    return {v: read_jsonl(results(run) / "predictions" / f"{v}.jsonl") for v in VARIANTS}
+
+
+def recount(run) -> dict[str, dict[str, list[bool]]]:
+    """Verdicts per metric and variant, judged record by record from the prediction files."""
+    out = {m: {} for m in metrics.METRICS}
+    for variant, records in predictions(run).items():
+        judged = [metrics.judge(r["answer"], r["response"]) for r in records]
+        for m in metrics.METRICS:
+            out[m][variant] = [v[m] for v, _ in judged]
+    return out
+
+
+def test_scores_recount_the_prediction_files(run):
+    rows = read_csv(results(run) / "scores.csv")
+    assert list(rows[0]) == ["metric", "variant", "correct", "total", "accuracy_pct",
+                             "ci_low_pct", "ci_high_pct"]
+    table = {(r["metric"], r["variant"]): r for r in rows}
+    assert set(table) == {(m, v) for m in metrics.METRICS for v in (*VARIANTS, "union")}
+    preds = predictions(run)
+    total = len(preds["base"])
+    # lenient must agree with the `correct` flags the study's scoring rule wrote.
+    for variant, records in preds.items():
+        assert int(table["lenient", variant]["correct"]) == sum(r["correct"] for r in records)
+    assert [int(table["lenient", v]["correct"]) for v in VARIANTS] == [3, 1, 2]
+    for metric, by_variant in recount(run).items():
+        union = [any(x) for x in zip(*by_variant.values())]
+        for variant, verdicts in [*by_variant.items(), ("union", union)]:
+            row = table[metric, variant]
+            assert int(row["correct"]) == sum(verdicts) and int(row["total"]) == total
+            assert float(row["accuracy_pct"]) == pytest.approx(100 * sum(verdicts) / total, abs=1e-3)
+            assert float(row["ci_low_pct"]) <= float(row["accuracy_pct"]) <= float(row["ci_high_pct"])
+    # The planted "mount of Sinai" is right only by token F1; "A rib" only once normalized.
+    assert int(table["token_f1", "base"]["correct"]) > int(table["exact_match", "base"]["correct"])
+
+
+def test_significance_matches_a_hand_binomial(run):
+    rows = read_csv(results(run) / "significance.csv")
+    assert list(rows[0])[:6] == ["metric", "a", "b", "test", "statistic", "p_value"]
+    verdicts = recount(run)
+    for row in rows:
+        p = float(row["p_value"])
+        assert 0.0 <= p <= 1.0
+        if row["test"] != "mcnemar_exact":
+            assert row["test"] == "cochrans_q_df2" and row["a"] == row["b"] == ""
+            continue
+        a, b = verdicts[row["metric"]][row["a"]], verdicts[row["metric"]][row["b"]]
+        only_a = sum(x and not y for x, y in zip(a, b))
+        only_b = sum(y and not x for x, y in zip(a, b))
+        assert (int(row["a_only"]), int(row["b_only"])) == (only_a, only_b)
+        n, k = only_a + only_b, min(only_a, only_b)
+        by_hand = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+        assert p == pytest.approx(by_hand, rel=1e-5)
+    lenient = {(r["a"], r["b"]): r for r in rows if r["metric"] == "lenient"}
+    # base alone right on Eden and Sarah, full alone on nothing: 2 * (1/2)^2 = 0.5.
+    assert (lenient["base", "full"]["a_only"], lenient["base", "full"]["b_only"]) == ("2", "0")
+    assert float(lenient["base", "full"]["p_value"]) == 0.5
+
+
+def test_audit_lists_exactly_the_questions_right_somewhere(run):
+    rows = read_csv(results(run) / "audit.csv")
+    preds = predictions(run)
+    verdicts = recount(run)
+    ids = [r["id"] for r in preds["base"]]
+    expected = [qid for i, qid in enumerate(ids)
+                if any(verdicts[m][v][i] for m in metrics.METRICS for v in VARIANTS)]
+    assert [int(r["id"]) for r in rows] == expected
+    assert set(expected) >= {1, 2, 5, 11, 15, 66, 177}
+    by_id = {int(r["id"]): r for r in rows}
+    for variant in VARIANTS:
+        assert by_id[1][f"response_{variant}"] == next(r["response"] for r in preds[variant] if r["id"] == 1)
+    assert by_id[177]["token_f1_base"] == "1" and by_id[177]["lenient_base"] == "0"
+    assert by_id[15]["lenient_lora"] == "1" and by_id[15]["first_line_lora"] == "0"
+
+
+def test_figures_and_report(run):
+    png = (results(run) / "accuracy_bars.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (run["project"] / "report.html").read_text(encoding="utf-8")
+    for name in ("scores.csv", "significance.csv", "audit.csv", "accuracy_bars.png",
+                 "accuracy.csv", "venn.png", "loss.png", "timing.csv"):
+        assert name in report, name
+    # The captions say what each table shows (report/*.rst, rendered into the page).
+    for caption in ("Paired significance tests", "the study's manual inspection",
+                    "95% Wilson intervals as error bars"):
+        assert caption in report, caption
+
+
+def test_summary_over_run_models(run):
+    snakemake(run["project"], "results/summary.csv", "results/summary.png", "--cores", "1",
+              "--configfile", str(run["config"]))
+    rows = read_csv(run["project"] / "results/summary.csv")
+    scores = read_csv(results(run) / "scores.csv")
+    assert rows == [{"model": MODEL, **r} for r in scores]
+    assert (run["project"] / "results/summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_metric_setting_rescores_without_regenerating(run, tmp_path):
+    overlay = write_config(tmp_path / "alt.yaml", tiny_config(
+        run["model_dir"], run["bibleqa"], **{"score.alternatives": True, "score.f1_threshold": 0.9}))
+    planned = planned_jobs(run["project"], "--configfile", str(overlay))
+    assert "judge_predictions" in planned
+    assert not {"generate_answers", "score_predictions", "finetune"} & set(planned)
