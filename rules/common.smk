@@ -124,6 +124,15 @@ def model_threads():
     return config["resources"]["cpus_per_gpu"] * max(1, model_gpus())
 
 
+def generate_gpus():
+    # Generation runs in one process on one device: more GPUs would sit idle.
+    return min(1, model_gpus())
+
+
+def generate_threads():
+    return config["resources"]["cpus_per_gpu"]
+
+
 def _size(model):
     return model_entry(model)["params_millions"]
 

@@ -14,9 +14,9 @@ rule generate_answers:
         "benchmarks/generate/{model}/{variant}.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: model_threads()
+    threads: generate_threads()
     resources:
-        gpu=model_gpus(),
+        gpu=generate_gpus(),
         mem_mb=generate_mem_mb,
         runtime=generate_runtime_min,
     params:

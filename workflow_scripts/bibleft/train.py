@@ -237,6 +237,15 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
     def on_sigterm(signum, frame):
         preempted["flag"] = True
 
+    def stop_requested() -> bool:
+        # Every process must stop at the same step: one that left for checkpoint() while
+        # another ran the next step's all-reduce would deadlock both. So with several
+        # processes the decision is a sum over all of them (one scalar per step).
+        if world == 1:
+            return preempted["flag"]
+        flag = torch.tensor([int(preempted["flag"])], device=device)
+        return bool(accelerator.reduce(flag, reduction="sum").item())
+
     previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
     model.train()
     log_every, ckpt_every = settings["log_every"], settings.get("checkpoint_every") or 0
@@ -309,7 +318,7 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
                 bar.update(1)
                 if step % log_every == 0:
                     flush()
-                if preempted["flag"]:
+                if stop_requested():
                     print(f"SIGTERM at step {step}: saving a resumable checkpoint and exiting",
                           file=log, flush=True)
                     checkpoint()
