@@ -91,6 +91,21 @@ def test_group_by_length_puts_similar_lengths_together():
     assert padding(grouped) < padding(plain) / 3
 
 
+def test_right_padded_batches_need_no_attention_mask(tiny_gpt2):
+    """train() leaves the mask out (it forces a host sync and rules out flash attention);
+    with right padding and causal attention the loss and every real token's logits are
+    the same without it."""
+    model = load_causal_lm(tiny_gpt2).eval()
+    examples = [[5, 6, 50256], [7, 8, 9, 10, 11, 12, 50256], [13, 14, 15, 50256]]
+    for batch in (batching.collate(examples, 50256), batching.collate_fixed(examples, 50256, 16)):
+        with torch.no_grad():
+            masked = model(**batch)
+            unmasked = model(input_ids=batch["input_ids"], labels=batch["labels"])
+        real = batch["attention_mask"].bool()
+        torch.testing.assert_close(unmasked.loss, masked.loss)
+        torch.testing.assert_close(unmasked.logits[real], masked.logits[real])
+
+
 @pytest.mark.parametrize("packing", [False, True])
 def test_loss_falls_on_a_repeated_tiny_corpus(tiny_gpt2, tmp_path, packing):
     tokenizer = load_tokenizer(tiny_gpt2)
@@ -105,6 +120,22 @@ def test_loss_falls_on_a_repeated_tiny_corpus(tiny_gpt2, tmp_path, packing):
     # From ~ln(50257) = 10.8 for random weights; memorising six verses goes much lower.
     assert last < first - 2.5, (first, last)
     assert all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_fixed_padding_trains_on_the_same_real_tokens(tiny_gpt2):
+    tokenizer = load_tokenizer(tiny_gpt2)
+    examples = tiny_corpus(tokenizer, copies=1)
+    seen = {}
+    for pad_to_length in (None, 64):
+        model = build_trainable(load_causal_lm(tiny_gpt2), "full")
+        flushes = []
+        result = train(model, examples, tokenizer.pad_token_id,
+                       {**SETTINGS, "log_every": 1, "pad_to_length": pad_to_length},
+                       progress=False, log=io.StringIO(), on_flush=lambda *f: flushes.append(f))
+        seen[pad_to_length] = result["summary"]["tokens_seen"]
+        assert [f[0] for f in flushes] == [1, 2]  # one call per log window, with the step
+        assert flushes[-1][1] == seen[pad_to_length] and flushes[-1][2] > 0
+    assert seen[None] == seen[64] == sum(len(ex) for ex in examples)
 
 
 def test_tokens_seen_counts_real_tokens_not_padding(tiny_gpt2):

@@ -40,7 +40,8 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int,
 
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
-    order = sorted(range(len(prompts)), key=lambda i: len(tokenizer(prompts[i])["input_ids"]))
+    lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]  # one batched call
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i])
     responses: list[str | None] = [None] * len(prompts)
     bar = tqdm(total=len(prompts), desc="generate", file=log or sys.stderr, mininterval=5,
                disable=not progress)
