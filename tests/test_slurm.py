@@ -80,8 +80,8 @@ def profile_overrides(cluster: dict) -> list[str]:
     return ["--default-resources", *(f"{k}={v}" for k, v in defaults.items())]
 
 
-def slurm_command(project: Path, config: Path, cluster: dict, *targets: str) -> list[str]:
-    return [SNAKEMAKE, *targets, "--profile", "profiles/slurm", "--configfile", str(config),
+def slurm_command(project: Path, config: Path, cluster: dict, *args: str) -> list[str]:
+    return [SNAKEMAKE, *args, "--profile", "profiles/slurm", "--configfile", str(config),
             *profile_overrides(cluster),
             # The plugin's first status check waits 40 s by default: long for 10 s jobs.
             "--slurm-init-seconds-before-status-checks", "2"]
@@ -151,7 +151,8 @@ def test_job_terminated_on_slurm_resumes_on_retry(slurm_cluster, project, tmp_pa
     resume_dir = project / "resume" / "tiny-gpt2" / "full"
     log = tmp_path / "snakemake.log"
     with open(log, "w", encoding="utf-8") as fh:
-        proc = subprocess.Popen(slurm_command(project, config_path, slurm_cluster, target), cwd=project,
+        # --verbose: the plugin logs each sbatch call.
+        proc = subprocess.Popen(slurm_command(project, config_path, slurm_cluster, target, "--verbose"), cwd=project,
                                 stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             deadline = time.monotonic() + 600
@@ -167,6 +168,9 @@ def test_job_terminated_on_slurm_resumes_on_retry(slurm_cluster, project, tmp_pa
                 proc.kill()
     out = log.read_text(encoding="utf-8")
     assert status == 0, out[-5000:]
+    # The profile's early warning reaches sbatch: SIGTERM 300 s before the time limit.
+    sbatch = re.search(r"sbatch call: (sbatch .*rule_finetune.*)", out)
+    assert sbatch and "--signal=TERM@300" in sbatch[1] and "--nodes=1" in sbatch[1], out[-3000:]
     # (When run alone, the data jobs come first.)
     jobs = [j for j, rule in submitted_jobs(out).items() if rule == "finetune"]
     assert len(jobs) == 2 and jobs[0] == first_job, submitted_jobs(out)

@@ -24,6 +24,9 @@ from .errors import InputError
 
 # Set (to anything but "" or "0") to print the launch command and stop instead of training.
 DRY_RUN_ENV = "BIBLEFT_LAUNCH_DRY_RUN"
+# Seconds torchrun waits after passing SIGTERM on before it SIGKILLs the training processes:
+# longer than the profile's 300 s warning (--signal=TERM@300), so the checkpoint is finished.
+SHUTDOWN_TIMEOUT_S = 600
 
 
 def inside_distributed_launch(env=None) -> bool:
@@ -99,8 +102,12 @@ def run_launched(script: str | Path, spec: dict, gpus: int, threads: int) -> int
         print(f"launching {gpus} training processes: {shown}", flush=True)
         sys.stdout.flush()
         sys.stderr.flush()
+        # torchrun gives its processes 30 s from SIGTERM to SIGKILL by default: too short
+        # to save GPT-2 Large with its optimizer state. SLURM's own SIGKILL stays the limit.
+        env = dict(os.environ)
+        env.setdefault("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", str(SHUTDOWN_TIMEOUT_S))
         # The children write straight into this step's log (the redirected stdout/stderr).
-        proc = subprocess.Popen(command, stdout=sys.stdout, stderr=sys.stderr)
+        proc = subprocess.Popen(command, stdout=sys.stdout, stderr=sys.stderr, env=env)
 
         def forward(signum, frame):
             proc.send_signal(signum)
@@ -110,7 +117,7 @@ def run_launched(script: str | Path, spec: dict, gpus: int, threads: int) -> int
             returncode = proc.wait()
         finally:
             signal.signal(signal.SIGTERM, previous)
-    # torchrun reports a child killed by a signal as 1; a child that exited 143 as 1 too,
-    # so the children's own status line in the log is the detail to read.
+    # torchrun exits 1 whenever a training process failed, 143 (preempted) included; the
+    # processes' own "SIGTERM at step N" lines in the log tell the two apart.
     print(f"training processes exited with status {returncode}", flush=True)
     return returncode
