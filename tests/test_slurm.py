@@ -51,8 +51,11 @@ def slurm_cluster():
         not_available(".ci/slurm/start.sh did not finish in 900 s")
     print(proc.stdout)
     if proc.returncode != 0:
-        not_available(f"the SLURM daemons could not start (.ci/slurm/start.sh exit {proc.returncode}):\n"
-                      f"{proc.stdout[-1500:]}{proc.stderr[-3000:]}")
+        # Stop what did start (munged, MariaDB...) before giving up.
+        subprocess.run(["bash", str(CI / "stop.sh")], capture_output=True, text=True, timeout=300)
+        errors = [line for line in proc.stderr.splitlines() if "ERROR" in line] or ["no message"]
+        not_available(f"the SLURM daemons could not start: {errors[-1]} (.ci/slurm/start.sh exit "
+                      f"{proc.returncode}; its output:)\n{proc.stdout[-1500:]}{proc.stderr[-3000:]}")
     yield {"partition": PARTITION, "account": ACCOUNT}
     if os.environ.get("BIBLEFT_SLURM_KEEP", "") in ("", "0"):
         stop = subprocess.run(["bash", str(CI / "stop.sh")], capture_output=True, text=True, timeout=300)
