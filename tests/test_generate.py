@@ -1,12 +1,14 @@
-"""Batched generation answers exactly as one-at-a-time generation does, and a merged
-LoRA answers exactly as the unmerged adapter does (greedy, fp32, CPU, tiny GPT-2)."""
+"""Batched generation (left padding, shared-prefix cache) answers exactly as the study's
+way does, one prompt at a time, and a merged LoRA answers exactly as the unmerged adapter
+(greedy, fp32, CPU, tiny GPT-2)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from bibleft.generate import answer_questions, generate_answers, load_for_generation
+from bibleft.generate import (answer_questions, generate_answers, load_for_generation,
+                              shared_prefix_length)
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
 from bibleft.scoring import PAPER_PROMPT, build_prompt
 from fixtures import BIBLEQA_LINES
@@ -18,7 +20,14 @@ MAX_NEW_TOKENS = 15
 
 
 def paper_prompts() -> list[str]:
+    """The study's prompts, plus two that share nothing with them (no shared prefix)."""
     return [build_prompt(PAPER_PROMPT, q) for q in QUESTIONS] + SHORT_PROMPTS
+
+
+def one_at_a_time(model, tokenizer, prompts):
+    """The study's way: each prompt alone, no padding, no shared cache."""
+    return generate_answers(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=1,
+                            progress=False, prefix_cache=False)
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +42,33 @@ def test_prompts_really_differ_in_length(tiny):
     assert len(lengths) >= 6 and max(lengths) - min(lengths) >= 50
 
 
+def test_shared_prefix_length_leaves_each_sequence_a_token():
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
+    assert shared_prefix_length([[1, 2], [1, 2, 3]]) == 1
+    assert shared_prefix_length([[7, 8, 9], [7, 8, 9]]) == 2
+    assert shared_prefix_length([[1, 2], [3, 4]]) == 0
+
+
 @pytest.mark.parametrize("batch_size", [3, 16])
 def test_batched_answers_equal_one_at_a_time(tiny, batch_size):
     model, tokenizer = tiny
-    prompts = paper_prompts()
-    single = generate_answers(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=1, progress=False)
+    prompts = paper_prompts()  # no shared prefix: plain left padding
+    single = one_at_a_time(model, tokenizer, prompts)
     batched = generate_answers(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=batch_size,
                                progress=False)
     assert batched == single
     # A random tiny model still says something: the comparison is not between empty strings.
     assert sum(len(r) > 0 for r in single) >= len(prompts) // 2
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_shared_prefix_cache_answers_equal_one_at_a_time(tiny, batch_size):
+    model, tokenizer = tiny
+    prompts = paper_prompts()[:len(QUESTIONS)]  # the study's prompts only: one shared prefix
+    assert shared_prefix_length(tokenizer(prompts)["input_ids"]) > 40  # the few-shot examples
+    cached = generate_answers(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size,
+                              progress=False, prefix_cache=True)
+    assert cached == one_at_a_time(model, tokenizer, prompts)
 
 
 def test_answers_come_back_in_input_order(tiny):
@@ -88,8 +114,7 @@ def test_merged_lora_answers_equal_unmerged_adapter(tiny_gpt2, tmp_path):
     torch.testing.assert_close(merged_logits[mask], adapter_logits[mask], rtol=1e-4, atol=1e-4)
     assert (merged_logits[mask] - base_logits[mask]).abs().max() > 1e-2  # the adapter matters
 
-    unmerged_answers = generate_answers(peft_model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=1,
-                                        progress=False)
+    unmerged_answers = one_at_a_time(peft_model, tokenizer, prompts)
     merged_answers = generate_answers(merged, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=8,
                                       progress=False)
     assert merged_answers == unmerged_answers
