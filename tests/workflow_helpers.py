@@ -53,8 +53,8 @@ def tiny_config(model_dir: Path, bibleqa: Path, **overrides) -> dict:
 def with_overlay(path) -> list[str]:
     """Arguments that layer a config overlay over the shipped config.yaml.
 
-    Snakemake ignores the Snakefile's `configfile:` once --configfile is given, so users
-    (and tests) name both: later files override keys of earlier ones, lists are replaced.
+    Snakemake loads the Snakefile's `configfile:` and then --configfile on top; naming
+    config.yaml first as well keeps the order explicit whatever the working directory.
     """
     return ["--configfile", "config.yaml", str(path)]
 
