@@ -136,7 +136,7 @@ def test_bad_bibleqa_through_the_workflow_leaves_no_records(data_project, tmp_pa
     bad.write_bytes("\r".join(lines_with(2, "2. Where?\t3. Eden (Gen 2:8)")).encode())
     proc = run_bibleqa(data_project, tmp_path, {"path": str(bad)})
     assert proc.returncode != 0
-    assert f"data/raw/bibleqa.tsv:3: question number 2 but answer number 3" in proc.stderr + proc.stdout
+    assert "data/raw/bibleqa.tsv:3: question number 2 but answer number 3" in proc.stderr + proc.stdout
     assert not (data_project / "data/bibleqa.jsonl").exists()
 
 

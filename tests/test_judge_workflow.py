@@ -16,8 +16,8 @@ import pytest
 
 from bibleft import metrics
 from bibleft.fileio import read_jsonl, write_jsonl
-from fixtures import make_tiny_gpt2, write_bibleqa
-from workflow_helpers import copy_project, planned_jobs, snakemake, tiny_config, write_config
+from workflow_helpers import (planned_jobs, snakemake, tiny_config, tiny_project, with_overlay,
+                              write_config)
 
 MODEL = "tiny-gpt2"
 VARIANTS = ("base", "full", "lora")
@@ -32,22 +32,19 @@ PLANTED = {
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("judge")
-    project = copy_project(base / "project")
-    model_dir = make_tiny_gpt2(base / "tiny-gpt2")
-    bibleqa = write_bibleqa(base / "1001.csv")
-    config = write_config(base / "tiny.yaml", tiny_config(model_dir, bibleqa))
+    setup = tiny_project(tmp_path_factory.mktemp("judge"))
+    project, config = setup["project"], setup["config"]
     generations = [f"results/{MODEL}/generations/{v}.jsonl" for v in VARIANTS]
-    snakemake(project, *generations, "--cores", "2", "--configfile", str(config))
+    snakemake(project, *generations, "--cores", "2", *with_overlay(config))
     for variant in VARIANTS:
         path = project / f"results/{MODEL}/generations/{variant}.jsonl"
         records = read_jsonl(path)
         for record in records:
             record["response"] = PLANTED[variant].get(record["id"], record["response"])
         write_jsonl(path, records)
-    snakemake(project, "--cores", "2", "--configfile", str(config))
-    snakemake(project, "--configfile", str(config), "--report", "report.html")
-    return {"project": project, "config": config, "model_dir": model_dir, "bibleqa": bibleqa}
+    snakemake(project, "--cores", "2", *with_overlay(config))
+    snakemake(project, *with_overlay(config), "--report", "report.html")
+    return setup
 
 
 def results(run) -> Path:
@@ -150,7 +147,7 @@ def test_figures_and_report(run):
 
 def test_summary_over_run_models(run):
     snakemake(run["project"], "results/summary.csv", "results/summary.png", "--cores", "1",
-              "--configfile", str(run["config"]))
+              *with_overlay(run["config"]))
     rows = read_csv(run["project"] / "results/summary.csv")
     scores = read_csv(results(run) / "scores.csv")
     assert rows == [{"model": MODEL, **r} for r in scores]
@@ -160,6 +157,6 @@ def test_summary_over_run_models(run):
 def test_a_metric_setting_rescores_without_regenerating(run, tmp_path):
     overlay = write_config(tmp_path / "alt.yaml", tiny_config(
         run["model_dir"], run["bibleqa"], **{"score.alternatives": True, "score.f1_threshold": 0.9}))
-    planned = planned_jobs(run["project"], "--configfile", str(overlay))
+    planned = planned_jobs(run["project"], *with_overlay(overlay))
     assert "judge_predictions" in planned
     assert not {"generate_answers", "score_predictions", "finetune"} & set(planned)

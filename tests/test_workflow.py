@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bibleft.fileio import read_jsonl
-from fixtures import BIBLEQA_LINES, make_tiny_gpt2, write_bibleqa
-from workflow_helpers import (copy_project, planned_jobs, snakemake, tiny_config, with_overlay,
-                              write_config)
+from fixtures import BIBLEQA_LINES
+from workflow_helpers import (copy_project, planned_jobs, snakemake, tiny_config, tiny_project,
+                              with_overlay, write_config)
 
 MODEL = "tiny-gpt2"
 VARIANTS = ("base", "full", "lora")
@@ -22,14 +22,9 @@ VARIANTS = ("base", "full", "lora")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A finished tiny run in a copy of the project."""
-    base = tmp_path_factory.mktemp("e2e")
-    project = copy_project(base / "project")
-    model_dir = make_tiny_gpt2(base / "tiny-gpt2")
-    bibleqa = write_bibleqa(base / "1001.csv")
-    config_path = write_config(base / "tiny.yaml", tiny_config(model_dir, bibleqa))
-    snakemake(project, "--cores", "2", *with_overlay(config_path))
-    return {"project": project, "base": base, "model_dir": model_dir, "bibleqa": bibleqa,
-            "config": config_path}
+    setup = tiny_project(tmp_path_factory.mktemp("e2e"))
+    snakemake(setup["project"], "--cores", "2", *with_overlay(setup["config"]))
+    return setup
 
 
 def results(run) -> Path:

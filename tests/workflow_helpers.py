@@ -18,6 +18,18 @@ PROJECT_PARTS = ["Snakefile", "config.yaml", "rules", "schemas", "workflow_scrip
                  "report", "profiles"]
 
 
+def tiny_project(base: Path, **overrides) -> dict:
+    """A copy of the project, a tiny GPT-2, a small BibleQA file and a config overlay."""
+    from fixtures import make_tiny_gpt2, write_bibleqa
+
+    project = copy_project(base / "project")
+    model_dir = make_tiny_gpt2(base / "tiny-gpt2")
+    bibleqa = write_bibleqa(base / "1001.csv")
+    config = write_config(base / "tiny.yaml", tiny_config(model_dir, bibleqa, **overrides))
+    return {"project": project, "base": base, "model_dir": model_dir, "bibleqa": bibleqa,
+            "config": config}
+
+
 def copy_project(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for part in PROJECT_PARTS:
