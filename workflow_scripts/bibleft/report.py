@@ -109,11 +109,12 @@ def plot_loss(logs: dict[str, list[dict]], steps_per_epoch: dict[str, int], titl
     for ax, (method, records) in zip(axes[0], logs.items()):
         steps = [r["step"] for r in records]
         losses = [r["loss"] for r in records]
-        window = max(1, len(losses) // 100)
+        # Per-step loss is noisy at batch 8: draw it faintly under a running mean.
+        window = min(len(losses), max(5, len(losses) // 50)) if losses else 1
         smooth = [sum(losses[max(0, i - window + 1):i + 1]) / len(losses[max(0, i - window + 1):i + 1])
                   for i in range(len(losses))]
-        ax.plot(steps, losses, lw=0.5, alpha=0.4, label="loss per step")
-        ax.plot(steps, smooth, lw=1.5, label=f"mean of {window} steps")
+        ax.plot(steps, losses, lw=0.8, alpha=0.35, label="loss per step")
+        ax.plot(steps, smooth, lw=1.8, label=f"running mean of {window} steps")
         per_epoch = steps_per_epoch.get(method)
         if per_epoch and steps:
             for boundary in range(per_epoch, steps[-1] + 1, per_epoch):
