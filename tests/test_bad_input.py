@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import http.server
+import os
 import re
 import threading
 from pathlib import Path
@@ -271,6 +272,19 @@ def test_interrupted_writes_leave_nothing(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_finished_outputs_have_ordinary_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        with fileio.atomic_path(tmp_path / "table.csv") as tmp:
+            tmp.write_text("done")
+        with fileio.atomic_dir(tmp_path / "model") as tmp:
+            (tmp / "config.json").write_text("{}")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "table.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755
 
 
 def test_no_rule_runs_a_shell():

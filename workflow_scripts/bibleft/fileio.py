@@ -18,6 +18,12 @@ from typing import Iterable, Iterator
 from .errors import InputError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_sibling(path: Path) -> Path:
     # Same directory as the target, so the final rename is atomic (same filesystem).
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,6 +39,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = _tmp_sibling(path)
     try:
         yield tmp
+        # mkstemp creates the file 0600; give the result the permissions of a plain open().
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -51,6 +59,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates the directory 0700
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
