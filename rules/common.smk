@@ -59,6 +59,12 @@ for _model in RUN_MODELS:
             sys.exit(f"config error: models.{_model}.source: {err}")
 
 
+def gguf_file_input(wildcards):
+    """A .gguf path source is an input, so replacing the file rebuilds the model."""
+    source = model_entry(wildcards.model)["source"]
+    return [os.path.expanduser(source)] if source.endswith(".gguf") else []
+
+
 def tokenizer_key(model):
     return model_entry(model)["tokenizer"]
 

