@@ -25,6 +25,11 @@ def run_step(smk, main) -> None:
             log = stack.enter_context(open(log_path, "a", buffering=1, encoding="utf-8"))
             stack.enter_context(contextlib.redirect_stderr(log))
             stack.enter_context(contextlib.redirect_stdout(log))
+        torch = sys.modules.get("torch")
+        if torch is not None and smk.threads:
+            # As many torch threads as Snakemake gave the job: torch's default (one per
+            # core in every job) makes parallel jobs on a small machine wait for each other.
+            torch.set_num_threads(max(1, int(smk.threads)))
         try:
             main(smk)
         except InputError as err:
