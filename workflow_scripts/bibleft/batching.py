@@ -49,8 +49,9 @@ def steps_per_epoch(n_examples: int, batch_size: int, world_size: int = 1) -> in
     return math.ceil(math.ceil(n_examples / batch_size) / world_size)
 
 
-def collate(examples: list[list[int]], pad_id: int, max_length: int | None = None) -> dict:
-    """Pad to the longest example in the batch (dynamic padding).
+def collate(examples: list[list[int]], pad_id: int, max_length: int | None = None,
+            pad_to: int | None = None) -> dict:
+    """Pad to the longest example in the batch (dynamic padding), or to `pad_to` tokens.
 
     Labels are the input ids with padding set to IGNORE_INDEX, chosen by the attention
     mask, not by token id: with `pad_token = eos` the stock LM collator would also drop
@@ -59,6 +60,8 @@ def collate(examples: list[list[int]], pad_id: int, max_length: int | None = Non
     if max_length is not None:
         examples = [ex[:max_length] for ex in examples]
     longest = max(len(ex) for ex in examples)
+    if pad_to is not None:
+        longest = max(longest, pad_to)
     input_ids = torch.full((len(examples), longest), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(examples), longest), dtype=torch.long)
     for row, ex in enumerate(examples):
@@ -70,10 +73,4 @@ def collate(examples: list[list[int]], pad_id: int, max_length: int | None = Non
 
 def collate_fixed(examples: list[list[int]], pad_id: int, length: int) -> dict:
     """Pad every example to a fixed length (what the study most likely did); for benchmarks."""
-    padded = [ex[:length] + [pad_id] * (length - len(ex[:length])) for ex in examples]
-    batch = collate([ex[:length] for ex in examples], pad_id)
-    input_ids = torch.tensor(padded, dtype=torch.long)
-    attention_mask = torch.zeros_like(input_ids)
-    attention_mask[:, :batch["attention_mask"].shape[1]] = batch["attention_mask"]
-    labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+    return collate(examples, pad_id, max_length=length, pad_to=length)
