@@ -3,7 +3,7 @@ interval, paired tests between the variants, and the questions any variant got r
 from bibleft import metrics
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_text
-from bibleft.report import VARIANTS
+from bibleft.report import VARIANTS, rows_to_csv
 
 
 def main(smk):
@@ -12,12 +12,12 @@ def main(smk):
                                        alternatives=smk.params.alternatives,
                                        f1_threshold=smk.params.f1_threshold)
     scores = metrics.score_rows(judged)
-    write_text(smk.output.scores, metrics.table_csv(scores, metrics.SCORE_COLUMNS))
+    write_text(smk.output.scores, rows_to_csv(scores, metrics.SCORE_COLUMNS))
     write_text(smk.output.significance,
-               metrics.table_csv(metrics.significance_rows(judged), metrics.SIGNIFICANCE_COLUMNS))
+               rows_to_csv(metrics.significance_rows(judged), metrics.SIGNIFICANCE_COLUMNS))
     audit = metrics.audit_rows(predictions, judged, smk.params.alternatives)
-    write_text(smk.output.audit, metrics.table_csv(audit, metrics.audit_columns(VARIANTS)))
-    print(metrics.table_csv(scores, metrics.SCORE_COLUMNS))
+    write_text(smk.output.audit, rows_to_csv(audit, metrics.audit_columns(VARIANTS)))
+    print(rows_to_csv(scores, metrics.SCORE_COLUMNS))
     print(f"{len(audit)} questions right in some variant under some metric")
 
 

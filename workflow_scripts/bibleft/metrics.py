@@ -8,7 +8,6 @@ metric setting rescores; it never regenerates answers.
 from __future__ import annotations
 
 import csv
-import io
 import math
 import re
 import string
@@ -307,15 +306,6 @@ def audit_rows(predictions: dict[str, list[dict]], judged: dict, alternatives: b
 def audit_columns(variants) -> list[str]:
     return (["id", "question", "answer", "alternatives"] + [f"response_{v}" for v in variants]
             + [f"{m}_{v}" for m in METRICS for v in variants] + [f"f1_{v}" for v in variants])
-
-
-def table_csv(rows: list[dict], columns: list[str]) -> str:
-    """CSV text with a header even when there are no rows (an audit with no hits)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def read_scores_csv(path) -> list[dict]:

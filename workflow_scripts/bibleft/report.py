@@ -40,9 +40,11 @@ def accuracy_rows(predictions: dict[str, list[dict]]) -> list[dict]:
     return rows
 
 
-def rows_to_csv(rows: list[dict]) -> str:
+def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
+    """CSV text; with `columns` it has a header even when there are no rows (an audit with
+    no hits), else the columns are the first row's keys."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns or list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
