@@ -1,6 +1,5 @@
 # The one place that reads `config`: validation first, then wildcard constraints and
 # the small functions the rules use for inputs, params and resources.
-import math
 import os
 import re
 import sys
@@ -8,6 +7,7 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
 from bibleft.configcheck import load_schema, validate_config  # noqa: E402
 from bibleft.errors import InputError  # noqa: E402
+from bibleft.gguf import is_gguf_source  # noqa: E402
 from bibleft.modeling import check_model_dir  # noqa: E402
 
 try:
@@ -32,14 +32,14 @@ def model_entry(model):
 
 
 def is_hub_id(source):
-    # A Hub id is "name" or "org/name"; anything that exists locally or looks like a path
-    # (absolute, ./, ../, ~, a .gguf file) is loaded from disk.
-    return not (os.path.exists(source) or os.path.isabs(source) or source.startswith((".", "~"))
-                or source.endswith(".gguf") or source.startswith("gguf:"))
+    # A Hub id is "name" or "org/name"; a GGUF source, or anything that exists locally or
+    # looks like a path (absolute, ./, ../, ~), is not.
+    return not (is_gguf_source(source) or os.path.exists(source) or os.path.isabs(source)
+                or source.startswith((".", "~")))
 
 
 def is_local_dir(source):
-    return not (is_hub_id(source) or source.endswith(".gguf") or source.startswith("gguf:"))
+    return not (is_hub_id(source) or is_gguf_source(source))
 
 
 def model_dir(model):
