@@ -57,7 +57,6 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int,
 
     from tqdm.auto import tqdm
 
-    tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id
     ids = tokenizer(prompts)["input_ids"]  # one batched call
