@@ -56,6 +56,8 @@ def test_shipped_config_is_valid():
     ("eval.max_new_tokens", 0, r"eval\.max_new_tokens: 0 is less than the minimum of 1"),
     ("train.epochs", "four", r"train\.epochs: 'four' is not of type 'integer'"),
     ("train.precision", "int8", r"train\.precision: 'int8' is not one of \['auto', 'fp32', 'bf16', 'fp16'\]"),
+    ("train.compile", "fast", r"train\.compile: 'fast' is not one of \[False, True, 'default', 'reduce-overhead'"),
+    ("train.pad_multiple", 0, r"train\.pad_multiple: 0 is less than the minimum of 1"),
     ("train.epoch", 4, r"train: .*'epoch' was unexpected.*allowed keys: .*epochs"),
     ("run.models", ["gpt2-xxl"], r"run\.models: 'gpt2-xxl' is not in models \(known: gpt2-large\)"),
     ("models.bad slug", {"source": "x", "lora_targets": ["c_attn"]}, r"'bad slug' is not a valid slug"),

@@ -66,6 +66,16 @@ def test_collate_fixed_pads_to_the_length_with_the_same_real_tokens():
     assert (fixed["labels"][:, 3:] == batching.IGNORE_INDEX).all()
 
 
+def test_collate_pad_multiple_rounds_the_length_up_but_not_past_max_length():
+    examples = [[1, 2, 3], [4, 5, 6, 7, 8]]
+    batch = batching.collate(examples, pad_id=0, pad_multiple=4)
+    assert batch["input_ids"].shape == (2, 8)
+    assert batch["attention_mask"].sum() == 8  # the same real tokens, only more padding
+    assert batch["labels"][1].tolist() == [4, 5, 6, 7, 8, -100, -100, -100]
+    assert batching.collate(examples, 0, max_length=6, pad_multiple=4)["input_ids"].shape == (2, 6)
+    assert batching.collate([[1, 2, 3, 4]], 0, pad_multiple=4)["input_ids"].shape == (1, 4)
+
+
 def test_pack_examples_cuts_full_blocks_and_drops_the_remainder():
     examples = [[1, 2, 3], [4, 5], [6, 7, 8, 9], [10]]
     assert batching.pack_examples(examples, 4) == [[1, 2, 3, 4], [5, 6, 7, 8]]
@@ -161,3 +171,32 @@ def test_lora_trains_only_the_adapter(tiny_gpt2):
                    progress=False, log=io.StringIO())
     changed = {n for n, p in result["model"].named_parameters() if not torch.equal(p, before[n])}
     assert changed and all("lora_" in n for n in changed)
+
+
+def _losses_without_dropout(model_dir, examples, pad_id, **settings) -> list[float]:
+    model = build_trainable(load_causal_lm(model_dir), "full")
+    for module in model.modules():  # dropout draws differ between eager and compiled code
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    result = train(model, examples, pad_id, {**SETTINGS, "log_every": 1, "max_steps": 4, **settings},
+                   progress=False, log=io.StringIO())
+    return [r["loss"] for r in result["log"]]
+
+
+def test_pad_multiple_and_compile_train_the_same_as_eager(tiny_gpt2):
+    """Rounding batch lengths up (for torch.compile / CUDA graphs) adds only pads out of the
+    loss, and the compiled model (one graph for all lengths) computes the eager losses."""
+    tokenizer = load_tokenizer(tiny_gpt2)
+    examples = tiny_corpus(tokenizer, copies=3)  # batches of different lengths
+    pad = tokenizer.pad_token_id
+    eager = _losses_without_dropout(tiny_gpt2, examples, pad)
+    padded = _losses_without_dropout(tiny_gpt2, examples, pad, pad_multiple=16)
+    from torch._dynamo.utils import counters
+
+    graphs_before = counters["stats"]["unique_graphs"]
+    compiled = _losses_without_dropout(tiny_gpt2, examples, pad, pad_multiple=16,
+                                       compile="reduce-overhead")  # no CUDA graphs on a CPU
+    assert counters["stats"]["unique_graphs"] > graphs_before  # it did compile
+    assert len(eager) == 4 and eager[-1] < eager[0]
+    torch.testing.assert_close(padded, eager, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-4)

@@ -50,8 +50,13 @@ def steps_per_epoch(n_examples: int, batch_size: int, world_size: int = 1) -> in
 
 
 def collate(examples: list[list[int]], pad_id: int, max_length: int | None = None,
-            pad_to: int | None = None) -> dict:
+            pad_to: int | None = None, pad_multiple: int = 1) -> dict:
     """Pad to the longest example in the batch (dynamic padding), or to `pad_to` tokens.
+
+    `pad_multiple` rounds the padded length up to a multiple (never past `max_length`):
+    a compiled model, and above all a CUDA graph, is made once per distinct shape, so
+    verse lengths 2..113 would mean ~100 of them, in multiples of 16 only 8. The extra
+    pads sit after every real token and out of the loss, so the loss does not change.
 
     Labels are the input ids with padding set to IGNORE_INDEX, chosen by the attention
     mask, not by token id: with `pad_token = eos` the stock LM collator would also drop
@@ -62,6 +67,9 @@ def collate(examples: list[list[int]], pad_id: int, max_length: int | None = Non
     longest = max(len(ex) for ex in examples)
     if pad_to is not None:
         longest = max(longest, pad_to)
+    if pad_multiple > 1:
+        rounded = -(-longest // pad_multiple) * pad_multiple
+        longest = max(longest, min(rounded, max_length)) if max_length else rounded
     input_ids = torch.full((len(examples), longest), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(examples), longest), dtype=torch.long)
     for row, ex in enumerate(examples):

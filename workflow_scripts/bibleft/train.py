@@ -61,6 +61,19 @@ def pick_precision(requested: str, device: torch.device) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+# torch.compile modes that replay CUDA graphs: the whole forward (and backward) as one
+# launch, which is what a step of 8 short verses needs (its kernels are tiny; launching
+# them one by one from Python costs more than running them).
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
+def compile_mode(setting) -> str | None:
+    """`train.compile`: false (eager), true (torch.compile's default mode) or a mode name."""
+    if setting is True:
+        return "default"
+    return setting or None
+
+
 def linear_schedule(optimizer, warmup_steps: int, total_steps: int):
     """HF Trainer's default: linear warm-up, then linear decay to zero."""
     def factor(step: int) -> float:
@@ -172,6 +185,7 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
     `settings` keys: epochs, batch_size, learning_rate, weight_decay, warmup_steps,
     max_steps, seed, log_every, checkpoint_every, precision, max_length, packing,
     block_size, max_grad_norm, group_by_length, gradient_checkpointing, compile; optional
+    pad_multiple (round each batch's length up to a multiple; see batching.collate) and
     pad_to_length (pad every example to this length, the study's likely way: only for
     benchmarks, it wastes compute on padding).
     `on_flush(step, tokens_seen, seconds)`, if given, is called after each log flush
@@ -216,7 +230,10 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
                                   fused=device0.type in ("cuda", "cpu"))
     scheduler = linear_schedule(optimizer, settings["warmup_steps"], total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
-    forward = torch.compile(model) if settings.get("compile") else model
+    mode = compile_mode(settings.get("compile"))
+    # dynamic=True: one compiled graph for every sequence length, not one per length.
+    forward = torch.compile(model, mode=mode, dynamic=True) if mode else model
+    cuda_graphs = cuda and mode in CUDA_GRAPH_MODES
     scaler = getattr(accelerator, "scaler", None)
 
     fingerprint = _settings_fingerprint({**settings, "n_examples": len(examples), "world": world})
@@ -313,7 +330,8 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
                 if settings.get("pad_to_length"):
                     batch = batching.collate_fixed(rows, pad_id, settings["pad_to_length"])
                 else:
-                    batch = batching.collate(rows, pad_id, settings.get("max_length"))
+                    batch = batching.collate(rows, pad_id, settings.get("max_length"),
+                                             pad_multiple=settings.get("pad_multiple") or 1)
                 # A copy from pageable memory makes the host wait for the GPU to drain;
                 # from pinned memory it is truly asynchronous, so the host can queue the
                 # next step's kernels while the GPU still runs this one.
@@ -323,6 +341,8 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
                 # can see a pad (each pad comes after it) and pads are out of the loss: the
                 # attention mask changes nothing. Given one, transformers builds a 4-D mask,
                 # tests it on the host (a GPU sync every step) and cannot use flash attention.
+                if cuda_graphs:  # a new training step: earlier graph outputs may be reused
+                    torch.compiler.cudagraph_mark_step_begin()
                 with accelerator.autocast():
                     loss = forward(input_ids=batch["input_ids"], labels=batch["labels"]).loss
                 accelerator.backward(loss)
@@ -332,7 +352,8 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                pending_losses.append(loss.detach())
+                # A copy: a CUDA graph's output is overwritten by its next replay.
+                pending_losses.append(loss.detach().clone() if cuda_graphs else loss.detach())
                 pending_tokens += batch["attention_mask"].sum()
                 pending_meta.append((step, step / per_epoch, scheduler.get_last_lr()[0]))
                 bar.update(1)
