@@ -156,12 +156,54 @@ def time_training(name, model, examples, pad_id, steps, log_every, device, n_par
         "mfu": 6 * n_params * tokens_per_s / (peak_tflops * 1e12) if peak_tflops else None,
         "peak_gpu_gib": peak_gib(device),
         "extrapolated_4_epochs_min": s_per_step * STUDY["epochs"] * STUDY["steps_per_epoch"] / 60,
-        "wall_s": wall, "final_loss": result["summary"]["final_loss"],
+        "first_window_s": t0, "wall_s": wall, "final_loss": result["summary"]["final_loss"],
         "precision": result["summary"]["precision"],
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
     print(f"  {name}: {s_per_step * 1000:.1f} ms/step, {tokens_per_s:,.0f} real tokens/s, "
           f"peak {gib(row['peak_gpu_gib'])} GiB", flush=True)
+    return row
+
+
+def profile_training(model, examples, pad_id, device, steps: int) -> dict:
+    """Where a step's time goes: GPU kernel time per step against wall time per step.
+
+    If the GPU's kernels fill only a small part of the step, the host (Python launching
+    thousands of small ops) sets the pace, and CUDA graphs are the cure; if they fill
+    most of it, the arithmetic does. The profiler slows the host a little: the eager
+    timing above is the speed, this is the split.
+    """
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    settings = {**TRAIN_SETTINGS, "max_steps": steps, "log_every": steps}
+    train(model, examples, pad_id, {**settings, "max_steps": 3}, progress=False)  # warm-up
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        start = time.perf_counter()
+        train(model, examples, pad_id, settings, progress=False)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - start
+    events = prof.key_averages()
+    kernels = [e for e in events if e.device_type == DeviceType.CUDA and not e.is_user_annotation]
+    aten = [e for e in events if e.device_type == DeviceType.CPU and e.key.startswith("aten::")]
+    row = {"name": "profile: full, dynamic padding, eager", "steps": steps,
+           "wall_ms_per_step": 1000 * wall / steps,
+           "gpu_kernel_ms_per_step": sum(e.self_device_time_total for e in kernels) / 1000 / steps,
+           "kernels_per_step": sum(e.count for e in kernels) / steps,
+           "aten_ops_per_step": sum(e.count for e in aten) / steps,
+           "top_host_ops": [{"op": e.key, "calls_per_step": e.count / steps,
+                             "self_cpu_ms_per_step": e.self_cpu_time_total / 1000 / steps}
+                            for e in sorted(aten, key=lambda e: -e.self_cpu_time_total)[:12]]}
+    busy = row["gpu_kernel_ms_per_step"] / row["wall_ms_per_step"]
+    print(f"  profile ({steps} steps, profiler on): {row['wall_ms_per_step']:.1f} ms/step wall, "
+          f"{row['gpu_kernel_ms_per_step']:.1f} ms/step of GPU kernels ({100 * busy:.0f}% busy), "
+          f"{row['kernels_per_step']:,.0f} kernels and {row['aten_ops_per_step']:,.0f} aten ops per step",
+          flush=True)
+    for op in row["top_host_ops"]:
+        print(f"    {op['op']:<40} {op['calls_per_step']:>7.0f} calls/step "
+              f"{op['self_cpu_ms_per_step']:>7.2f} ms/step host", flush=True)
     return row
 
 
@@ -225,8 +267,15 @@ def main(argv=None) -> None:
     parser.add_argument("--questions", type=int, default=886)
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="dense bf16 peak of the GPU for MFU (default: by device name)")
-    parser.add_argument("--compile", action="store_true", help="also time full fine-tuning "
-                        "with torch.compile (adds compile time)")
+    parser.add_argument("--compile", default="",
+                        help="comma-separated torch.compile modes (e.g. reduce-overhead: CUDA "
+                        "graphs) under which to time full fine-tuning and LoRA again, with "
+                        "--pad-multiple; the first window holds the compile time")
+    parser.add_argument("--pad-multiple", type=int, default=16,
+                        help="round batch lengths up to this multiple in the --compile runs")
+    parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                        help="profile this many eager full fine-tuning steps: GPU kernel time "
+                        "against wall time per step")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny model on the CPU, a few steps: checks the script, not the speed")
     args = parser.parse_args(argv)
@@ -306,11 +355,26 @@ def main(argv=None) -> None:
     worst["longest_verse_tokens"] = len(longest[-1])
     worst["extrapolated_4_epochs_min"] = None  # not a sample of the epoch's batches
     results["runs"].append(worst)
-    if args.compile:
+    if args.profile:
         del model
         model = build_trainable(new_model(config, device), "full")
-        results["runs"].append(time_training("full, dynamic padding, torch.compile", model,
-                                             steps=args.steps, extra={"compile": True}, **common))
+        results["profile"] = profile_training(model, examples, pad_id, device, args.profile)
+    for mode in filter(None, args.compile.split(",")):
+        extra = {"compile": mode, "pad_multiple": args.pad_multiple}
+        for method in ("full", "lora"):
+            del model
+            model = (build_trainable(new_model(config, device), "full") if method == "full" else
+                     build_trainable(new_model(config, device), "lora", LORA, LORA_TARGETS))
+            name = (f"{'full' if method == 'full' else 'LoRA r=8'}, compile {mode}, "
+                    f"lengths x{args.pad_multiple}")
+            try:
+                row = time_training(name, model, steps=args.steps, extra=extra, **common)
+            except Exception as exc:  # keep the other figures: say what failed and go on
+                print(f"  {name}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+                results["failed"] = results.get("failed", []) + [{"name": name, "error": repr(exc)}]
+                continue
+            row["compile_mode"], row["pad_multiple"] = mode, args.pad_multiple
+            results["runs"].append(row)
     del model
 
     print(f"generation ({len(prompts)} prompts, greedy, {MAX_NEW_TOKENS} new tokens, fp32 + TF32):",
@@ -326,18 +390,18 @@ def main(argv=None) -> None:
                                                device, prefix_cache=False))
     results["wall_s"] = time.perf_counter() - t_all
 
-    print(f"\n{'run':<40} {'ms/step':>8} {'real tok/s':>11} {'MFU':>6} {'peak GiB':>9} "
+    print(f"\n{'run':<48} {'ms/step':>8} {'real tok/s':>11} {'MFU':>6} {'peak GiB':>9} "
           f"{'4 epochs':>9}")
     for r in results["runs"]:
         if "s_per_step" in r:
             mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
             epochs = r["extrapolated_4_epochs_min"]
             epochs = f"{epochs:7.1f} m" if epochs is not None else "-"
-            print(f"{r['name']:<40} {1000 * r['s_per_step']:>8.1f} {r['real_tokens_per_s']:>11,.0f} "
+            print(f"{r['name']:<48} {1000 * r['s_per_step']:>8.1f} {r['real_tokens_per_s']:>11,.0f} "
                   f"{mfu:>6} {gib(r['peak_gpu_gib']):>9} {epochs:>9}")
     for r in results["runs"]:
         if "answers_per_s" in r:
-            print(f"{r['name']:<40} {r['answers']} answers in {r['seconds']:.1f} s "
+            print(f"{r['name']:<48} {r['answers']} answers in {r['seconds']:.1f} s "
                   f"({r['answers_per_s']:.0f}/s); 3 x 886 ~ {r['extrapolated_3x886_s']:.0f} s; "
                   f"peak {gib(r['peak_gpu_gib'])} GiB")
     print(f"device: {device_name}; MFU against {peak} TFLOP/s; study (A100): 345 min full, "
