@@ -148,6 +148,10 @@ def time_training(name, model, examples, pad_id, steps, log_every, device, n_par
     wall = time.perf_counter() - t_start
     (step0, tokens0, t0), (step1, tokens1, t1) = flushes[0], flushes[-1]
     s_per_step = (t1 - t0) / (step1 - step0)
+    # The last window alone: a compiled run still records CUDA graphs for new lengths
+    # after its first window, so this is nearer its steady state.
+    (step_a, tokens_a, t_a) = flushes[-2]
+    last_s_per_step = (t1 - t_a) / (step1 - step_a)
     tokens_per_s = (tokens1 - tokens0) / (t1 - t0)
     row = {
         "name": name, "steps_timed": step1 - step0, "warmup_steps": step0,
@@ -156,11 +160,15 @@ def time_training(name, model, examples, pad_id, steps, log_every, device, n_par
         "mfu": 6 * n_params * tokens_per_s / (peak_tflops * 1e12) if peak_tflops else None,
         "peak_gpu_gib": peak_gib(device),
         "extrapolated_4_epochs_min": s_per_step * STUDY["epochs"] * STUDY["steps_per_epoch"] / 60,
+        "last_window_s_per_step": last_s_per_step,
+        "last_window_real_tokens_per_s": (tokens1 - tokens_a) / (t1 - t_a),
+        "windows": [{"step": st, "tokens_seen": tk, "seconds": sec} for st, tk, sec in flushes],
         "first_window_s": t0, "wall_s": wall, "final_loss": result["summary"]["final_loss"],
         "precision": result["summary"]["precision"],
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
-    print(f"  {name}: {s_per_step * 1000:.1f} ms/step, {tokens_per_s:,.0f} real tokens/s, "
+    print(f"  {name}: {s_per_step * 1000:.1f} ms/step, {tokens_per_s:,.0f} real tokens/s "
+          f"(last window {last_s_per_step * 1000:.1f} ms/step; first window {t0:.0f} s), "
           f"peak {gib(row['peak_gpu_gib'])} GiB", flush=True)
     return row
 
@@ -326,23 +334,32 @@ def main(argv=None) -> None:
                "settings": TRAIN_SETTINGS, "lora": {**LORA, "targets": LORA_TARGETS},
                "study": STUDY, "runs": []}
 
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def add(row=None):
+        """Record a row and rewrite --out: a run cut short by a time limit keeps its figures."""
+        if row is not None:
+            results["runs"].append(row)
+        results["wall_s"] = time.perf_counter() - t_all
+        args.out.write_text(json.dumps(finite(results), indent=2))
+
     print("training (batch 8, one verse per example):", flush=True)
     model = new_model(config, device)
     n_params = sum(p.numel() for p in model.parameters())
     results["params"] = n_params
     common = dict(examples=examples, pad_id=pad_id, log_every=args.log_every, device=device,
                   n_params=n_params, peak_tflops=peak)
-    results["runs"].append(time_training("full, dynamic padding", build_trainable(model, "full"),
+    add(time_training("full, dynamic padding", build_trainable(model, "full"),
                                          steps=args.steps, **common))
     del model
     model = build_trainable(new_model(config, device), "lora", LORA, LORA_TARGETS)
     lora_row = time_training("LoRA r=8, dynamic padding", model, steps=args.steps, **common)
     # LoRA skips the weight gradients of the frozen matrices: about 2/3 of full's FLOPs.
     lora_row["mfu_note"] = "6N convention; LoRA's true work is nearer 4N"
-    results["runs"].append(lora_row)
+    add(lora_row)
     del model
     model = build_trainable(new_model(config, device), "full")
-    results["runs"].append(time_training(
+    add(time_training(
         f"full, fixed {fixed_length} padding", model, steps=args.fixed_steps,
         extra={"pad_to_length": fixed_length},
         **{**common, "log_every": max(1, min(args.log_every, args.fixed_steps // 4))}))
@@ -354,11 +371,12 @@ def main(argv=None) -> None:
                           **{**common, "examples": longest, "log_every": 1}, steps=3)
     worst["longest_verse_tokens"] = len(longest[-1])
     worst["extrapolated_4_epochs_min"] = None  # not a sample of the epoch's batches
-    results["runs"].append(worst)
+    add(worst)
     if args.profile:
         del model
         model = build_trainable(new_model(config, device), "full")
         results["profile"] = profile_training(model, examples, pad_id, device, args.profile)
+        add()
     for mode in filter(None, args.compile.split(",")):
         extra = {"compile": mode, "pad_multiple": args.pad_multiple}
         for method in ("full", "lora"):
@@ -374,7 +392,7 @@ def main(argv=None) -> None:
                 results["failed"] = results.get("failed", []) + [{"name": name, "error": repr(exc)}]
                 continue
             row["compile_mode"], row["pad_multiple"] = mode, args.pad_multiple
-            results["runs"].append(row)
+            add(row)
     del model
 
     print(f"generation ({len(prompts)} prompts, greedy, {MAX_NEW_TOKENS} new tokens, fp32 + TF32):",
@@ -384,20 +402,21 @@ def main(argv=None) -> None:
     model = new_model(config, device).eval()
     tokenizer.padding_side = "left"
     for batch_size in [int(b) for b in args.gen_batch_sizes.split(",")]:
-        results["runs"].append(time_generation(model, tokenizer, prompts, batch_size, device))
+        add(time_generation(model, tokenizer, prompts, batch_size, device))
     if args.single_prompts:
-        results["runs"].append(time_generation(model, tokenizer, prompts[:args.single_prompts], 1,
+        add(time_generation(model, tokenizer, prompts[:args.single_prompts], 1,
                                                device, prefix_cache=False))
     results["wall_s"] = time.perf_counter() - t_all
 
-    print(f"\n{'run':<48} {'ms/step':>8} {'real tok/s':>11} {'MFU':>6} {'peak GiB':>9} "
-          f"{'4 epochs':>9}")
+    print(f"\n{'run':<48} {'ms/step':>8} {'last win':>8} {'real tok/s':>11} {'MFU':>6} "
+          f"{'peak GiB':>9} {'4 epochs':>9}")
     for r in results["runs"]:
         if "s_per_step" in r:
             mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
             epochs = r["extrapolated_4_epochs_min"]
             epochs = f"{epochs:7.1f} m" if epochs is not None else "-"
-            print(f"{r['name']:<48} {1000 * r['s_per_step']:>8.1f} {r['real_tokens_per_s']:>11,.0f} "
+            print(f"{r['name']:<48} {1000 * r['s_per_step']:>8.1f} "
+                  f"{1000 * r['last_window_s_per_step']:>8.1f} {r['real_tokens_per_s']:>11,.0f} "
                   f"{mfu:>6} {gib(r['peak_gpu_gib']):>9} {epochs:>9}")
     for r in results["runs"]:
         if "answers_per_s" in r:
@@ -406,8 +425,7 @@ def main(argv=None) -> None:
                   f"peak {gib(r['peak_gpu_gib'])} GiB")
     print(f"device: {device_name}; MFU against {peak} TFLOP/s; study (A100): 345 min full, "
           f"267 min LoRA, 36 min for 3 x 886 answers; total wall {results['wall_s']:.0f} s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(finite(results), indent=2))
+    add()
     print(f"wrote {args.out}")
 
 
