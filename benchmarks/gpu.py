@@ -266,7 +266,7 @@ def main(argv=None) -> None:
     parser.add_argument("--tokenizer", type=Path, default=None,
                         help="folder with GPT-2 vocab.json + merges.txt (default DATA_DIR/gpt2-tokenizer)")
     parser.add_argument("--steps", type=int, default=300, help="full and LoRA steps each")
-    parser.add_argument("--fixed-steps", type=int, default=40, help="fixed-512 steps")
+    parser.add_argument("--fixed-steps", type=int, default=40, help="fixed-512 steps (0: none)")
     parser.add_argument("--log-every", type=int, default=50,
                         help="steps per timing window; the first window is the warm-up")
     parser.add_argument("--gen-batch-sizes", default="32,128")
@@ -279,6 +279,10 @@ def main(argv=None) -> None:
                         help="comma-separated torch.compile modes (e.g. reduce-overhead: CUDA "
                         "graphs) under which to time full fine-tuning and LoRA again, with "
                         "--pad-multiple; the first window holds the compile time")
+    parser.add_argument("--compile-methods", default="full,lora", choices=["full,lora", "lora,full",
+                        "full", "lora"], help="which fine-tunings --compile times, in this order")
+    parser.add_argument("--no-eager", action="store_true",
+                        help="skip the eager full, LoRA and longest-verses runs")
     parser.add_argument("--pad-multiple", type=int, default=16,
                         help="round batch lengths up to this multiple in the --compile runs")
     parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
@@ -343,57 +347,53 @@ def main(argv=None) -> None:
         results["wall_s"] = time.perf_counter() - t_all
         args.out.write_text(json.dumps(finite(results), indent=2))
 
+    def fresh(method: str):
+        model = new_model(config, device)
+        return (build_trainable(model, "full") if method == "full"
+                else build_trainable(model, "lora", LORA, LORA_TARGETS))
+
     print("training (batch 8, one verse per example):", flush=True)
-    model = new_model(config, device)
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = sum(p.numel() for p in new_model(config, "meta").parameters())
     results["params"] = n_params
     common = dict(examples=examples, pad_id=pad_id, log_every=args.log_every, device=device,
                   n_params=n_params, peak_tflops=peak)
-    add(time_training("full, dynamic padding", build_trainable(model, "full"),
-                                         steps=args.steps, **common))
-    del model
-    model = build_trainable(new_model(config, device), "lora", LORA, LORA_TARGETS)
-    lora_row = time_training("LoRA r=8, dynamic padding", model, steps=args.steps, **common)
-    # LoRA skips the weight gradients of the frozen matrices: about 2/3 of full's FLOPs.
-    lora_row["mfu_note"] = "6N convention; LoRA's true work is nearer 4N"
-    add(lora_row)
-    del model
-    model = build_trainable(new_model(config, device), "full")
-    add(time_training(
-        f"full, fixed {fixed_length} padding", model, steps=args.fixed_steps,
-        extra={"pad_to_length": fixed_length},
-        **{**common, "log_every": max(1, min(args.log_every, args.fixed_steps // 4))}))
-    del model
-    # The study's A100 had 40 GB: the batch of the 8 longest verses is the worst case.
-    longest = sorted(examples, key=len)[-8:]
-    model = build_trainable(new_model(config, device), "full")
-    worst = time_training("full, the 8 longest verses (memory)", model,
-                          **{**common, "examples": longest, "log_every": 1}, steps=3)
-    worst["longest_verse_tokens"] = len(longest[-1])
-    worst["extrapolated_4_epochs_min"] = None  # not a sample of the epoch's batches
-    add(worst)
+    if not args.no_eager:
+        add(time_training("full, dynamic padding", fresh("full"), steps=args.steps, **common))
+        lora_row = time_training("LoRA r=8, dynamic padding", fresh("lora"), steps=args.steps,
+                                 **common)
+        # LoRA skips the weight gradients of the frozen matrices: about 2/3 of full's FLOPs.
+        lora_row["mfu_note"] = "6N convention; LoRA's true work is nearer 4N"
+        add(lora_row)
+    if args.fixed_steps:
+        add(time_training(
+            f"full, fixed {fixed_length} padding", fresh("full"), steps=args.fixed_steps,
+            extra={"pad_to_length": fixed_length},
+            **{**common, "log_every": max(1, min(args.log_every, args.fixed_steps // 4))}))
+    if not args.no_eager:
+        # The study's A100 had 40 GB: the batch of the 8 longest verses is the worst case.
+        longest = sorted(examples, key=len)[-8:]
+        worst = time_training("full, the 8 longest verses (memory)", fresh("full"),
+                              **{**common, "examples": longest, "log_every": 1}, steps=3)
+        worst["longest_verse_tokens"] = len(longest[-1])
+        worst["extrapolated_4_epochs_min"] = None  # not a sample of the epoch's batches
+        add(worst)
     if args.profile:
-        del model
-        model = build_trainable(new_model(config, device), "full")
-        results["profile"] = profile_training(model, examples, pad_id, device, args.profile)
+        results["profile"] = profile_training(fresh("full"), examples, pad_id, device, args.profile)
         add()
     for mode in filter(None, args.compile.split(",")):
         extra = {"compile": mode, "pad_multiple": args.pad_multiple}
-        for method in ("full", "lora"):
-            del model
-            model = (build_trainable(new_model(config, device), "full") if method == "full" else
-                     build_trainable(new_model(config, device), "lora", LORA, LORA_TARGETS))
+        for method in args.compile_methods.split(","):
             name = (f"{'full' if method == 'full' else 'LoRA r=8'}, compile {mode}, "
                     f"lengths x{args.pad_multiple}")
             try:
-                row = time_training(name, model, steps=args.steps, extra=extra, **common)
+                row = time_training(name, fresh(method), steps=args.steps, extra=extra, **common)
             except Exception as exc:  # keep the other figures: say what failed and go on
                 print(f"  {name}: FAILED: {type(exc).__name__}: {exc}", flush=True)
                 results["failed"] = results.get("failed", []) + [{"name": name, "error": repr(exc)}]
+                add()
                 continue
             row["compile_mode"], row["pad_multiple"] = mode, args.pad_multiple
             add(row)
-    del model
 
     print(f"generation ({len(prompts)} prompts, greedy, {MAX_NEW_TOKENS} new tokens, fp32 + TF32):",
           flush=True)
@@ -401,11 +401,11 @@ def main(argv=None) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True  # as generate_answers.py does
     model = new_model(config, device).eval()
     tokenizer.padding_side = "left"
-    for batch_size in [int(b) for b in args.gen_batch_sizes.split(",")]:
+    for batch_size in [int(b) for b in args.gen_batch_sizes.split(",") if b]:
         add(time_generation(model, tokenizer, prompts, batch_size, device))
     if args.single_prompts:
-        add(time_generation(model, tokenizer, prompts[:args.single_prompts], 1,
-                                               device, prefix_cache=False))
+        add(time_generation(model, tokenizer, prompts[:args.single_prompts], 1, device,
+                            prefix_cache=False))
     results["wall_s"] = time.perf_counter() - t_all
 
     print(f"\n{'run':<48} {'ms/step':>8} {'last win':>8} {'real tok/s':>11} {'MFU':>6} "

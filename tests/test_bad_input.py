@@ -48,6 +48,14 @@ def test_shipped_config_is_valid():
     assert config["models"]["gpt2-large"]["lora_targets"] == ["c_attn", "c_proj", "c_fc"]
 
 
+def test_the_documented_cuda_graph_overlay_is_a_valid_config():
+    config = validate_config({**copy.deepcopy(SHIPPED),
+                              "train": {**SHIPPED["train"], "compile": "reduce-overhead",
+                                        "pad_multiple": 16}}, SCHEMA)
+    assert config["train"]["compile"] == "reduce-overhead" and config["train"]["pad_multiple"] == 16
+    assert validate_config(copy.deepcopy(SHIPPED), SCHEMA)["train"]["compile"] is False
+
+
 @pytest.mark.parametrize("key, value, expected", [
     ("train.epochs", 0, r"train\.epochs: 0 is less than the minimum of 1"),
     ("train.batch_size", -8, r"train\.batch_size: -8 is less than the minimum of 1"),
