@@ -166,6 +166,7 @@ def time_training(name, model, examples, pad_id, steps, log_every, device, n_par
         "first_window_s": t0, "wall_s": wall, "final_loss": result["summary"]["final_loss"],
         "precision": result["summary"]["precision"],
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "compile": result["summary"]["compile"],  # graphs and graph breaks, when compiled
     }
     print(f"  {name}: {s_per_step * 1000:.1f} ms/step, {tokens_per_s:,.0f} real tokens/s "
           f"(last window {last_s_per_step * 1000:.1f} ms/step; first window {t0:.0f} s), "

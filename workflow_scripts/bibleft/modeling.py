@@ -70,6 +70,12 @@ def _uses_conv1d(model, targets: list[str]) -> bool:
 def build_trainable(model, method: str, lora: dict | None = None,
                     lora_targets: list[str] | None = None):
     """Return the model to train: the model itself (full) or a peft LoRA wrapper."""
+    # transformers finds a model's loss by its class name; "GPT2LMHeadModel" names none, so
+    # every forward with labels looks it up again and logs a warning. Under torch.compile
+    # that log call splits the model into several graphs (a CUDA-graphs run of LoRA
+    # crashed with them); naming the loss keeps the forward one graph.
+    if getattr(model, "loss_type", None) is None:
+        model.loss_type = "ForCausalLM"
     if method == "full":
         model.requires_grad_(True)
         return model

@@ -74,6 +74,25 @@ def compile_mode(setting) -> str | None:
     return setting or None
 
 
+def compile_counts() -> dict:
+    """torch.compile's process-wide tallies so far: graphs compiled, graph breaks by reason."""
+    from torch._dynamo.utils import counters
+
+    return {"graphs": counters["stats"]["unique_graphs"],
+            "graph_breaks": dict(counters["graph_break"])}
+
+
+def compile_report(mode: str, before: dict) -> dict:
+    """What compiling cost since `before`: a graph break leaves part of a step eager (and
+    splits a CUDA-graphs step into several graphs), so users and tests should see it."""
+    now = compile_counts()
+    breaks = {reason: n - before["graph_breaks"].get(reason, 0)
+              for reason, n in now["graph_breaks"].items()}
+    breaks = {reason.splitlines()[0]: n for reason, n in breaks.items() if n > 0}
+    return {"mode": mode, "graphs": now["graphs"] - before["graphs"],
+            "graph_breaks": sum(breaks.values()), "graph_break_reasons": breaks}
+
+
 def linear_schedule(optimizer, warmup_steps: int, total_steps: int):
     """HF Trainer's default: linear warm-up, then linear decay to zero."""
     def factor(step: int) -> float:
@@ -233,6 +252,7 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
     mode = compile_mode(settings.get("compile"))
     # dynamic=True: one compiled graph for every sequence length, not one per length.
     forward = torch.compile(model, mode=mode, dynamic=True) if mode else model
+    compile_before = compile_counts() if mode else None
     cuda_graphs = cuda and mode in CUDA_GRAPH_MODES
     scaler = getattr(accelerator, "scaler", None)
 
@@ -352,6 +372,12 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
+                if mode and step == start_step + 1 and is_main:
+                    report = compile_report(mode, compile_before)
+                    print(f"torch.compile {mode}: {report['graphs']} graph(s), "
+                          f"{report['graph_breaks']} graph break(s)"
+                          + "".join(f"; {n} x {r}" for r, n in report["graph_break_reasons"].items()),
+                          file=log, flush=True)
                 # A copy: a CUDA graph's output is overwritten by its next replay.
                 pending_losses.append(loss.detach().clone() if cuda_graphs else loss.detach())
                 pending_tokens += batch["attention_mask"].sum()
@@ -387,6 +413,7 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
         "precision": precision, "resumed_from_step": start_step,
         "final_loss": log_records[-1]["loss"] if log_records else math.nan,
         "library_versions": library_versions(),
+        "compile": compile_report(mode, compile_before) if mode else None,
     }
     return {"log": log_records, "summary": summary, "model": accelerator.unwrap_model(model),
             "is_main": is_main}
