@@ -76,8 +76,13 @@ def tokenizer_source_model(tokenizer):
             return model
 
 
-def train_settings():
-    return dict(config["train"])
+def train_settings(method):
+    """The train settings one fine-tuning job sees: `compile` resolved to its method's mode,
+    so a per-method change reruns only that method's job."""
+    settings = dict(config["train"])
+    if isinstance(settings["compile"], dict):
+        settings["compile"] = settings["compile"].get(method, False)
+    return settings
 
 
 def final_outputs():

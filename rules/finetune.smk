@@ -22,7 +22,7 @@ rule finetune:
         runtime=train_runtime_min,
     params:
         method="{method}",
-        train=lambda wc: train_settings(),
+        train=lambda wc: train_settings(wc.method),
         # LoRA settings reach the LoRA job only, so changing them leaves full alone.
         lora=lambda wc: config["lora"] if wc.method == "lora" else None,
         lora_targets=lambda wc: model_entry(wc.model)["lora_targets"] if wc.method == "lora" else None,

@@ -49,10 +49,11 @@ def test_shipped_config_is_valid():
 
 
 def test_the_documented_cuda_graph_overlay_is_a_valid_config():
-    config = validate_config({**copy.deepcopy(SHIPPED),
-                              "train": {**SHIPPED["train"], "compile": "reduce-overhead",
-                                        "pad_multiple": 16}}, SCHEMA)
-    assert config["train"]["compile"] == "reduce-overhead" and config["train"]["pad_multiple"] == 16
+    overlay = yaml.safe_load("train:\n  compile: {full: reduce-overhead, lora: false}\n  pad_multiple: 16\n")
+    config = validate_config({**copy.deepcopy(SHIPPED), "train": {**SHIPPED["train"], **overlay["train"]}},
+                             SCHEMA)
+    assert config["train"]["compile"] == {"full": "reduce-overhead", "lora": False}
+    assert config["train"]["pad_multiple"] == 16
     assert validate_config(copy.deepcopy(SHIPPED), SCHEMA)["train"]["compile"] is False
 
 
@@ -64,7 +65,10 @@ def test_the_documented_cuda_graph_overlay_is_a_valid_config():
     ("eval.max_new_tokens", 0, r"eval\.max_new_tokens: 0 is less than the minimum of 1"),
     ("train.epochs", "four", r"train\.epochs: 'four' is not of type 'integer'"),
     ("train.precision", "int8", r"train\.precision: 'int8' is not one of \['auto', 'fp32', 'bf16', 'fp16'\]"),
-    ("train.compile", "fast", r"train\.compile: 'fast' is not one of \[False, True, 'default', 'reduce-overhead'"),
+    ("train.compile", "fast", r"train\.compile: 'fast' is not valid; expected one of \[False, True, 'default', "
+                              r"'reduce-overhead'.*\] or a mapping with keys full, lora$"),
+    ("train.compile", {"full": "fast"}, r"train\.compile\.full: 'fast' is not one of \[False, True"),
+    ("train.compile", {"ful": "default"}, r"train\.compile: .*'ful' was unexpected.*allowed keys: full, lora"),
     ("train.pad_multiple", 0, r"train\.pad_multiple: 0 is less than the minimum of 1"),
     ("train.epoch", 4, r"train: .*'epoch' was unexpected.*allowed keys: .*epochs"),
     ("run.models", ["gpt2-xxl"], r"run\.models: 'gpt2-xxl' is not in models \(known: gpt2-large\)"),

@@ -126,6 +126,17 @@ def test_lora_setting_reruns_lora_only(run):
     assert {"accuracy_table", "venn_diagram", "loss_curves", "timing_table"} <= set(jobs)
 
 
+def test_compile_mode_per_method_reruns_that_method_only(run):
+    # Each job sees its own method's mode: spelling the shipped `false` per method is no change,
+    # and compiling LoRA alone leaves the full checkpoint current.
+    same = overlay(run, "compile-off", **{"train.compile": {"full": False, "lora": False}})
+    assert planned_jobs(run["project"], *with_overlay(same)) == {}
+    lora_only = overlay(run, "compile-lora", **{"train.compile": {"lora": "default"}})
+    out = snakemake(run["project"], "-n", *with_overlay(lora_only)).stdout
+    finetunes = [b for b in out.split("rule ")[1:] if b.startswith("finetune:")]
+    assert len(finetunes) == 1 and "method=lora" in finetunes[0], out[-3000:]
+
+
 def test_prompt_change_regenerates_answers_only(run):
     prompt = "Q: {question}\nA:"
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "prompt", **{"eval.prompt": prompt})))

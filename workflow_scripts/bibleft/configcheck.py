@@ -44,7 +44,20 @@ def _allowed_keys(schema: dict, path: list) -> list[str]:
             node = node["additionalProperties"]
         else:
             return []
+    for branch in node.get("anyOf", []):  # a value that may be a mapping (train.compile)
+        if "properties" in branch:
+            return sorted(branch["properties"])
     return sorted(node.get("properties", {}))
+
+
+def _branch_words(schema: dict, branch: dict) -> str:
+    if "$ref" in branch:
+        branch = schema["$defs"][branch["$ref"].rsplit("/", 1)[-1]]
+    if "enum" in branch:
+        return f"one of {branch['enum']}"
+    if "properties" in branch:
+        return f"a mapping with keys {', '.join(branch['properties'])}"
+    return str(branch.get("type", "a value"))
 
 
 def _describe(error, schema: dict) -> str:
@@ -54,6 +67,9 @@ def _describe(error, schema: dict) -> str:
         return f"{key}: {error.message}; allowed keys: {', '.join(allowed)}"
     if error.validator == "propertyNames" or (error.validator == "pattern" and "A-Za-z0-9" in str(error.validator_value)):
         return f"{key}: {error.instance!r} is not a valid slug (use letters, digits, '.', '_' and '-')"
+    if error.validator == "anyOf":
+        return (f"{key}: {error.instance!r} is not valid; expected "
+                + " or ".join(_branch_words(schema, b) for b in error.validator_value))
     if error.validator == "oneOf":
         # oneOf [posint, null]: report the useful branch.
         return f"{key}: {error.instance!r} is not valid; expected a positive integer or null"
