@@ -393,7 +393,7 @@ def main(argv=None) -> None:
                 results["failed"] = results.get("failed", []) + [{"name": name, "error": repr(exc)}]
                 add()
                 continue
-            row["compile_mode"], row["pad_multiple"] = mode, args.pad_multiple
+            row["pad_multiple"] = args.pad_multiple  # the mode is in row["compile"]
             add(row)
 
     print(f"generation ({len(prompts)} prompts, greedy, {MAX_NEW_TOKENS} new tokens, fp32 + TF32):",
