@@ -82,6 +82,9 @@ def train_settings(method):
     settings = dict(config["train"])
     if isinstance(settings["compile"], dict):
         settings["compile"] = settings["compile"].get(method, False)
+    if not settings["compile"]:
+        # An eager job has no compile scope: changing it must not rerun (or stale) that job.
+        settings.pop("compile_scope", None)
     return settings
 
 

@@ -57,6 +57,18 @@ def test_the_documented_cuda_graph_overlay_is_a_valid_config():
     assert validate_config(copy.deepcopy(SHIPPED), SCHEMA)["train"]["compile"] is False
 
 
+@pytest.mark.parametrize("compile_setting", ["reduce-overhead", {"full": False, "lora": "default"}])
+def test_gradient_checkpointing_and_compile_are_refused_together(compile_setting):
+    # torch.compile of the whole model fails inside dynamo on transformers' checkpointed
+    # blocks; compiled blocks under LoRA trained differently from eager (CPU, tiny GPT-2).
+    message = check({"train.gradient_checkpointing": True, "train.compile": compile_setting})
+    assert message.startswith("config error: train.gradient_checkpointing: true cannot be combined "
+                              "with train.compile"), message
+    config = copy.deepcopy(SHIPPED)
+    config["train"].update(gradient_checkpointing=True, compile={"full": False, "lora": False})
+    validate_config(config, SCHEMA)  # checkpointing alone is fine
+
+
 @pytest.mark.parametrize("key, value, expected", [
     ("train.epochs", 0, r"train\.epochs: 0 is less than the minimum of 1"),
     ("train.batch_size", -8, r"train\.batch_size: -8 is less than the minimum of 1"),
@@ -70,6 +82,7 @@ def test_the_documented_cuda_graph_overlay_is_a_valid_config():
     ("train.compile", {"full": "fast"}, r"train\.compile\.full: 'fast' is not one of \[False, True"),
     ("train.compile", {"ful": "default"}, r"train\.compile: .*'ful' was unexpected.*allowed keys: full, lora"),
     ("train.pad_multiple", 0, r"train\.pad_multiple: 0 is less than the minimum of 1"),
+    ("train.compile_scope", "layers", r"train\.compile_scope: 'layers' is not one of \['model', 'blocks'\]"),
     ("train.epoch", 4, r"train: .*'epoch' was unexpected.*allowed keys: .*epochs"),
     ("run.models", ["gpt2-xxl"], r"run\.models: 'gpt2-xxl' is not in models \(known: gpt2-large\)"),
     ("models.bad slug", {"source": "x", "lora_targets": ["c_attn"]}, r"'bad slug' is not a valid slug"),

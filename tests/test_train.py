@@ -10,8 +10,10 @@ import torch
 from bibleft import batching
 from bibleft.asv import Verse
 from bibleft.corpus import tokenize_verses
+from bibleft.errors import InputError
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-from bibleft.train import train
+from bibleft.train import train, transformer_blocks
+from fixtures import make_tiny_gpt2
 
 VERSES = [
     "In the beginning God created the heavens and the earth.",
@@ -176,6 +178,7 @@ def test_lora_trains_only_the_adapter(tiny_gpt2):
 def _train_without_dropout(model_dir, examples, pad_id, method="full", **settings) -> dict:
     model = build_trainable(load_causal_lm(model_dir), method, {"r": 4, "alpha": 8, "dropout": 0.0},
                             ["c_attn", "c_proj", "c_fc"])
+    torch._dynamo.reset()  # compile from scratch: earlier tests' graphs must not count
     for module in model.modules():  # dropout draws differ between eager and compiled code
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
@@ -217,3 +220,35 @@ def test_compiled_lora_is_one_graph_and_trains_the_same_as_eager(tiny_gpt2):
     report = compiled["summary"]["compile"]
     assert (report["graphs"], report["graph_breaks"]) == (1, 0), report
     torch.testing.assert_close(compiled["losses"], eager["losses"], rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def four_block_gpt2(tmp_path_factory):
+    return make_tiny_gpt2(tmp_path_factory.mktemp("models") / "gpt2-4-blocks", n_layer=4)
+
+
+@pytest.mark.parametrize("method, graphs", [("full", 1), ("lora", 2)])
+def test_block_compilation_shares_one_graph_across_blocks(four_block_gpt2, method, graphs):
+    """compile_scope: blocks compiles each transformer block alone. The four blocks share
+    one compiled graph (LoRA two: the first block's input needs no gradient, the others'
+    do), so compile time does not grow with depth (GPT-2 Large has 36 blocks), and the
+    losses are the eager run's."""
+    tokenizer = load_tokenizer(four_block_gpt2)
+    examples = tiny_corpus(tokenizer, copies=3)
+    pad = tokenizer.pad_token_id
+    eager = _train_without_dropout(four_block_gpt2, examples, pad, method, pad_multiple=16)
+    blocks = _train_without_dropout(four_block_gpt2, examples, pad, method, pad_multiple=16,
+                                    compile="reduce-overhead", compile_scope="blocks")
+    assert blocks["summary"]["compile"] == {"mode": "reduce-overhead", "graphs": graphs,
+                                            "graph_breaks": 0, "graph_break_reasons": {}}
+    torch.testing.assert_close(blocks["losses"], eager["losses"], rtol=1e-4, atol=1e-4)
+
+
+def test_block_compilation_needs_a_model_that_names_its_blocks(tiny_gpt2):
+    model = build_trainable(load_causal_lm(tiny_gpt2), "lora", {"r": 4, "alpha": 8, "dropout": 0.0},
+                            ["c_attn"])
+    assert len(transformer_blocks(model)) == 2  # found through peft's wrapper
+    model.get_base_model()._no_split_modules = None
+    with pytest.raises(InputError, match=r"train\.compile_scope: blocks: GPT2LMHeadModel names "
+                                         r"no block class .*use compile_scope: model"):
+        transformer_blocks(model)

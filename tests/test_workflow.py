@@ -131,6 +131,9 @@ def test_compile_mode_per_method_reruns_that_method_only(run):
     # and compiling LoRA alone leaves the full checkpoint current.
     same = overlay(run, "compile-off", **{"train.compile": {"full": False, "lora": False}})
     assert planned_jobs(run["project"], *with_overlay(same)) == {}
+    # The compile scope means nothing to an eager job: changing it reruns none.
+    scope = overlay(run, "scope-eager", **{"train.compile_scope": "blocks"})
+    assert planned_jobs(run["project"], *with_overlay(scope)) == {}
     lora_only = overlay(run, "compile-lora", **{"train.compile": {"lora": "default"}})
     out = snakemake(run["project"], "-n", *with_overlay(lora_only)).stdout
     finetunes = [b for b in out.split("rule ")[1:] if b.startswith("finetune:")]

@@ -91,6 +91,13 @@ def validate_config(config: dict, schema: dict) -> dict:
         if slug not in config["models"]:
             raise InputError(f"config error: run.models: {slug!r} is not in models "
                              f"(known: {', '.join(sorted(config['models']))})")
+    train = config.get("train", {})
+    modes = train.get("compile")
+    modes = modes.values() if isinstance(modes, dict) else [modes]
+    if train.get("gradient_checkpointing") and any(modes):
+        raise InputError("config error: train.gradient_checkpointing: true cannot be combined with "
+                         "train.compile (torch.compile fails on or mis-trains transformers' "
+                         "checkpointed blocks); turn one of them off")
     for slug, entry in config["models"].items():
         entry.setdefault("tokenizer", slug)
     return config

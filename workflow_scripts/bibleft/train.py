@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from . import batching
+from .errors import InputError
 from .fileio import atomic_dir, write_json
 
 EXIT_PREEMPTED = 143  # 128 + SIGTERM: what a job killed by SIGTERM reports
@@ -72,6 +73,40 @@ def compile_mode(setting) -> str | None:
     if setting is True:
         return "default"
     return setting or None
+
+
+def transformer_blocks(model) -> list:
+    """The model's repeated blocks (GPT2Block, LlamaDecoderLayer, ...), found by the class
+    names transformers lists in `_no_split_modules`, through peft's and DDP's wrappers."""
+    base = getattr(model, "module", model)  # DistributedDataParallel
+    base = base.get_base_model() if hasattr(base, "get_base_model") else base  # peft
+    names = set(getattr(base, "_no_split_modules", None) or [])
+    blocks = [m for m in model.modules() if type(m).__name__ in names]
+    if not blocks:
+        raise InputError(f"config train.compile_scope: blocks: {type(base).__name__} names no "
+                         "block class (_no_split_modules); use compile_scope: model")
+    return blocks
+
+
+def compile_for_training(model, mode: str | None, scope: str = "model"):
+    """The callable that runs the training forward: `model` itself (eager, or its blocks
+    compiled in place) or the whole model compiled.
+
+    `scope: blocks` compiles each transformer block alone ("regional compilation"): the 36
+    blocks share one compiled graph (two under LoRA: the first block's input needs no
+    gradient), so compiling takes seconds where the whole model takes minutes; the
+    embedding, final norm, LM head and loss stay eager, a few dozen ops per step.
+    dynamic=True: one compiled graph for every sequence length, not one per length.
+    """
+    if not mode:
+        return model
+    if scope == "model":
+        return torch.compile(model, mode=mode, dynamic=True)
+    if scope != "blocks":
+        raise ValueError(f"unknown compile scope {scope!r} (model or blocks)")
+    for block in transformer_blocks(model):
+        block.compile(mode=mode, dynamic=True)
+    return model
 
 
 def compile_counts() -> dict:
@@ -204,7 +239,7 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
     `settings` keys: epochs, batch_size, learning_rate, weight_decay, warmup_steps,
     max_steps, seed, log_every, checkpoint_every, precision, max_length, packing,
     block_size, max_grad_norm, group_by_length, gradient_checkpointing, compile; optional
-    pad_multiple (round each batch's length up to a multiple; see batching.collate) and
+    compile_scope (model or blocks; see compile_for_training), pad_multiple (round each batch's length up to a multiple; see batching.collate) and
     pad_to_length (pad every example to this length, the study's likely way: only for
     benchmarks, it wastes compute on padding).
     `on_flush(step, tokens_seen, seconds)`, if given, is called after each log flush
@@ -250,9 +285,10 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
     scheduler = linear_schedule(optimizer, settings["warmup_steps"], total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     mode = compile_mode(settings.get("compile"))
-    # dynamic=True: one compiled graph for every sequence length, not one per length.
-    forward = torch.compile(model, mode=mode, dynamic=True) if mode else model
+    if mode and settings.get("gradient_checkpointing"):  # configcheck says so for the workflow
+        raise InputError("train.gradient_checkpointing cannot be combined with train.compile")
     compile_before = compile_counts() if mode else None
+    forward = compile_for_training(model, mode, settings.get("compile_scope") or "model")
     cuda_graphs = cuda and mode in CUDA_GRAPH_MODES
     scaler = getattr(accelerator, "scaler", None)
 
@@ -363,8 +399,11 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
                 # tests it on the host (a GPU sync every step) and cannot use flash attention.
                 if cuda_graphs:  # a new training step: earlier graph outputs may be reused
                     torch.compiler.cudagraph_mark_step_begin()
+                # use_cache=False: training needs no KV cache, and building one costs ops
+                # and, under per-block compilation, a recompile per block (its layer index).
                 with accelerator.autocast():
-                    loss = forward(input_ids=batch["input_ids"], labels=batch["labels"]).loss
+                    loss = forward(input_ids=batch["input_ids"], labels=batch["labels"],
+                                   use_cache=False).loss
                 accelerator.backward(loss)
                 if settings.get("max_grad_norm"):
                     accelerator.clip_grad_norm_(params, settings["max_grad_norm"])
