@@ -37,7 +37,10 @@ import importlib.util
 import json
 import random
 import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -255,6 +258,49 @@ def finite(value):
     return value
 
 
+def compiled_specs(args) -> list[tuple[str, str, str]]:
+    """(method, mode, scope) of each compiled run: --compiled, then --compile x --compile-methods."""
+    specs = []
+    for spec in filter(None, args.compiled.split(",")):
+        parts = spec.split(":") + (["model"] if spec.count(":") == 1 else [])
+        if (len(parts) != 3 or parts[0] not in ("full", "lora") or not parts[1]
+                or parts[2] not in ("model", "blocks")):
+            raise SystemExit(f"--compiled {spec!r}: expected METHOD:MODE[:SCOPE], METHOD full or "
+                             "lora, SCOPE model or blocks (e.g. lora:reduce-overhead:blocks)")
+        specs.append(tuple(parts))
+    for mode in filter(None, args.compile.split(",")):
+        specs += [(method, mode, "model") for method in args.compile_methods.split(",")]
+    return specs
+
+
+def exit_reason(returncode: int) -> str:
+    """A child's exit status in words: -11 is a segmentation fault, not an error message."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+def run_isolated(cmd: list[str], result_path: Path,
+                 timeout: float | None) -> tuple[dict | None, str | None]:
+    """Run one measurement in a process of its own: a crash (a segfault in CUDA-graph code
+    once took a whole run's figures with it) or a hang costs that measurement only.
+
+    The child writes {"row": ...} or {"error": ...} to `result_path`. Returns (row, None)
+    or (None, what went wrong)."""
+    result_path.unlink(missing_ok=True)
+    try:
+        proc = subprocess.run(cmd, timeout=timeout or None)
+    except subprocess.TimeoutExpired:
+        return None, f"killed after {timeout:g} s (--run-timeout)"
+    result = json.loads(result_path.read_text()) if result_path.is_file() else {}
+    if proc.returncode == 0 and "row" in result:
+        return result["row"], None
+    return None, result.get("error") or f"{exit_reason(proc.returncode)}, no result"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="write all figures here (JSON)")
@@ -279,9 +325,18 @@ def main(argv=None) -> None:
     parser.add_argument("--compile", default="",
                         help="comma-separated torch.compile modes (e.g. reduce-overhead: CUDA "
                         "graphs) under which to time full fine-tuning and LoRA again, with "
-                        "--pad-multiple; the first window holds the compile time")
+                        "--pad-multiple (scope model; see --compiled); the first window holds "
+                        "the compile time")
     parser.add_argument("--compile-methods", default="full,lora", choices=["full,lora", "lora,full",
                         "full", "lora"], help="which fine-tunings --compile times, in this order")
+    parser.add_argument("--compiled", default="", metavar="METHOD:MODE[:SCOPE],...",
+                        help="compiled runs, in this order, e.g. lora:reduce-overhead:blocks "
+                        "(SCOPE: model, the default, or blocks: train.compile_scope), with "
+                        "--pad-multiple; each runs in a process of its own, so a crash costs "
+                        "that run only")
+    parser.add_argument("--run-timeout", type=float, default=0, metavar="SECONDS",
+                        help="kill a compiled run after this long and go on to the next (0: no limit)")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # METHOD:MODE:SCOPE
     parser.add_argument("--no-eager", action="store_true",
                         help="skip the eager full, LoRA and longest-verses runs")
     parser.add_argument("--pad-multiple", type=int, default=16,
@@ -297,6 +352,7 @@ def main(argv=None) -> None:
         return
     if args.out is None:
         parser.error("--out is required")
+    specs = compiled_specs(args)
     asv_tsv = args.asv_tsv or args.data_dir / "asv.tsv"
     bibleqa = args.bibleqa or args.data_dir / "1001.csv"
     tok_dir = args.tokenizer or args.data_dir / "gpt2-tokenizer"
@@ -358,6 +414,24 @@ def main(argv=None) -> None:
     results["params"] = n_params
     common = dict(examples=examples, pad_id=pad_id, log_every=args.log_every, device=device,
                   n_params=n_params, peak_tflops=peak)
+
+    def compiled_run(method: str, mode: str, scope: str) -> dict:
+        name = (f"{'full' if method == 'full' else 'LoRA r=8'}, compile {mode}"
+                f"{', per block' if scope == 'blocks' else ''}, lengths x{args.pad_multiple}")
+        extra = {"compile": mode, "compile_scope": scope, "pad_multiple": args.pad_multiple}
+        row = time_training(name, fresh(method), steps=args.steps, extra=extra, **common)
+        row.update(pad_multiple=args.pad_multiple, compile_scope=scope)  # the mode: row["compile"]
+        return row
+
+    if args.child:  # one compiled run, in a process of its own (see run_isolated)
+        try:
+            result = {"row": compiled_run(*args.child.split(":"))}
+        except Exception as exc:  # say what failed; the parent records it and goes on
+            print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        args.out.write_text(json.dumps(finite(result)))
+        sys.exit(0 if "row" in result else 1)
+
     if not args.no_eager:
         add(time_training("full, dynamic padding", fresh("full"), steps=args.steps, **common))
         lora_row = time_training("LoRA r=8, dynamic padding", fresh("lora"), steps=args.steps,
@@ -381,20 +455,26 @@ def main(argv=None) -> None:
     if args.profile:
         results["profile"] = profile_training(fresh("full"), examples, pad_id, device, args.profile)
         add()
-    for mode in filter(None, args.compile.split(",")):
-        extra = {"compile": mode, "pad_multiple": args.pad_multiple}
-        for method in args.compile_methods.split(","):
-            name = (f"{'full' if method == 'full' else 'LoRA r=8'}, compile {mode}, "
-                    f"lengths x{args.pad_multiple}")
-            try:
-                row = time_training(name, fresh(method), steps=args.steps, extra=extra, **common)
-            except Exception as exc:  # keep the other figures: say what failed and go on
-                print(f"  {name}: FAILED: {type(exc).__name__}: {exc}", flush=True)
-                results["failed"] = results.get("failed", []) + [{"name": name, "error": repr(exc)}]
-                add()
+    child_args = [sys.executable, "-u", str(Path(__file__).resolve()), "--data-dir", str(args.data_dir),
+                  "--asv-tsv", str(asv_tsv), "--bibleqa", str(bibleqa), "--tokenizer", str(tok_dir),
+                  "--steps", str(args.steps), "--log-every", str(args.log_every),
+                  "--pad-multiple", str(args.pad_multiple), "--questions", str(args.questions)]
+    child_args += ["--smoke"] * args.smoke + ["--peak-tflops", str(peak)] * bool(peak)
+    with tempfile.TemporaryDirectory() as tmp:
+        for method, mode, scope in specs:
+            print(f"compiled run {method}:{mode}:{scope}, in a process of its own:", flush=True)
+            started = time.perf_counter()
+            row, error = run_isolated(
+                child_args + ["--child", f"{method}:{mode}:{scope}", "--out", f"{tmp}/row.json"],
+                Path(tmp) / "row.json", args.run_timeout)
+            if row is not None:
+                add(row)
                 continue
-            row["pad_multiple"] = args.pad_multiple  # the mode is in row["compile"]
-            add(row)
+            failure = {"name": f"{method}:{mode}:{scope}", "error": error,
+                       "seconds": time.perf_counter() - started}
+            print(f"  {failure['name']}: FAILED after {failure['seconds']:.0f} s: {error}", flush=True)
+            results["failed"] = results.get("failed", []) + [failure]
+            add()
 
     print(f"generation ({len(prompts)} prompts, greedy, {MAX_NEW_TOKENS} new tokens, fp32 + TF32):",
           flush=True)

@@ -1,0 +1,72 @@
+"""benchmarks/gpu.py runs each compiled measurement in a process of its own, so that a
+crash or a hang (a CUDA-graphs run once ended in a segfault and took every figure with it)
+costs that measurement only. Checked on the CPU with its --smoke model."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from workflow_helpers import ROOT
+
+spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "benchmarks" / "gpu.py")
+gpu = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gpu)
+
+
+def specs(compiled="", compile="", methods="full,lora"):
+    return gpu.compiled_specs(argparse.Namespace(compiled=compiled, compile=compile,
+                                                 compile_methods=methods))
+
+
+def test_compiled_specs_name_method_mode_and_scope():
+    assert specs("lora:reduce-overhead:blocks,full:default") == [
+        ("lora", "reduce-overhead", "blocks"), ("full", "default", "model")]
+    # The older shorthand: every mode for every method, whole-model scope.
+    assert specs(compile="reduce-overhead", methods="lora,full") == [
+        ("lora", "reduce-overhead", "model"), ("full", "reduce-overhead", "model")]
+    for bad in ["lora", "qlora:default", "lora::blocks", "lora:default:layers", "lora:a:blocks:x"]:
+        with pytest.raises(SystemExit, match=f"--compiled '{bad}': expected METHOD:MODE"):
+            specs(bad)
+
+
+def test_run_isolated_reports_a_crashed_or_hung_child_and_the_parent_goes_on(tmp_path):
+    result = tmp_path / "row.json"
+    segfault = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
+    assert gpu.run_isolated(segfault, result, None) == (None, "killed by SIGSEGV, no result")
+    hang = [sys.executable, "-c", "import time; time.sleep(60)"]
+    assert gpu.run_isolated(hang, result, 1) == (None, "killed after 1 s (--run-timeout)")
+    ok = [sys.executable, "-c", f"open({str(result)!r}, 'w').write('{{\"row\": {{\"name\": \"x\"}}}}')"]
+    assert gpu.run_isolated(ok, result, None) == ({"name": "x"}, None)
+    # A result left by an earlier child does not pass for this one's.
+    assert gpu.run_isolated([sys.executable, "-c", "raise SystemExit(3)"], result, None) == (
+        None, "exit status 3, no result")
+
+
+def test_smoke_run_records_each_compiled_run_or_its_failure(tmp_path):
+    data = tmp_path / "gpu-bench"
+    script = str(ROOT / "benchmarks" / "gpu.py")
+    subprocess.run([sys.executable, script, "--prepare", "--data-dir", str(data)], check=True,
+                   capture_output=True)
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run(
+        [sys.executable, script, "--smoke", "--data-dir", str(data), "--no-eager",
+         "--gen-batch-sizes", "", "--single-prompts", "0", "--out", str(out),
+         "--compiled", "full:no-such-mode:blocks,lora:reduce-overhead:blocks"],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    # The first run failed in its own process; the second still ran and was recorded.
+    [failed] = results["failed"]
+    assert failed["name"] == "full:no-such-mode:blocks"
+    assert "Unrecognized mode=no-such-mode" in failed["error"]
+    [lora] = [r for r in results["runs"] if r["name"].startswith("LoRA")]
+    assert lora["compile_scope"] == "blocks" and lora["pad_multiple"] == 16
+    assert lora["compile"]["mode"] == "reduce-overhead" and lora["compile"]["graph_breaks"] == 0
+    assert lora["steps_timed"] == 2 and lora["trainable_params"] > 0
+    assert "full:no-such-mode:blocks: FAILED after" in proc.stdout
