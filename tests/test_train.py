@@ -186,7 +186,7 @@ def _train_without_dropout(model_dir, examples, pad_id, method="full", **setting
     result = train(model, examples, pad_id, {**SETTINGS, "log_every": 1, "max_steps": 4, **settings},
                    progress=False, log=log)
     return {"losses": [r["loss"] for r in result["log"]], "summary": result["summary"],
-            "log": log.getvalue()}
+            "log": log.getvalue(), "model": result["model"]}
 
 
 def test_pad_multiple_and_compile_train_the_same_as_eager(tiny_gpt2):
@@ -242,6 +242,8 @@ def test_block_compilation_shares_one_graph_across_blocks(four_block_gpt2, metho
     assert blocks["summary"]["compile"] == {"mode": "reduce-overhead", "graphs": graphs,
                                             "graph_breaks": 0, "graph_break_reasons": {}}
     torch.testing.assert_close(blocks["losses"], eager["losses"], rtol=1e-4, atol=1e-4)
+    # Compiled in place: the trained model saves under the same names as an eager one.
+    assert blocks["model"].state_dict().keys() == eager["model"].state_dict().keys()
 
 
 def test_block_compilation_needs_a_model_that_names_its_blocks(tiny_gpt2):

@@ -239,9 +239,10 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
     `settings` keys: epochs, batch_size, learning_rate, weight_decay, warmup_steps,
     max_steps, seed, log_every, checkpoint_every, precision, max_length, packing,
     block_size, max_grad_norm, group_by_length, gradient_checkpointing, compile; optional
-    compile_scope (model or blocks; see compile_for_training), pad_multiple (round each batch's length up to a multiple; see batching.collate) and
-    pad_to_length (pad every example to this length, the study's likely way: only for
-    benchmarks, it wastes compute on padding).
+    compile_scope (model or blocks; see compile_for_training), pad_multiple (round each
+    batch's length up to a multiple; see batching.collate) and pad_to_length (pad every
+    example to this length, the study's likely way: only for benchmarks, it wastes
+    compute on padding).
     `on_flush(step, tokens_seen, seconds)`, if given, is called after each log flush
     (benchmarks time the steps after a warm-up with it).
 
