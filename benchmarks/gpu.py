@@ -362,7 +362,7 @@ def main(argv=None) -> None:
     if args.smoke:
         device = torch.device("cpu")
         config = GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=50257)
-        args.steps, args.fixed_steps, args.log_every = 4, 3, 2
+        args.steps, args.fixed_steps, args.log_every = 4, min(args.fixed_steps, 3), 2
         args.questions, args.single_prompts = min(args.questions, 32), min(args.single_prompts, 8)
         torch.set_num_threads(1)  # on a shared CPU, two threads mostly wait for each other
         fixed_length = 64
