@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench import TRAIN_SETTINGS  # the paper's settings, as the CPU benchmark uses them
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -43,12 +45,8 @@ def one_run(method: str, scope: str, mode: str, layers: int) -> dict:
                             ["c_attn", "c_proj", "c_fc"])
     examples = [torch.randint(0, 50000, (n,)).tolist() for n in (30, 33, 25, 40) * 4]
     flushes = []
-    settings = {"epochs": 1, "batch_size": 8, "learning_rate": 5e-5, "weight_decay": 0.0,
-                "warmup_steps": 0, "max_steps": 2, "seed": 0, "log_every": 1,
-                "checkpoint_every": 0, "precision": "fp32", "max_length": 1024, "packing": False,
-                "block_size": 1024, "max_grad_norm": 1.0, "group_by_length": False,
-                "gradient_checkpointing": False, "compile": mode, "compile_scope": scope,
-                "pad_multiple": 16}
+    settings = {**TRAIN_SETTINGS, "max_steps": 2, "log_every": 1, "compile": mode,
+                "compile_scope": scope, "pad_multiple": 16}
     result = train(model, examples, 50256, settings, progress=False, log=io.StringIO(),
                    on_flush=lambda step, tokens, seconds: flushes.append(seconds))
     report = result["summary"]["compile"]
