@@ -8,6 +8,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
 from bibleft.configcheck import load_schema, validate_config  # noqa: E402
 from bibleft.errors import InputError  # noqa: E402
 from bibleft.gguf import is_gguf_source  # noqa: E402
+from bibleft.hub import check_hub_id, check_revision  # noqa: E402
 from bibleft.modeling import check_model_dir  # noqa: E402
 
 try:
@@ -49,14 +50,21 @@ def model_dir(model):
     return os.path.expanduser(source) if is_local_dir(source) else f"models/{model}"
 
 
-# A local model directory that is missing, has no weights or only pickle weights fails
-# here, before any job is scheduled.
+# A local model directory that is missing, has no weights or only pickle weights, a
+# malformed Hub id or revision fails here, before any job is scheduled.
 for _model in RUN_MODELS:
-    if is_local_dir(model_entry(_model)["source"]):
-        try:
+    _source = model_entry(_model)["source"]
+    try:
+        if is_local_dir(_source):
             check_model_dir(model_dir(_model))
-        except InputError as err:
-            sys.exit(f"config error: models.{_model}.source: {err}")
+        elif is_hub_id(_source):
+            check_hub_id(_source)
+    except InputError as err:
+        sys.exit(f"config error: models.{_model}.source: {err}")
+    try:
+        check_revision(model_entry(_model)["revision"])
+    except InputError as err:
+        sys.exit(f"config error: models.{_model}.revision: {err}")
 
 
 def gguf_file_input(wildcards):

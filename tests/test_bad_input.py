@@ -280,6 +280,27 @@ def test_bad_model_dir_stops_the_workflow_before_any_job(tmp_path, tiny_gpt2):
     assert "only pickle weights" in proc.stderr
 
 
+@pytest.mark.parametrize("entry, expected", [
+    ({"source": "openai-community/gpt2-large; rm -rf /"},
+     "config error: models.tiny-gpt2.source: 'openai-community/gpt2-large; rm -rf /' is neither an existing "
+     "local path, a .gguf file nor a valid Hub id (Repo id must be in the form 'repo_name' or "
+     "'namespace/repo_name')\n"),
+    ({"source": "openai-community/gpt2-large", "revision": "main; rm -rf /"},
+     "config error: models.tiny-gpt2.revision: 'main; rm -rf /' is not a Hub revision: expected a commit "
+     "hash, branch or tag"),
+])
+def test_malformed_hub_source_stops_the_workflow_before_any_job(tmp_path, entry, expected):
+    # Before, both passed the config check and failed in the job with a traceback.
+    project = copy_project(tmp_path / "project")
+    config = tiny_config(tmp_path / "unused", tmp_path / "qa.csv")
+    config["models"]["tiny-gpt2"].update(entry)
+    overlay = write_config(tmp_path / "o.yaml", config)
+    proc = snakemake(project, "-n", *with_overlay(overlay), check=False)
+    assert proc.returncode != 0
+    assert expected in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "prepare_model" not in proc.stdout + proc.stderr
+
+
 def test_trust_remote_code_is_off_unless_asked():
     config = validate_config(copy.deepcopy(SHIPPED), SCHEMA)
     assert config["models"]["gpt2-large"]["trust_remote_code"] is False
