@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import devices
 from .errors import InputError
 
 # Set (to anything but "" or "0") to print the launch command and stop instead of training.
@@ -72,10 +73,7 @@ def check_devices(gpus: int) -> None:
     import torch
 
     if torch.cuda.is_available() and torch.cuda.device_count() < gpus:
-        raise InputError(f"resources gpu={gpus} but only {torch.cuda.device_count()} CUDA device(s) "
-                         "are visible (CUDA_VISIBLE_DEVICES="
-                         f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); request fewer GPUs "
-                         "(config resources.gpu) or run on a node with more")
+        raise devices.too_few_gpus(gpus, torch.cuda.device_count())
     if not torch.cuda.is_available():
         print(f"warning: resources gpu={gpus} but no CUDA device is visible; launching {gpus} "
               "CPU processes instead", file=sys.stderr, flush=True)
