@@ -60,7 +60,11 @@ TRAIN_SETTINGS = {
     "warmup_steps": 0, "max_grad_norm": 1.0, "seed": 42, "packing": False, "block_size": 1024,
     "max_length": 1024, "group_by_length": False, "precision": "auto",
     "gradient_checkpointing": False, "compile": False, "log_every": 1, "checkpoint_every": 0,
+    # The examples the published CPU figures were measured on: verse text with EOS (the
+    # defaults before data.verse_format and train.eos existed).
+    "eos": True, "tf32": False,
 }
+VERSE_FORMAT = "text"
 FIXED_LENGTH = 512
 MAX_NEW_TOKENS = 15  # the study's
 
@@ -196,12 +200,14 @@ def load_verses(asv_tsv: Path | None):
 
 
 def tokenized_examples(model_dir: Path, verses, workdir: Path, name: str) -> Path:
-    from bibleft.corpus import tokenize_verses
+    from bibleft.corpus import tokenize_verses, with_eos
     from bibleft.modeling import load_tokenizer
 
     target = workdir / f"examples-{name}-{len(verses)}.json"
     if not target.is_file():
-        ids = tokenize_verses(verses, load_tokenizer(model_dir))["input_ids"]
+        tokenizer = load_tokenizer(model_dir)
+        ids = with_eos(tokenize_verses(verses, tokenizer, VERSE_FORMAT)["input_ids"],
+                       tokenizer.eos_token_id, TRAIN_SETTINGS["eos"])
         target.write_text(json.dumps(ids))
     return target
 

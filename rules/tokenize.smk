@@ -1,5 +1,6 @@
-# One example per verse, EOS appended, saved as a sharded `datasets` dataset. Keyed by
-# tokenizer, so all GPT-2 sizes share one tokenization.
+# One example per verse in `data.verse_format`, saved as a sharded `datasets` dataset
+# (EOS is added at training time, by `train.eos`). Keyed by tokenizer, so all GPT-2 sizes
+# share one tokenization.
 
 
 rule tokenize_corpus:
@@ -17,6 +18,7 @@ rule tokenize_corpus:
     params:
         books=config["data"]["asv"]["books"],
         max_verses=config["data"]["asv"]["max_verses"],
+        verse_format=config["data"]["verse_format"],
         num_shards=config["data"]["num_shards"],
         trust_remote_code=lambda wc: model_entry(tokenizer_source_model(wc.tokenizer))["trust_remote_code"],
     script:

@@ -81,7 +81,7 @@ SETTINGS = {
     "epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "weight_decay": 0.01, "warmup_steps": 3,
     "max_steps": None, "seed": 7, "log_every": 1, "checkpoint_every": 4, "precision": "fp32",
     "max_length": 64, "packing": False, "block_size": 32, "max_grad_norm": 1.0,
-    "group_by_length": False, "gradient_checkpointing": False, "compile": False,
+    "group_by_length": False, "gradient_checkpointing": False, "compile": False, "eos": True,
 }
 PROCESSES = 2
 TOTAL_STEPS = 24   # 48 examples / (2 per process x 2 processes) x 2 epochs
@@ -99,7 +99,7 @@ def test_launched_processes_stop_together_on_sigterm_and_resume(tiny_gpt2, tmp_p
     tokenizer = load_tokenizer(tiny_gpt2)
     verses = [Verse("Ruth", 1, i + 1, f"Whither thou goest, I will go, said she the {i}th time.")
               for i in range(48)]
-    save_dataset(tokenize_verses(verses, tokenizer), tmp_path / "data", num_shards=1)
+    save_dataset(tokenize_verses(verses, tokenizer, "text"), tmp_path / "data", num_shards=1)
     out, resume_dir = tmp_path / "out", tmp_path / "resume"
     spec = {"model": str(tiny_gpt2), "data": str(tmp_path / "data"), "output": str(out),
             "method": "full", "train": SETTINGS, "lora": None, "lora_targets": None,

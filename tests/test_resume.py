@@ -46,7 +46,7 @@ SETTINGS = {
     "epochs": EPOCHS, "batch_size": 2, "learning_rate": 1e-3, "weight_decay": 0.01, "warmup_steps": 3,
     "max_steps": None, "seed": 7, "log_every": 1, "checkpoint_every": 4, "precision": "fp32",
     "max_length": 64, "packing": False, "block_size": 32, "max_grad_norm": 1.0,
-    "group_by_length": False, "gradient_checkpointing": False, "compile": False,
+    "group_by_length": False, "gradient_checkpointing": False, "compile": False, "eos": True,
 }
 
 
@@ -55,7 +55,7 @@ def corpus(tiny_gpt2, tmp_path_factory) -> Path:
     tokenizer = load_tokenizer(tiny_gpt2)
     verses = [Verse("Genesis", 1, i + 1, VERSES[i % len(VERSES)]) for i in range(EXAMPLES)]
     out = tmp_path_factory.mktemp("corpus") / "tokenized"
-    save_dataset(tokenize_verses(verses, tokenizer), out, num_shards=1)
+    save_dataset(tokenize_verses(verses, tokenizer, "text"), out, num_shards=1)
     return out
 
 

@@ -9,7 +9,7 @@ import torch
 
 from bibleft import batching
 from bibleft.asv import Verse
-from bibleft.corpus import tokenize_verses
+from bibleft.corpus import tokenize_verses, with_eos
 from bibleft.errors import InputError
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
 from bibleft.train import train, transformer_blocks
@@ -28,13 +28,14 @@ SETTINGS = {
     "epochs": 1, "batch_size": 4, "learning_rate": 3e-3, "weight_decay": 0.0, "warmup_steps": 0,
     "max_steps": None, "seed": 0, "log_every": 5, "checkpoint_every": 0, "precision": "auto",
     "max_length": 512, "packing": False, "block_size": 16, "max_grad_norm": 1.0,
-    "group_by_length": False, "gradient_checkpointing": False, "compile": False,
+    "group_by_length": False, "gradient_checkpointing": False, "compile": False, "eos": True,
 }
 
 
 def tiny_corpus(tokenizer, copies: int) -> list[list[int]]:
     verses = [Verse("Genesis", 1, i + 1, text) for i, text in enumerate(VERSES)]
-    return tokenize_verses(verses, tokenizer)["input_ids"] * copies
+    return with_eos(tokenize_verses(verses, tokenizer, "text")["input_ids"], tokenizer.eos_token_id,
+                    True) * copies
 
 
 def test_steps_per_epoch_keeps_the_last_partial_batch():

@@ -1,4 +1,4 @@
-"""data/tokenized/<tokenizer>/: one example per verse, EOS appended, in shards."""
+"""data/tokenized/<tokenizer>/: one example per verse (data.verse_format), no EOS, in shards."""
 from bibleft import asv
 from bibleft.corpus import save_dataset, tokenize_verses
 from bibleft.entry import run_step
@@ -8,10 +8,13 @@ from bibleft.modeling import load_tokenizer
 def main(smk):
     verses = asv.select_verses(asv.read_tsv(smk.input.asv), smk.params.books, smk.params.max_verses)
     tokenizer = load_tokenizer(smk.input.model, trust_remote_code=smk.params.trust_remote_code)
-    columns = tokenize_verses(verses, tokenizer)
+    columns = tokenize_verses(verses, tokenizer, smk.params.verse_format)
     save_dataset(columns, smk.output[0], smk.params.num_shards)
-    n_tokens = sum(columns["n_tokens"])
-    print(f"{len(verses)} verses, {n_tokens} tokens (mean {n_tokens / len(verses):.1f}) -> {smk.output[0]}")
+    n_examples, n_tokens = len(columns["input_ids"]), sum(columns["n_tokens"])
+    skipped = len(verses) - n_examples
+    print(f"{len(verses)} verses -> {n_examples} examples ({smk.params.verse_format}"
+          + (f"; {skipped} empty verse(s) skipped" if skipped else "")
+          + f"), {n_tokens} tokens (mean {n_tokens / max(n_examples, 1):.1f}) -> {smk.output[0]}")
 
 
 run_step(snakemake, main)  # noqa: F821

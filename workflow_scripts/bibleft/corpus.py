@@ -1,17 +1,51 @@
-"""The training corpus: one example per verse, tokenized, EOS appended."""
+"""The training corpus: one example per verse, in the format `data.verse_format` names,
+tokenized; whether each example ends in EOS is a training setting (`train.eos`)."""
 
 from __future__ import annotations
 
 from .asv import Verse
 
+# What one training example is (`data.verse_format`):
+# - reference_text: the verse's line as the study's source file has it, reference, tab and
+#   text (`Genesis 1:1<TAB>In the beginning ...`), which is what the study got by loading
+#   openbible.com's asv.txt line by line with `datasets`.
+# - text: the verse's words alone.
+VERSE_FORMATS = ("reference_text", "text")
 
-def tokenize_verses(verses: list[Verse], tokenizer) -> dict[str, list]:
-    """Columns for a `datasets.Dataset`: one row per verse (the study's unit)."""
-    encoded = tokenizer([v.text for v in verses], add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
-    input_ids = [ids + [eos] for ids in encoded]
-    return {"reference": [v.reference for v in verses], "input_ids": input_ids,
-            "n_tokens": [len(ids) for ids in input_ids]}
+
+def verse_example(verse: Verse, verse_format: str) -> str | None:
+    """The text of one training example, or None for a verse that gives no example.
+
+    The 16 verses the ASV omits (Matthew 17:21, ...) have no words: in `text` they would
+    be empty examples (nothing to learn, and a batch of only those has no loss), so they
+    are skipped; in `reference_text` they keep their reference, as their line does.
+    """
+    if verse_format == "text":
+        return verse.text or None
+    if verse_format == "reference_text":
+        return f"{verse.reference}\t{verse.text}"
+    raise ValueError(f"unknown verse format {verse_format!r} (one of {', '.join(VERSE_FORMATS)})")
+
+
+def tokenize_verses(verses: list[Verse], tokenizer, verse_format: str) -> dict[str, list]:
+    """Columns for a `datasets.Dataset`: one row per example (the study's unit: a verse),
+    without EOS (`with_eos` adds it at training time when `train.eos` asks for it)."""
+    kept = [(v, text) for v in verses if (text := verse_example(v, verse_format)) is not None]
+    input_ids = tokenizer([text for _, text in kept], add_special_tokens=False)["input_ids"]
+    return {"reference": [v.reference for v, _ in kept], "text": [text for _, text in kept],
+            "input_ids": input_ids, "n_tokens": [len(ids) for ids in input_ids]}
+
+
+def with_eos(examples: list[list[int]], eos_id: int, append_eos: bool) -> list[list[int]]:
+    """The examples training sees: with EOS appended (the model learns where a verse ends)
+    or as tokenized (the study's most plausible reading: GPT-2's tokenizer adds no EOS, and
+    the stock collator, with pad = EOS, would mask any EOS out of the loss anyway).
+
+    Examples shorter than 2 tokens predict nothing and are dropped: a batch of only such
+    examples would have no token in its loss (a NaN loss).
+    """
+    out = [ex + [eos_id] if append_eos else list(ex) for ex in examples]
+    return [ex for ex in out if len(ex) >= 2]
 
 
 def save_dataset(columns: dict[str, list], out_dir, num_shards: int) -> None:
