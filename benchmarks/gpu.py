@@ -51,9 +51,10 @@ import torch  # noqa: E402
 
 from bibleft import asv  # noqa: E402
 from bibleft.bibleqa import parse_bibleqa  # noqa: E402
-from bibleft.corpus import tokenize_verses  # noqa: E402
+from bibleft.corpus import tokenize_verses, with_eos  # noqa: E402
 from bibleft.generate import generate_answers  # noqa: E402
 from bibleft.modeling import build_trainable  # noqa: E402
+from bibleft.precision import configure_matmul  # noqa: E402
 from bibleft.scoring import PAPER_PROMPT, build_prompt  # noqa: E402
 from bibleft.train import library_versions, train  # noqa: E402
 
@@ -66,8 +67,9 @@ TRAIN_SETTINGS = {  # config.yaml's paper settings
     "epochs": 4, "batch_size": 8, "learning_rate": 5.0e-5, "weight_decay": 0.0, "warmup_steps": 0,
     "max_grad_norm": 1.0, "seed": 42, "packing": False, "block_size": 1024, "max_length": 1024,
     "group_by_length": False, "precision": "auto", "gradient_checkpointing": False,
-    "compile": False, "checkpoint_every": 0,
+    "compile": False, "checkpoint_every": 0, "eos": False, "tf32": True,
 }
+VERSE_FORMAT = "reference_text"  # config.yaml's data.verse_format
 LORA = {"r": 8, "alpha": 8, "dropout": 0.0}
 LORA_TARGETS = ["c_attn", "c_proj", "c_fc"]
 MAX_NEW_TOKENS = 15
@@ -381,7 +383,8 @@ def main(argv=None) -> None:
     t_all = time.perf_counter()
     tokenizer = load_tokenizer(tok_dir)
     verses = asv.read_tsv(asv_tsv) if asv_tsv.is_file() else asv.verses_from_pythonbible()
-    examples = tokenize_verses(verses, tokenizer)["input_ids"]
+    examples = with_eos(tokenize_verses(verses, tokenizer, VERSE_FORMAT)["input_ids"],
+                        tokenizer.eos_token_id, TRAIN_SETTINGS["eos"])
     questions, question_source = load_questions(bibleqa, verses, args.questions)
     prompts = [build_prompt(PAPER_PROMPT, q) for q in questions]
     print(f"data: {len(examples):,} verses ({sum(map(len, examples)):,} tokens) from "
@@ -476,10 +479,9 @@ def main(argv=None) -> None:
             results["failed"] = results.get("failed", []) + [failure]
             add()
 
-    print(f"generation ({len(prompts)} prompts, greedy, {MAX_NEW_TOKENS} new tokens, fp32 + TF32):",
+    print(f"generation ({len(prompts)} prompts, greedy, {MAX_NEW_TOKENS} new tokens, fp32, no TF32):",
           flush=True)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True  # as generate_answers.py does
+    configure_matmul(device, False)  # eval.tf32: false, as generate_answers.py does
     model = new_model(config, device).eval()
     tokenizer.padding_side = "left"
     for batch_size in [int(b) for b in args.gen_batch_sizes.split(",") if b]:

@@ -25,6 +25,8 @@ rule generate_answers:
         limit=config["eval"]["limit"],
         batch_size=config["eval"]["batch_size"],
         dtype=config["eval"]["dtype"],
+        tf32=config["eval"]["tf32"],
+        prefix_cache=config["eval"]["prefix_cache"],
         trust_remote_code=lambda wc: model_entry(wc.model)["trust_remote_code"],
     script:
         "../workflow_scripts/generate_answers.py"

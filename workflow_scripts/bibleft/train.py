@@ -24,6 +24,7 @@ import torch
 from . import batching
 from .errors import InputError
 from .fileio import atomic_dir, write_json
+from .precision import configure_matmul
 
 EXIT_PREEMPTED = 143  # 128 + SIGTERM: what a job killed by SIGTERM reports
 
@@ -260,9 +261,7 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
                               mixed_precision={"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision])
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     is_main = accelerator.is_main_process
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    matmul = configure_matmul(device, bool(settings.get("tf32")))  # train.tf32
 
     if settings.get("packing"):
         examples = batching.pack_examples(examples, settings["block_size"])
@@ -310,7 +309,8 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
         total = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
         print(f"examples={len(examples)} batch_size={bsz} x {world} process(es) "
               f"steps/epoch={per_epoch} total_steps={total_steps} epochs={settings['epochs']} "
-              f"device={device} precision={precision} trainable={trainable:,}/{total:,} "
+              f"device={device} precision={precision} matmul={matmul} "
+              f"trainable={trainable:,}/{total:,} "
               f"packing={bool(settings.get('packing'))}", file=log, flush=True)
 
     preempted = {"flag": False}
@@ -450,7 +450,7 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
         "epoch_seconds": epoch_seconds, "tokens_per_second": tokens_seen / max(elapsed, 1e-9),
         "peak_memory_mb": peak_memory_mb(device), "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if cuda else "cpu",
-        "precision": precision, "resumed_from_step": start_step,
+        "precision": precision, "matmul_precision": matmul, "resumed_from_step": start_step,
         "final_loss": log_records[-1]["loss"] if log_records else math.nan,
         "library_versions": library_versions(),
         "compile": compile_report(mode, compile_before) if mode else None,
