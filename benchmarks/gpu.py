@@ -243,10 +243,20 @@ def time_generation(model, tokenizer, prompts, batch_size, device, prefix_cache=
            "peak_gpu_gib": peak_gib(device),
            # Random weights rarely say EOS: every answer runs the full 15 tokens (the worst case).
            "mean_answer_tokens_retokenized":
-               sum(len(tokenizer(a)["input_ids"]) for a in answers) / len(answers)}
+               sum(len(tokenizer(a)["input_ids"]) for a in answers) / len(answers),
+           "answers_list": answers}
     print(f"  {name}: {len(prompts)} answers in {seconds:.1f} s, "
           f"3 x 886 ~ {row['extrapolated_3x886_s']:.0f} s", flush=True)
     return row
+
+
+def same_answers(batched: dict, single: dict) -> dict:
+    """How many one-at-a-time answers the batched run gave identically (same prompts first)."""
+    pairs = list(zip(batched["answers_list"], single["answers_list"]))
+    same = sum(a == b for a, b in pairs)
+    return {"name": f"identical answers, batch {batched['batch_size']} vs one at a time",
+            "identical": same, "compared": len(pairs),
+            "first_differences": [{"batched": a, "single": b} for a, b in pairs if a != b][:3]}
 
 
 def finite(value):
@@ -484,11 +494,19 @@ def main(argv=None) -> None:
     configure_matmul(device, False)  # eval.tf32: false, as generate_answers.py does
     model = new_model(config, device).eval()
     tokenizer.padding_side = "left"
+    batched = []
     for batch_size in [int(b) for b in args.gen_batch_sizes.split(",") if b]:
-        add(time_generation(model, tokenizer, prompts, batch_size, device))
+        batched.append(time_generation(model, tokenizer, prompts, batch_size, device))
+        add(batched[-1])
     if args.single_prompts:
-        add(time_generation(model, tokenizer, prompts[:args.single_prompts], 1, device,
-                            prefix_cache=False))
+        single = time_generation(model, tokenizer, prompts[:args.single_prompts], 1, device,
+                                 prefix_cache=False)
+        add(single)
+        # Greedy answers in IEEE float32 (no TF32): batching must not change one of them.
+        for row in batched:
+            check = same_answers(row, single)
+            print(f"  {check['name']}: {check['identical']}/{check['compared']}", flush=True)
+            add(check)
     add()  # also sets wall_s, which the summary below prints
 
     print(f"\n{'run':<48} {'ms/step':>8} {'last win':>8} {'real tok/s':>11} {'MFU':>6} "

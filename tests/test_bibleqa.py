@@ -27,8 +27,9 @@ def test_parse_published_format(tmp_path):
     records = parse_bibleqa(write_bibleqa(tmp_path / "qa.csv"))
     assert len(records) == len(BIBLEQA_LINES) - 1
     by_id = {r["id"]: r for r in records}
-    assert by_id[66] == {"id": 66, "question": "What was the name of Abraham's first wife?",
+    assert by_id[66] == {"id": 66, "position": 7, "question": "What was the name of Abraham's first wife?",
                          "answer": "Sarah", "reference": "Gen 17:15"}
+    assert [r["position"] for r in records] == list(range(1, len(records) + 1))
     assert by_id[155]["answer"] == "Abraham (Abram)"
     assert by_id[56]["question"] == 'Who did Jesus say was the "father of lies"?'
     assert by_id[73]["answer"] == "Mt. Sinai"  # trailing space in the file
@@ -49,6 +50,10 @@ def test_published_file_gives_886_records():
     assert by_id[66]["answer"] == "Sarah"
     assert by_id[177]["answer"] == "Mount Sinai"
     assert records[154]["answer"] == "Mount Sinai"  # the study's question 155, 1-based
+    by_position = {r["position"]: r for r in records}
+    assert by_position[155]["id"] == 177
+    # The study's five false positives, by its numbering: ids that differ from positions.
+    assert [by_position[p]["id"] for p in (37, 63, 100, 652, 711)] != [37, 63, 100, 652, 711]
     assert by_id[56]["question"] == 'Who did Jesus say was the "father of lies"?'
     assert all(r["reference"] for r in records)
     assert len({r["id"] for r in records}) == 886

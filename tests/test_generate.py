@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bibleft.generate import (answer_questions, generate_answers, load_for_generation,
+from bibleft.generate import (answer_length, answer_questions, generate_answers, load_for_generation,
                               shared_prefix_length)
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
 from bibleft.scoring import PAPER_PROMPT, build_prompt
@@ -82,10 +82,25 @@ def test_answers_come_back_in_input_order(tiny):
 
 def test_answer_questions_records_and_timing(tiny):
     model, tokenizer = tiny
-    questions = [{"id": i, "question": q, "answer": "x"} for i, q in enumerate(QUESTIONS[:3])]
+    questions = [{"id": i, "position": i + 1, "question": q, "answer": "x"}
+                 for i, q in enumerate(QUESTIONS[:3])]
     records, timing = answer_questions(model, tokenizer, questions, PAPER_PROMPT, 5, batch_size=2)
-    assert [r["id"] for r in records] == [0, 1, 2]
+    assert [r["id"] for r in records] == [0, 1, 2] and [r["position"] for r in records] == [1, 2, 3]
     assert timing["answers"] == 3 and timing["seconds_total"] > 0 and timing["dtype"] == "float32"
+    assert timing["matmul_precision"] == "ieee"
+    for record, question in zip(records, QUESTIONS):  # counted as one prompt alone counts
+        prompt = tokenizer(build_prompt(PAPER_PROMPT, question), return_tensors="pt")
+        out = model.generate(**prompt, max_new_tokens=5, do_sample=False,
+                             pad_token_id=tokenizer.eos_token_id)[0, prompt["input_ids"].shape[1]:]
+        alone = out.tolist().index(tokenizer.eos_token_id) if tokenizer.eos_token_id in out else len(out)
+        assert record["new_tokens"] == alone and record["stopped"] == (alone < 5)
+
+
+def test_answer_length_stops_at_the_first_end_of_text():
+    eos = 50256
+    assert answer_length([11, 12, eos, eos, eos], {eos}) == (2, True)
+    assert answer_length([eos, 11], {eos}) == (0, True)
+    assert answer_length([11, 12, 13], {eos}) == (3, False)
 
 
 def test_merged_lora_answers_equal_unmerged_adapter(tiny_gpt2, tmp_path):

@@ -62,9 +62,13 @@ def test_questions_and_predictions_agree(run):
     preds = {v: read_jsonl(results(run) / "predictions" / f"{v}.jsonl") for v in VARIANTS}
     for variant, records in preds.items():
         assert [r["id"] for r in records] == [q["id"] for q in questions], variant
+        assert [r["position"] for r in records] == list(range(1, len(questions) + 1))
         for record in records:
-            assert set(record) == {"id", "question", "answer", "response", "correct"}
+            assert set(record) == {"id", "position", "question", "answer", "response",
+                                   "new_tokens", "stopped", "correct"}
             assert record["correct"] == (record["answer"] in record["response"])
+            # An answer has the full 15 tokens unless it ended with an end-of-text token.
+            assert (record["new_tokens"] < 15) if record["stopped"] else (record["new_tokens"] == 15)
     with open(results(run) / "accuracy.csv", newline="") as fh:
         table = {row["variant"]: row for row in csv.DictReader(fh)}
     assert list(table) == ["base", "full", "lora", "union"]
@@ -75,6 +79,9 @@ def test_questions_and_predictions_agree(run):
         assert int(table[variant]["correct"]) == len(right)
         assert int(table[variant]["total"]) == len(questions)
         assert float(table[variant]["accuracy_pct"]) == pytest.approx(100 * len(right) / len(questions), abs=1e-3)
+        assert float(table[variant]["mean_new_tokens"]) == pytest.approx(
+            sum(r["new_tokens"] for r in records) / len(records), abs=0.01)
+        assert int(table[variant]["stopped_early"]) == sum(r["stopped"] for r in records)
     assert int(table["union"]["correct"]) == len(union)
     sets = json.loads((results(run) / "venn_sets.json").read_text())
     for variant, records in preds.items():
@@ -91,13 +98,20 @@ def test_training_outputs(run):
         summary = json.loads((ckpt / "train_summary.json").read_text())
         assert summary["steps"] == 6 and summary["tokens_seen"] > 0
         assert summary["library_versions"]["torch"]
-        assert summary["device"] == "cpu"
+        assert summary["device"] == "cpu" and summary["matmul_precision"] == "ieee"
+        assert summary["base_model"] == {"kind": "local", "source": str(run["model_dir"].resolve())}
         assert not (run["project"] / "resume" / MODEL / method).exists()  # scratch cleaned
     with open(results(run) / "timing.csv", newline="") as fh:
         rows = {row["method"]: row for row in csv.DictReader(fh)}
     assert set(rows) == set(VARIANTS)
     assert float(rows["full"]["total_seconds"]) > 0 and rows["base"]["total_seconds"] == ""
     assert float(rows["base"]["inference_seconds_per_answer"]) > 0
+    for variant in VARIANTS:
+        timing = json.loads((results(run) / "generations" / f"{variant}.timing.json").read_text())
+        answers = read_jsonl(results(run) / "generations" / f"{variant}.jsonl")
+        assert timing["matmul_precision"] == "ieee" and timing["prefix_cache"] is True
+        assert timing["base_model"]["kind"] == "local"
+        assert timing["stopped_before_max"] == sum(a["stopped"] for a in answers)
 
 
 def test_progress_is_logged(run):

@@ -1,4 +1,4 @@
-"""data/bibleqa.jsonl: one record {id, question, answer, reference} per question."""
+"""data/bibleqa.jsonl: one record {id, position, question, answer, reference} per question."""
 from bibleft.bibleqa import parse_bibleqa
 from bibleft.entry import run_step
 from bibleft.fileio import write_jsonl

@@ -11,10 +11,12 @@ import shutil
 import sys
 
 from bibleft import launch
-from bibleft.corpus import load_examples
+from bibleft.corpus import load_examples, with_eos
+from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.errors import InputError
 from bibleft.fileio import atomic_dir, write_json
+from bibleft.hub import model_provenance
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
 from bibleft.train import train
 
@@ -37,7 +39,7 @@ def finetune(spec: dict) -> None:
     # run with another number of GPUs) starts from the same adapter.
     torch.manual_seed(spec["train"]["seed"])
     model = build_trainable(model, spec["method"], spec["lora"], spec["lora_targets"])
-    examples = load_examples(spec["data"])
+    examples = with_eos(load_examples(spec["data"]), tokenizer.eos_token_id, spec["train"]["eos"])
     result = train(model, examples, tokenizer.pad_token_id, dict(spec["train"]),
                    resume_dir=spec["resume_dir"])
     if not result["is_main"]:
@@ -47,7 +49,9 @@ def finetune(spec: dict) -> None:
         tokenizer.save_pretrained(str(tmp))
         with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in result["log"])
-        write_json(tmp / "train_summary.json", {"method": spec["method"], **result["summary"]})
+        write_json(tmp / "train_summary.json", {"method": spec["method"], **result["summary"],
+                                                "gpus": spec.get("gpus", []),
+                                                "base_model": model_provenance(spec["model"])})
         write_json(tmp / "settings.json", {"method": spec["method"], "base_model": spec["model"],
                                            "data": spec["data"], "train": spec["train"],
                                            "lora": spec["lora"], "lora_targets": spec["lora_targets"]})
@@ -59,6 +63,8 @@ def finetune(spec: dict) -> None:
 def main(smk):
     spec = job_spec(smk)
     gpus = int(getattr(smk.resources, "gpu", 0) or 0)
+    # Before anything touches CUDA; launched processes inherit the claimed devices.
+    spec["gpus"] = claim_gpus(gpus)
     if launch.needs_launch(gpus):
         # Snakemake sets __file__ to this script's real path (not its temporary copy).
         status = launch.run_launched(__file__, spec, gpus, smk.threads)

@@ -48,7 +48,11 @@ def _decode(raw: bytes, path) -> str:
 
 
 def parse_bibleqa(path: str | Path) -> list[dict]:
-    """Records `{id, question, answer, reference}` in file order.
+    """Records `{id, position, question, answer, reference}` in file order.
+
+    `id` is the number the file prints (1..1001, with gaps); `position` counts the
+    questions from 1 in file order, which is how the study numbers them: its "question
+    155" is position 155 (id 177, Mount Sinai).
 
     Raises InputError naming the file and line for anything that is not the published
     format: no header, a missing column, mismatched question numbers, duplicate ids.
@@ -97,7 +101,7 @@ def parse_bibleqa(path: str | Path) -> list[dict]:
             # most often a file cut off mid-line.
             raise InputError(f"{path}:{lineno}: answer of question {qid} has no trailing verse "
                              f"reference '(Book chapter:verse)'; is the file truncated?")
-        records.append({"id": qid, "question": q_match["text"].strip(),
+        records.append({"id": qid, "position": len(records) + 1, "question": q_match["text"].strip(),
                         "answer": answer, "reference": reference})
     if not header_seen:
         raise InputError(f"{path}: no header line 'Questions<TAB>ANSWERS'")

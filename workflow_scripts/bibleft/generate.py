@@ -7,6 +7,7 @@ import time
 
 import torch
 
+from .precision import matmul_precision
 from .scoring import build_prompt
 
 
@@ -42,8 +43,12 @@ def shared_prefix_length(sequences: list[list[int]]) -> int:
 @torch.inference_mode()
 def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int,
                      batch_size: int, log=None, progress: bool = True,
-                     prefix_cache: bool = True) -> list[str]:
+                     prefix_cache: bool = True, lengths: list | None = None) -> list[str]:
     """Greedy continuations of `prompts` (new tokens only, decoded), in input order.
+
+    With `lengths` (a list), it is filled in input order with `(new_tokens, stopped)`:
+    how many tokens each answer has before its end-of-text token, and whether it ended
+    with one before `max_new_tokens` (a model that learned where a verse ends stops early).
 
     Prompts are sorted by length so that a batch wastes little on padding, and padded so
     that every prompt ends where generation starts. With `prefix_cache`, the tokens every
@@ -67,6 +72,8 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int,
         shared_cache = model(input_ids=shared, use_cache=True).past_key_values
     order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
     responses: list[str | None] = [None] * len(prompts)
+    counts: list[tuple | None] = [None] * len(prompts)
+    stop_ids = stop_token_ids(model, tokenizer)
     bar = tqdm(total=len(prompts), desc="generate", file=log or sys.stderr, mininterval=5,
                disable=not progress)
     for start in range(0, len(order), batch_size):
@@ -89,28 +96,56 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int,
         new_tokens = out[:, input_ids.shape[1]:]
         for i, text in zip(idx, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
             responses[i] = text
+        for i, row in zip(idx, new_tokens.tolist()):
+            counts[i] = answer_length(row, stop_ids)
         bar.update(len(idx))
     bar.close()
+    if lengths is not None:
+        lengths[:] = counts
     return responses
 
 
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """Tokens that end an answer: the model's end-of-text token(s), and the pad token that
+    `generate` writes after a row has ended while others in its batch go on."""
+    eos = model.generation_config.eos_token_id
+    eos = eos if isinstance(eos, (list, tuple)) else [eos]
+    return {t for t in [*eos, tokenizer.eos_token_id, tokenizer.pad_token_id] if t is not None}
+
+
+def answer_length(new_tokens: list[int], stop_ids: set[int]) -> tuple[int, bool]:
+    """(tokens before the first stop token, whether there was one)."""
+    for n, token in enumerate(new_tokens):
+        if token in stop_ids:
+            return n, True
+    return len(new_tokens), False
+
+
 def answer_questions(model, tokenizer, questions: list[dict], template: str,
-                     max_new_tokens: int, batch_size: int, log=None) -> tuple[list[dict], dict]:
-    """Generation records `{id, question, answer, response}` and timing figures."""
+                     max_new_tokens: int, batch_size: int, log=None,
+                     prefix_cache: bool = True) -> tuple[list[dict], dict]:
+    """Generation records `{id, position, question, answer, response, new_tokens, stopped}`
+    and timing figures (with the answers' mean length and how many stopped early)."""
     prompts = [build_prompt(template, q["question"]) for q in questions]
     device = next(model.parameters()).device
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    responses = generate_answers(model, tokenizer, prompts, max_new_tokens, batch_size, log)
+    lengths: list = []
+    responses = generate_answers(model, tokenizer, prompts, max_new_tokens, batch_size, log,
+                                 prefix_cache=prefix_cache, lengths=lengths)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    records = [{"id": q["id"], "question": q["question"], "answer": q["answer"], "response": r}
-               for q, r in zip(questions, responses)]
+    records = [{"id": q["id"], "position": q["position"], "question": q["question"],
+                "answer": q["answer"], "response": r, "new_tokens": n, "stopped": stopped}
+               for q, r, (n, stopped) in zip(questions, responses, lengths)]
     timing = {"answers": len(records), "seconds_total": seconds,
               "seconds_per_answer": seconds / max(len(records), 1), "batch_size": batch_size,
-              "max_new_tokens": max_new_tokens, "device": str(device),
+              "max_new_tokens": max_new_tokens, "prefix_cache": prefix_cache,
+              "mean_new_tokens": sum(r["new_tokens"] for r in records) / max(len(records), 1),
+              "stopped_before_max": sum(r["stopped"] for r in records),
+              "device": str(device), "matmul_precision": matmul_precision(device),
               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
               "dtype": str(next(model.parameters()).dtype).replace("torch.", "")}
     return records, timing

@@ -290,7 +290,8 @@ def audit_rows(predictions: dict[str, list[dict]], judged: dict, alternatives: b
         if not any(judged["verdicts"][m][v][i] for m in METRICS for v in variants):
             continue
         answer = first[i]["answer"]
-        row = {"id": qid, "question": first[i].get("question", ""), "answer": answer,
+        row = {"id": qid, "position": first[i].get("position", ""),
+               "question": first[i].get("question", ""), "answer": answer,
                "alternatives": " | ".join(answer_alternatives(answer) if alternatives else [answer])}
         for v in variants:
             row[f"response_{v}"] = predictions[v][i]["response"]
@@ -304,7 +305,7 @@ def audit_rows(predictions: dict[str, list[dict]], judged: dict, alternatives: b
 
 
 def audit_columns(variants) -> list[str]:
-    return (["id", "question", "answer", "alternatives"] + [f"response_{v}" for v in variants]
+    return (["id", "position", "question", "answer", "alternatives"] + [f"response_{v}" for v in variants]
             + [f"{m}_{v}" for m in METRICS for v in variants] + [f"f1_{v}" for v in variants])
 
 

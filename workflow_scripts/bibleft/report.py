@@ -25,7 +25,9 @@ def check_same_questions(predictions: dict[str, list[dict]]) -> list:
 
 
 def accuracy_rows(predictions: dict[str, list[dict]]) -> list[dict]:
-    """Rows `variant, correct, total, accuracy_pct`, plus `union` (right in any variant)."""
+    """Rows `variant, correct, total, accuracy_pct, mean_new_tokens, stopped_early`, plus
+    `union` (right in any variant). The last two say how long the answers are: their mean
+    length in tokens, and how many ended with an end-of-text token before the limit."""
     ids = check_same_questions(predictions)
     total = len(ids)
     rows = []
@@ -34,9 +36,12 @@ def accuracy_rows(predictions: dict[str, list[dict]]) -> list[dict]:
         right = correct_ids(preds)
         union |= right
         rows.append({"variant": variant, "correct": len(right), "total": total,
-                     "accuracy_pct": round(100 * len(right) / total, 3) if total else 0.0})
+                     "accuracy_pct": round(100 * len(right) / total, 3) if total else 0.0,
+                     "mean_new_tokens": round(sum(p["new_tokens"] for p in preds) / total, 2) if total else 0.0,
+                     "stopped_early": sum(bool(p["stopped"]) for p in preds)})
     rows.append({"variant": "union", "correct": len(union), "total": total,
-                 "accuracy_pct": round(100 * len(union) / total, 3) if total else 0.0})
+                 "accuracy_pct": round(100 * len(union) / total, 3) if total else 0.0,
+                 "mean_new_tokens": "", "stopped_early": ""})
     return rows
 
 

@@ -38,8 +38,7 @@ def lenient_correct(answer: str, response: str, ignore_case: bool = False) -> bo
 
 
 def score_records(generations: list[dict], ignore_case: bool = False) -> list[dict]:
-    """Add the lenient verdict to each generation record."""
-    return [{"id": g["id"], "question": g["question"], "answer": g["answer"],
-             "response": g["response"],
-             "correct": lenient_correct(g["answer"], g["response"], ignore_case)}
+    """Each generation record (id, position, question, answer, response, ...) with the
+    lenient verdict added as `correct`."""
+    return [{**g, "correct": lenient_correct(g["answer"], g["response"], ignore_case)}
             for g in generations]
