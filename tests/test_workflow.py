@@ -110,7 +110,11 @@ def test_training_outputs(run):
         timing = json.loads((results(run) / "generations" / f"{variant}.timing.json").read_text())
         answers = read_jsonl(results(run) / "generations" / f"{variant}.jsonl")
         assert timing["matmul_precision"] == "ieee" and timing["prefix_cache"] is True
-        assert timing["base_model"]["kind"] == "local"
+        # The full fine-tune answers with its checkpoint, which names its base model in turn.
+        local = {"kind": "local", "source": str(run["model_dir"].resolve())}
+        assert timing["base_model"] == (local if variant != "full" else {
+            "kind": "fine-tune", "base_model": local,
+            "source": str((run["project"] / "checkpoints" / MODEL / "full").resolve())})
         assert timing["stopped_before_max"] == sum(a["stopped"] for a in answers)
 
 

@@ -132,8 +132,16 @@ def download_model(source: str, revision: str | None, out_dir: str | os.PathLike
 def model_provenance(model_dir: str | os.PathLike) -> dict:
     """Where the base model in `model_dir` came from, as far as is known: the Hub record
     (kind, source, revision, commit, ...), the GGUF record (kind, source = the .gguf file,
-    sha256, ...), or for a plain local directory {"kind": "local", "source": <its path>}."""
+    sha256, ...), for a full fine-tune's checkpoint {"kind": "fine-tune", "source": <its
+    path>, "base_model": <its base model's record>}, or for a plain local directory
+    {"kind": "local", "source": <its path>}."""
     model_dir = Path(model_dir)
+    summary = model_dir / "train_summary.json"  # written by finetune.py beside the weights
+    if summary.is_file():
+        base = json.loads(summary.read_text(encoding="utf-8")).get("base_model")
+        if base is not None:
+            return {"kind": "fine-tune", "source": str(model_dir.expanduser().resolve()),
+                    "base_model": base}
     if (model_dir / PROVENANCE).is_file():
         return json.loads((model_dir / PROVENANCE).read_text(encoding="utf-8"))
     if (model_dir / GGUF_RECORD).is_file():
