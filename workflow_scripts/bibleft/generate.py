@@ -40,15 +40,22 @@ def shared_prefix_length(sequences: list[list[int]]) -> int:
     return max(shortest - 1, 0)
 
 
-@torch.inference_mode()
 def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int,
                      batch_size: int, log=None, progress: bool = True,
-                     prefix_cache: bool = True, lengths: list | None = None) -> list[str]:
-    """Greedy continuations of `prompts` (new tokens only, decoded), in input order.
+                     prefix_cache: bool = True) -> list[str]:
+    """Greedy continuations of `prompts` (new tokens only, decoded), in input order."""
+    return generate_with_lengths(model, tokenizer, prompts, max_new_tokens, batch_size, log,
+                                 progress, prefix_cache)[0]
 
-    With `lengths` (a list), it is filled in input order with `(new_tokens, stopped)`:
-    how many tokens each answer has before its end-of-text token, and whether it ended
-    with one before `max_new_tokens` (a model that learned where a verse ends stops early).
+
+@torch.inference_mode()
+def generate_with_lengths(model, tokenizer, prompts: list[str], max_new_tokens: int,
+                          batch_size: int, log=None, progress: bool = True,
+                          prefix_cache: bool = True) -> tuple[list[str], list[tuple[int, bool]]]:
+    """Greedy continuations of `prompts` (new tokens only, decoded), in input order, and
+    for each its `(new_tokens, stopped)`: how many tokens it has before its end-of-text
+    token, and whether it ended with one before `max_new_tokens` (a model that learned
+    where a verse ends stops early).
 
     Prompts are sorted by length so that a batch wastes little on padding, and padded so
     that every prompt ends where generation starts. With `prefix_cache`, the tokens every
@@ -100,9 +107,7 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int,
             counts[i] = answer_length(row, stop_ids)
         bar.update(len(idx))
     bar.close()
-    if lengths is not None:
-        lengths[:] = counts
-    return responses
+    return responses, counts
 
 
 def stop_token_ids(model, tokenizer) -> set[int]:
@@ -131,9 +136,8 @@ def answer_questions(model, tokenizer, questions: list[dict], template: str,
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    lengths: list = []
-    responses = generate_answers(model, tokenizer, prompts, max_new_tokens, batch_size, log,
-                                 prefix_cache=prefix_cache, lengths=lengths)
+    responses, lengths = generate_with_lengths(model, tokenizer, prompts, max_new_tokens,
+                                               batch_size, log, prefix_cache=prefix_cache)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
