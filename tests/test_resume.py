@@ -4,7 +4,6 @@ same steps, a continuous loss log, the same losses and weights."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -19,6 +18,7 @@ import torch
 
 from bibleft.asv import Verse
 from bibleft.corpus import save_dataset, tokenize_verses
+from bibleft.finetuning import finetune
 from bibleft.modeling import load_tokenizer
 from bibleft.train import EXIT_PREEMPTED
 
@@ -84,18 +84,10 @@ def single_thread():
     torch.set_num_threads(threads)
 
 
-def load_entry_point():
-    """workflow_scripts/finetune.py as a module (importing it runs nothing)."""
-    module_spec = importlib.util.spec_from_file_location("finetune_entry", FINETUNE)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
 def run_to_end(spec: Path) -> None:
     """An uninterrupted (or resumed) run, in this process: only the run to be killed
     needs a process of its own, and each start costs seconds of imports."""
-    load_entry_point().finetune(json.loads(spec.read_text()))
+    finetune(json.loads(spec.read_text()))
 
 
 def run_and_terminate(spec: Path, after_step: int) -> tuple[int, str]:

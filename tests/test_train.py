@@ -9,10 +9,11 @@ import torch
 
 from bibleft import batching
 from bibleft.asv import Verse
+from bibleft.compiling import transformer_blocks
 from bibleft.corpus import tokenize_verses, with_eos
 from bibleft.errors import InputError
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-from bibleft.train import train, transformer_blocks
+from bibleft.train import train
 from fixtures import make_tiny_gpt2
 
 VERSES = [
@@ -92,6 +93,24 @@ def test_epoch_order_is_a_reproducible_permutation():
     assert first != batching.epoch_order(50, seed=3, epoch=2)
 
 
+def test_rows_by_step_resumes_with_the_batches_of_an_uninterrupted_run():
+    examples = [[i] * (1 + i % 5) for i in range(10)]  # 3 steps per epoch at batch 4
+    run = list(batching.rows_by_step(examples, 4, seed=1, group_by_length=False,
+                                     start_step=0, total_steps=7))
+    assert len(run) == 7 and [len(rows) for rows in run[:3]] == [4, 4, 2]
+    first_epoch = sorted(tuple(row) for rows in run[:3] for row in rows)
+    assert first_epoch == sorted(tuple(ex) for ex in examples)  # each example once an epoch
+    assert run[3:6] != run[:3]  # a new order each epoch
+    # Resumed mid-epoch (step 2 of epoch 0) and at an epoch boundary (step 3).
+    for start in (2, 3, 5):
+        assert list(batching.rows_by_step(examples, 4, 1, False, start, 7)) == run[start:]
+    # With two processes, each takes every other batch of the same order (6 batches of 2).
+    examples = examples + [[10], [11, 11]]
+    halves = [list(batching.rows_by_step(examples, 2, 1, False, 0, 3, rank, 2)) for rank in (0, 1)]
+    single = list(batching.rows_by_step(examples, 2, 1, False, 0, 6))
+    assert halves == [single[0::2], single[1::2]]
+
+
 def test_group_by_length_puts_similar_lengths_together():
     lengths = [(i * 37) % 100 for i in range(400)]
     grouped = batching.epoch_order(400, 0, 0, lengths, batch_size=4, group_by_length=True)
@@ -138,17 +157,42 @@ def test_loss_falls_on_a_repeated_tiny_corpus(tiny_gpt2, tmp_path, packing):
 def test_fixed_padding_trains_on_the_same_real_tokens(tiny_gpt2):
     tokenizer = load_tokenizer(tiny_gpt2)
     examples = tiny_corpus(tokenizer, copies=1)
+    widths = []
+
+    def fixed_64(rows):  # the benchmarks' way: every example padded to one length
+        batch = batching.collate_fixed(rows, tokenizer.pad_token_id, 64)
+        widths.append(batch["input_ids"].shape[1])
+        return batch
+
     seen = {}
-    for pad_to_length in (None, 64):
+    for name, collate in (("dynamic", None), ("fixed", fixed_64)):
         model = build_trainable(load_causal_lm(tiny_gpt2), "full")
         flushes = []
-        result = train(model, examples, tokenizer.pad_token_id,
-                       {**SETTINGS, "log_every": 1, "pad_to_length": pad_to_length},
-                       progress=False, log=io.StringIO(), on_flush=lambda *f: flushes.append(f))
-        seen[pad_to_length] = result["summary"]["tokens_seen"]
+        result = train(model, examples, tokenizer.pad_token_id, {**SETTINGS, "log_every": 1},
+                       progress=False, log=io.StringIO(), on_flush=lambda *f: flushes.append(f),
+                       collate=collate)
+        seen[name] = result["summary"]["tokens_seen"]
         assert [f[0] for f in flushes] == [1, 2]  # one call per log window, with the step
-        assert flushes[-1][1] == seen[pad_to_length] and flushes[-1][2] > 0
-    assert seen[None] == seen[64] == sum(len(ex) for ex in examples)
+        assert flushes[-1][1] == seen[name] and flushes[-1][2] > 0
+    assert widths == [64, 64]  # the collate given was the one trained with
+    assert seen["dynamic"] == seen["fixed"] == sum(len(ex) for ex in examples)
+
+
+@pytest.mark.parametrize("warmup, factors", [
+    (0, [5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 0.0]),
+    (2, [1 / 2, 1.0, 3 / 4, 2 / 4, 1 / 4, 0.0]),
+])
+def test_learning_rate_warms_up_linearly_then_decays_linearly_to_zero(tiny_gpt2, warmup, factors):
+    """Each record's learning rate is the one after its step (what the next step uses):
+    transformers' linear schedule, over 6 steps."""
+    tokenizer = load_tokenizer(tiny_gpt2)
+    examples = tiny_corpus(tokenizer, copies=2)  # 12 verses: 3 steps an epoch at batch 4
+    model = build_trainable(load_causal_lm(tiny_gpt2), "full")
+    result = train(model, examples, tokenizer.pad_token_id,
+                   {**SETTINGS, "epochs": 2, "log_every": 1, "warmup_steps": warmup},
+                   progress=False, log=io.StringIO())
+    rates = [r["learning_rate"] for r in result["log"]]
+    assert rates == pytest.approx([SETTINGS["learning_rate"] * f for f in factors], abs=1e-12)
 
 
 def test_tokens_seen_counts_real_tokens_not_padding(tiny_gpt2):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import torch
 
@@ -10,7 +11,7 @@ IGNORE_INDEX = -100  # labels with this value are left out of the loss
 
 
 def pack_examples(examples: list[list[int]], block_size: int) -> list[list[int]]:
-    """Concatenate examples (each already ending in EOS) and cut fixed blocks.
+    """Concatenate examples (ending in EOS if `train.eos` added one) and cut fixed blocks.
 
     The remainder shorter than a block is dropped, as in HF's run_clm.
     """
@@ -49,9 +50,33 @@ def steps_per_epoch(n_examples: int, batch_size: int, world_size: int = 1) -> in
     return math.ceil(math.ceil(n_examples / batch_size) / world_size)
 
 
+def rows_by_step(examples: list[list[int]], batch_size: int, seed: int, group_by_length: bool,
+                 start_step: int, total_steps: int, rank: int = 0,
+                 world_size: int = 1) -> Iterator[list[list[int]]]:
+    """This process's examples for each step from `start_step` up to `total_steps`, epoch
+    after epoch (epoch = step // steps_per_epoch).
+
+    Each epoch's order is a pure function of (seed, epoch), so a run resumed at any step
+    trains on the very batches the interrupted run would have.
+    """
+    lengths = [len(ex) for ex in examples]
+    per_epoch = steps_per_epoch(len(examples), batch_size, world_size)
+    step = start_step
+    while step < total_steps:
+        epoch = step // per_epoch
+        order = epoch_order(len(examples), seed, epoch, lengths, batch_size, group_by_length)
+        for batch in batches_for_epoch(order, batch_size, rank, world_size)[step - epoch * per_epoch:]:
+            if step >= total_steps:
+                return
+            yield [examples[i] for i in batch]
+            step += 1
+
+
 def collate(examples: list[list[int]], pad_id: int, max_length: int | None = None,
             pad_to: int | None = None, pad_multiple: int = 1) -> dict:
-    """Pad to the longest example in the batch (dynamic padding), or to `pad_to` tokens.
+    """The batch {input_ids, attention_mask, labels}: the examples cut to `max_length` and
+    padded on the right to the longest in the batch (dynamic padding) or to `pad_to`
+    tokens, whichever is longer.
 
     `pad_multiple` rounds the padded length up to a multiple (never past `max_length`):
     a compiled model, and above all a CUDA graph, is made once per distinct shape, so

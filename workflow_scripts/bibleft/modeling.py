@@ -42,7 +42,8 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False, padding_si
         raise InputError(f"tokenizer in {path} has no EOS token; one is needed to end each verse")
     if tokenizer.pad_token_id is None:
         # GPT-2 has no pad token. Padding is masked by the attention mask and the loss
-        # mask, so reusing EOS is safe (see collate.py for why EOS stays in the loss).
+        # mask, so reusing EOS is safe: batching.collate picks the padding out by position,
+        # not by id, so a verse's real EOS stays in the loss.
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side
     return tokenizer
@@ -96,9 +97,3 @@ def build_trainable(model, method: str, lora: dict | None = None,
             fan_in_fan_out=_uses_conv1d(model, lora_targets))
         return get_peft_model(model, config)
     raise ValueError(f"unknown fine-tuning method {method!r} (full or lora)")
-
-
-def count_parameters(model) -> tuple[int, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, total
