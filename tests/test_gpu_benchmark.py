@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from bibleft.configcheck import load_config
 from workflow_helpers import ROOT
 
 spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "benchmarks" / "gpu.py")
@@ -33,6 +34,24 @@ def test_compiled_specs_name_method_mode_and_scope():
     for bad in ["lora", "qlora:default", "lora::blocks", "lora:default:layers", "lora:a:blocks:x"]:
         with pytest.raises(SystemExit, match=f"--compiled '{bad}': expected METHOD:MODE"):
             specs(bad)
+
+
+def test_settings_come_from_config_yaml_as_prepared_and_a_later_edit_is_refused(tmp_path, monkeypatch):
+    config = tmp_path / "config.yaml"
+    config.write_text((ROOT / "config.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(gpu, "CONFIG", config)
+    with pytest.raises(SystemExit, match="config.json: missing; run `benchmarks/gpu.py --prepare`"):
+        gpu.load_prepared_config(tmp_path)
+    gpu.prepare_config(tmp_path)
+    prepared = gpu.load_prepared_config(tmp_path)
+    assert prepared == load_config(config)  # validated, the schema's defaults filled in
+    settings = gpu.benchmark_settings(prepared)
+    # config.yaml's values, but for the benchmark's stated overrides.
+    overrides = {"checkpoint_every": 0, "compile": False, "pad_multiple": 1}
+    assert settings == {**prepared["train"], **overrides}
+    config.write_text(config.read_text(encoding="utf-8").replace("epochs: 4", "epochs: 3"), encoding="utf-8")
+    with pytest.raises(SystemExit, match="changed after `benchmarks/gpu.py --prepare`.*run --prepare again"):
+        gpu.load_prepared_config(tmp_path)
 
 
 def test_run_isolated_reports_a_crashed_or_hung_child_and_the_parent_goes_on(tmp_path):
@@ -70,3 +89,7 @@ def test_smoke_run_records_each_compiled_run_or_its_failure(tmp_path):
     assert lora["compile"]["mode"] == "reduce-overhead" and lora["compile"]["graph_breaks"] == 0
     assert lora["steps_timed"] == 2 and lora["trainable_params"] > 0
     assert "full:no-such-mode:blocks: FAILED after" in proc.stdout
+    # The training settings are config.yaml's, through the same checks as the workflow's.
+    config = load_config(ROOT / "config.yaml")
+    assert results["settings"] == gpu.benchmark_settings(config)
+    assert results["lora"] == {**config["lora"], "targets": config["models"]["gpt2-large"]["lora_targets"]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator, validators
@@ -16,6 +17,8 @@ from jsonschema.exceptions import best_match
 from .errors import InputError
 
 SLUG = re.compile(r"^[A-Za-z0-9._-]+$")
+# The schema the workflow (rules/common.smk) and the benchmarks check a config against.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
 def _with_defaults(validator_class):
@@ -79,6 +82,14 @@ def _describe(error, schema: dict) -> str:
 def load_schema(path) -> dict:
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
+
+
+def load_config(path, schema_path=SCHEMA_PATH) -> dict:
+    """A config file (config.yaml, say) as the workflow sees it: checked, defaults filled
+    in. For code that runs outside Snakemake, such as the benchmarks."""
+    with open(path, encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    return validate_config(config, load_schema(schema_path))
 
 
 def validate_config(config: dict, schema: dict) -> dict:
