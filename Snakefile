@@ -9,7 +9,8 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# Schema validation (with defaults) and the config helpers: the one place reading config.
+# Schema validation (with defaults) first, then wildcard constraints, targets and input
+# functions; each rule reads its own settings from the validated config in `params:`.
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"

@@ -1,24 +1,29 @@
-# The one place that reads `config`: validation first, then wildcard constraints and
-# the small functions the rules use for inputs, params and resources.
+# Validation, wildcard constraints, the final targets and the input functions.
+# config is validated here, once, before anything else reads it; each rule then reads its
+# own settings in `params:` (and the functions below read the model entries). How a model
+# source is classified and how large a job's resources are live in the package
+# (bibleft.sources, bibleft.sizing), where unit tests check them.
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
-from bibleft.configcheck import load_schema, validate_config  # noqa: E402
+from bibleft import sizing, sources  # noqa: E402
+from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config  # noqa: E402
 from bibleft.errors import InputError  # noqa: E402
-from bibleft.gguf import is_gguf_source  # noqa: E402
-from bibleft.hub import check_hub_id, check_revision  # noqa: E402
-from bibleft.modeling import check_model_dir  # noqa: E402
 
 try:
-    validate_config(config, load_schema(os.path.join(workflow.basedir, "schemas", "config.schema.yaml")))
+    validate_config(config, load_schema(SCHEMA_PATH))
 except InputError as err:
     sys.exit(str(err))  # one line, no traceback: the message names the key
 
 RUN_MODELS = config["run"]["models"]
-VARIANTS = ["base", "full", "lora"]
+# The three models the study compares, and the two fine-tuning methods among them: the
+# rules and the scripts they run (through params) take them from here.
 METHODS = ["full", "lora"]
+VARIANTS = ["base", *METHODS]
+# Where rule prepare_model puts a base model that is not a local directory.
+PREPARED_MODEL = "models/{model}"
 
 
 wildcard_constraints:
@@ -32,45 +37,24 @@ def model_entry(model):
     return config["models"][model]
 
 
-def is_hub_id(source):
-    # A Hub id is "name" or "org/name"; a GGUF source, or anything that exists locally or
-    # looks like a path (absolute, ./, ../, ~), is not.
-    return not (is_gguf_source(source) or os.path.exists(source) or os.path.isabs(source)
-                or source.startswith((".", "~")))
-
-
-def is_local_dir(source):
-    return not (is_hub_id(source) or is_gguf_source(source))
-
-
 def model_dir(model):
-    """The directory holding the base model: the local source itself, or models/<slug>/
-    filled once by rule prepare_model (Hub download or GGUF conversion)."""
-    source = model_entry(model)["source"]
-    return os.path.expanduser(source) if is_local_dir(source) else f"models/{model}"
+    """The directory holding the base model: the local source itself, or models/<slug>/."""
+    return sources.model_dir(model_entry(model)["source"], PREPARED_MODEL.format(model=model))
 
 
 # A local model directory that is missing, has no weights or only pickle weights, a
 # malformed Hub id or revision fails here, before any job is scheduled.
 for _model in RUN_MODELS:
-    _source = model_entry(_model)["source"]
     try:
-        if is_local_dir(_source):
-            check_model_dir(model_dir(_model))
-        elif is_hub_id(_source):
-            check_hub_id(_source)
+        sources.check_model_entry(_model, model_entry(_model), PREPARED_MODEL.format(model=_model))
     except InputError as err:
-        sys.exit(f"config error: models.{_model}.source: {err}")
-    try:
-        check_revision(model_entry(_model)["revision"])
-    except InputError as err:
-        sys.exit(f"config error: models.{_model}.revision: {err}")
+        sys.exit(str(err))
 
 
 def gguf_file_input(wildcards):
     """A .gguf path source is an input, so replacing the file rebuilds the model."""
-    source = model_entry(wildcards.model)["source"]
-    return [os.path.expanduser(source)] if source.endswith(".gguf") else []
+    path = sources.gguf_file(model_entry(wildcards.model)["source"])
+    return [path] if path else []
 
 
 def tokenizer_key(model):
@@ -97,21 +81,12 @@ def train_settings(method):
 
 
 def final_outputs():
-    outputs = []
-    for model in RUN_MODELS:
-        outputs += [
-            f"results/{model}/accuracy.csv",
-            f"results/{model}/accuracy.md",
-            f"results/{model}/venn.png",
-            f"results/{model}/loss.png",
-            f"results/{model}/timing.csv",
-            f"results/{model}/scores.csv",
-            f"results/{model}/significance.csv",
-            f"results/{model}/audit.csv",
-            f"results/{model}/accuracy_bars.png",
-        ]
+    """What `snakemake` builds by default; called in the Snakefile, after every rule."""
+    per_model = [rules.accuracy_table.output, rules.venn_diagram.output, rules.loss_curves.output,
+                 rules.timing_table.output, rules.judge_predictions.output, rules.accuracy_bars.output]
+    outputs = [path for paths in per_model for path in expand(paths, model=RUN_MODELS)]
     if len(RUN_MODELS) > 1:
-        outputs += ["results/summary.csv", "results/summary.png"]
+        outputs += rules.judge_summary.output
     return outputs
 
 
@@ -120,61 +95,46 @@ def bibleqa_local_file(wildcards):
     return [os.path.expanduser(path)] if path else []
 
 
+def checkpoint(model, method):
+    return expand(rules.finetune.output[0], model=model, method=method)[0]
+
+
 def generation_inputs(wildcards):
     """Base and LoRA answer with the base model (LoRA merged in); full with its checkpoint."""
     inputs = {"questions": rules.bibleqa_records.output[0]}
     if wildcards.variant == "full":
-        inputs["model"] = f"checkpoints/{wildcards.model}/full"
+        inputs["model"] = checkpoint(wildcards.model, "full")
     else:
         inputs["model"] = model_dir(wildcards.model)
     if wildcards.variant == "lora":
-        inputs["adapter"] = f"checkpoints/{wildcards.model}/lora"
+        inputs["adapter"] = checkpoint(wildcards.model, "lora")
     return inputs
 
 
 def predictions(wildcards):
-    return {v: f"results/{wildcards.model}/predictions/{v}.jsonl" for v in VARIANTS}
+    return {v: expand(rules.score_predictions.output[0], model=wildcards.model, variant=v)[0]
+            for v in VARIANTS}
 
 
-# --- resources: sized from the model, grown with each retry ------------------------------
-
-def model_gpus():
-    return config["resources"]["gpu"]
-
-
-def model_threads():
-    return config["resources"]["cpus_per_gpu"] * max(1, model_gpus())
+def fine_tunes(wildcards):
+    """The model's fine-tuned checkpoints, keyed by method."""
+    return {m: checkpoint(wildcards.model, m) for m in METHODS}
 
 
-def generate_gpus():
-    # Generation runs in one process on one device: more GPUs would sit idle.
-    return min(1, model_gpus())
+def checkpoints_and_timings(wildcards):
+    """The fine-tunes and every variant's generation timing (`<variant>_timing`): what the
+    timing table reads."""
+    inputs = fine_tunes(wildcards)
+    inputs.update({f"{v}_timing": expand(rules.generate_answers.output.timing, model=wildcards.model,
+                                         variant=v)[0] for v in VARIANTS})
+    return inputs
 
 
-def generate_threads():
-    return config["resources"]["cpus_per_gpu"]
+# --- resources: sized from the model (bibleft.sizing), grown with each retry -------------
+
+MODEL_GPUS = config["resources"]["gpu"]
+GENERATE_GPUS = sizing.generate_gpus(MODEL_GPUS)
 
 
-def _size(model):
+def model_size(model):
     return model_entry(model)["params_millions"]
-
-
-def train_mem_mb(wildcards, attempt):
-    # Host memory: the fp32 weights loaded once plus the optimizer's copy on the way to
-    # the GPU, and headroom for data loading.
-    return int((4000 + 12 * _size(wildcards.model)) * attempt)
-
-
-def train_runtime_min(wildcards, attempt):
-    # About 20 min per epoch per billion parameters on one A100 with dynamic padding,
-    # doubled for safety; at least 30 min.
-    epochs = config["train"]["epochs"]
-    return int(max(30, 40 * epochs * _size(wildcards.model) / 1000) * attempt)
-
-
-def generate_mem_mb(wildcards, attempt):
-    return int((4000 + 8 * _size(wildcards.model)) * attempt)
-
-
-def generate_runtime_min(wildcards, attempt):
-    return int(max(20, 20 * _size(wildcards.model) / 1000) * attempt)

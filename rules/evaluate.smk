@@ -13,6 +13,8 @@ rule accuracy_table:
         "../envs/data.yaml"
     resources:
         gpu=0,
+    params:
+        variants=VARIANTS,
     script:
         "../workflow_scripts/accuracy_table.py"
 
@@ -30,14 +32,15 @@ rule venn_diagram:
         "../envs/data.yaml"
     resources:
         gpu=0,
+    params:
+        variants=VARIANTS,
     script:
         "../workflow_scripts/venn_diagram.py"
 
 
 rule loss_curves:
     input:
-        full="checkpoints/{model}/full",
-        lora="checkpoints/{model}/lora",
+        unpack(fine_tunes),
     output:
         report("results/{model}/loss.png", caption="../report/loss.rst", category="Training"),
     log:
@@ -46,17 +49,15 @@ rule loss_curves:
         "../envs/data.yaml"
     resources:
         gpu=0,
+    params:
+        methods=METHODS,
     script:
         "../workflow_scripts/loss_curves.py"
 
 
 rule timing_table:
     input:
-        full="checkpoints/{model}/full",
-        lora="checkpoints/{model}/lora",
-        base_timing="results/{model}/generations/base.timing.json",
-        full_timing="results/{model}/generations/full.timing.json",
-        lora_timing="results/{model}/generations/lora.timing.json",
+        unpack(checkpoints_and_timings),
     output:
         report("results/{model}/timing.csv", caption="../report/timing.rst", category="Training"),
     log:
@@ -65,5 +66,8 @@ rule timing_table:
         "../envs/data.yaml"
     resources:
         gpu=0,
+    params:
+        variants=VARIANTS,
+        methods=METHODS,
     script:
         "../workflow_scripts/timing_table.py"

@@ -5,21 +5,21 @@
 
 rule finetune:
     input:
-        data=lambda wc: f"data/tokenized/{tokenizer_key(wc.model)}",
+        data=lambda wc: expand(rules.tokenize_corpus.output[0], tokenizer=tokenizer_key(wc.model)),
         model=lambda wc: model_dir(wc.model),
     output:
         directory("checkpoints/{model}/{method}"),
     log:
         "logs/finetune/{model}/{method}.log",
     benchmark:
-        "benchmarks/finetune/{model}/{method}.tsv"
+        "logs/finetune/{model}/{method}.benchmark.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: model_threads()
+    threads: sizing.threads(MODEL_GPUS, config["resources"]["cpus_per_gpu"])
     resources:
-        gpu=model_gpus(),
-        mem_mb=train_mem_mb,
-        runtime=train_runtime_min,
+        gpu=MODEL_GPUS,
+        mem_mb=lambda wc, attempt: sizing.train_mem_mb(model_size(wc.model), attempt),
+        runtime=lambda wc, attempt: sizing.train_runtime_min(model_size(wc.model), config["train"]["epochs"], attempt),
     params:
         method="{method}",
         train=lambda wc: train_settings(wc.method),

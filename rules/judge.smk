@@ -19,6 +19,7 @@ rule judge_predictions:
     resources:
         gpu=0,
     params:
+        variants=VARIANTS,
         ignore_case=config["score"]["ignore_case"],
         alternatives=config["score"]["alternatives"],
         f1_threshold=config["score"]["f1_threshold"],

@@ -8,7 +8,7 @@ rule prepare_model:
     input:
         gguf=gguf_file_input,
     output:
-        directory("models/{model}"),
+        directory(PREPARED_MODEL),
     log:
         "logs/models/{model}.log",
     localrule: True

@@ -11,14 +11,14 @@ rule generate_answers:
     log:
         "logs/generate/{model}/{variant}.log",
     benchmark:
-        "benchmarks/generate/{model}/{variant}.tsv"
+        "logs/generate/{model}/{variant}.benchmark.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: generate_threads()
+    threads: sizing.threads(GENERATE_GPUS, config["resources"]["cpus_per_gpu"])
     resources:
-        gpu=generate_gpus(),
-        mem_mb=generate_mem_mb,
-        runtime=generate_runtime_min,
+        gpu=GENERATE_GPUS,
+        mem_mb=lambda wc, attempt: sizing.generate_mem_mb(model_size(wc.model), attempt),
+        runtime=lambda wc, attempt: sizing.generate_runtime_min(model_size(wc.model), attempt),
     params:
         prompt=lambda wc: config["eval"]["prompt"],  # holds "{question}": not a wildcard
         max_new_tokens=config["eval"]["max_new_tokens"],
