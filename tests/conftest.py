@@ -14,7 +14,3 @@ from fixtures import make_tiny_gpt2  # noqa: E402
 def tiny_gpt2(tmp_path_factory) -> Path:
     return make_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny-gpt2")
 
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slurm: runs the workflow on a one-node SLURM started by "
-                            ".ci/slurm/start.sh (needs root; `-m slurm` selects, `-m 'not slurm'` skips)")

@@ -92,6 +92,7 @@ def test_config_errors_name_the_key(key, value, expected):
     assert re.search(expected, check({key: value})), check({key: value})
 
 
+@pytest.mark.e2e
 def test_config_error_stops_before_any_job(tmp_path):
     project = copy_project(tmp_path / "project")
     overlay = write_config(tmp_path / "bad.yaml", {"lora": {"r": -1}})
@@ -159,6 +160,7 @@ def run_bibleqa(project: Path, tmp_path: Path, bibleqa: dict):
     return snakemake(project, "--cores", "1", "data/bibleqa.jsonl", *with_overlay(overlay), check=False)
 
 
+@pytest.mark.e2e
 def test_bad_bibleqa_through_the_workflow_leaves_no_records(data_project, tmp_path):
     bad = tmp_path / "1001.csv"
     bad.write_bytes("\r".join(lines_with(2, "2. Where?\t3. Eden (Gen 2:8)")).encode())
@@ -168,6 +170,7 @@ def test_bad_bibleqa_through_the_workflow_leaves_no_records(data_project, tmp_pa
     assert not (data_project / "data/bibleqa.jsonl").exists()
 
 
+@pytest.mark.e2e
 def test_sha256_mismatch_leaves_nothing(data_project, tmp_path):
     source = write_bibleqa(tmp_path / "1001.csv")
     proc = run_bibleqa(data_project, tmp_path, {"url": source.as_uri(), "sha256": "0" * 64})
@@ -178,6 +181,7 @@ def test_sha256_mismatch_leaves_nothing(data_project, tmp_path):
     assert not list((data_project / "data/raw").glob(".*tmp"))
 
 
+@pytest.mark.e2e
 def test_good_download_with_checksum(data_project, tmp_path):
     source = write_bibleqa(tmp_path / "1001.csv")
     proc = run_bibleqa(data_project, tmp_path, {"url": source.as_uri(), "sha256": fileio.sha256_of(source)})
@@ -267,6 +271,7 @@ def test_pickle_only_model_is_refused(tmp_path):
         check_model_dir(tmp_path)
 
 
+@pytest.mark.e2e
 def test_bad_model_dir_stops_the_workflow_before_any_job(tmp_path, tiny_gpt2):
     project = copy_project(tmp_path / "project")
     pickled = tmp_path / "pickled"
@@ -289,6 +294,7 @@ def test_bad_model_dir_stops_the_workflow_before_any_job(tmp_path, tiny_gpt2):
      "config error: models.tiny-gpt2.revision: 'main; rm -rf /' is not a Hub revision: expected a commit "
      "hash, branch or tag"),
 ])
+@pytest.mark.e2e
 def test_malformed_hub_source_stops_the_workflow_before_any_job(tmp_path, entry, expected):
     # Before, both passed the config check and failed in the job with a traceback.
     project = copy_project(tmp_path / "project")

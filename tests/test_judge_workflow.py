@@ -19,6 +19,8 @@ import reference_stats
 from workflow_helpers import (planned_jobs, snakemake, tiny_config, tiny_project, with_overlay,
                               write_config)
 
+pytestmark = pytest.mark.e2e  # runs the workflow through the snakemake CLI
+
 MODEL = "tiny-gpt2"
 VARIANTS = ("base", "full", "lora")
 # question id -> response, per variant; ids and answers from tests/fixtures.py.

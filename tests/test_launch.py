@@ -49,6 +49,7 @@ def test_free_ports_differ_between_jobs():
     assert len({launch.free_port() for _ in range(5)}) > 1
 
 
+@pytest.mark.e2e
 def test_dry_run_of_the_rule_prints_the_launch_command(tiny_gpt2, tmp_path, monkeypatch):
     project = copy_project(tmp_path / "project")
     qa = write_bibleqa(tmp_path / "qa.csv")
@@ -95,6 +96,7 @@ sys.exit(launch.run_launched({script!r}, spec, {processes}, {processes}))
 """
 
 
+@pytest.mark.e2e
 def test_launched_processes_stop_together_on_sigterm_and_resume(tiny_gpt2, tmp_path):
     tokenizer = load_tokenizer(tiny_gpt2)
     verses = [Verse("Ruth", 1, i + 1, f"Whither thou goest, I will go, said she the {i}th time.")

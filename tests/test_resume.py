@@ -119,6 +119,7 @@ def weights(out: Path) -> dict:
     return {name: t for f in files for name, t in load_file(str(f)).items()}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_terminated_run_resumes_and_matches_an_uninterrupted_run(tiny_gpt2, corpus, tmp_path, method,
                                                                  single_thread, capsys):
@@ -160,6 +161,7 @@ def test_terminated_run_resumes_and_matches_an_uninterrupted_run(tiny_gpt2, corp
     assert not resume_dir.exists(), "the finished output supersedes the resumable checkpoints"
 
 
+@pytest.mark.e2e
 def test_checkpoint_from_other_settings_is_not_resumed(tiny_gpt2, corpus, tmp_path, single_thread, capsys):
     spec = write_spec(tmp_path, "run", tiny_gpt2, corpus, "full")
     status, log = run_and_terminate(spec, KILL_AFTER_STEP)

@@ -234,6 +234,7 @@ def _train_without_dropout(model_dir, examples, pad_id, method="full", **setting
             "log": log.getvalue(), "model": result["model"]}
 
 
+@pytest.mark.e2e
 def test_pad_multiple_and_compile_train_the_same_as_eager(tiny_gpt2):
     """Rounding batch lengths up (for torch.compile / CUDA graphs) adds only pads out of the
     loss, and the compiled model (one graph for all lengths) computes the eager losses."""
@@ -255,6 +256,7 @@ def test_pad_multiple_and_compile_train_the_same_as_eager(tiny_gpt2):
     torch.testing.assert_close(compiled["losses"], eager["losses"], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.e2e
 def test_compiled_lora_is_one_graph_and_trains_the_same_as_eager(tiny_gpt2):
     tokenizer = load_tokenizer(tiny_gpt2)
     examples = tiny_corpus(tokenizer, copies=3)
@@ -272,6 +274,7 @@ def four_block_gpt2(tmp_path_factory):
     return make_tiny_gpt2(tmp_path_factory.mktemp("models") / "gpt2-4-blocks", n_layer=4)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("method, graphs", [("full", 1), ("lora", 2)])
 def test_block_compilation_shares_one_graph_across_blocks(four_block_gpt2, method, graphs):
     """compile_scope: blocks compiles each transformer block alone. The four blocks share

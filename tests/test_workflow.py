@@ -15,6 +15,8 @@ from fixtures import BIBLEQA_LINES
 from workflow_helpers import (copy_project, planned_jobs, snakemake, tiny_config, tiny_project,
                               with_overlay, write_config)
 
+pytestmark = pytest.mark.e2e  # runs the workflow through the snakemake CLI
+
 MODEL = "tiny-gpt2"
 VARIANTS = ("base", "full", "lora")
 
