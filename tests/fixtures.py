@@ -25,6 +25,15 @@ BIBLEQA_LINES = [
 ]
 
 
+# The config's `train` block, small: a few quick steps of the tiny GPT-2 on the CPU.
+TRAIN_SETTINGS = {
+    "epochs": 1, "batch_size": 4, "learning_rate": 3e-3, "weight_decay": 0.0, "warmup_steps": 0,
+    "max_steps": None, "seed": 0, "log_every": 5, "checkpoint_every": 0, "precision": "auto",
+    "max_length": 512, "packing": False, "block_size": 16, "max_grad_norm": 1.0,
+    "group_by_length": False, "gradient_checkpointing": False, "compile": False, "eos": True,
+}
+
+
 def write_bibleqa(path: Path, lines: list[str] = BIBLEQA_LINES, newline: str = "\r",
                   encoding: str = "utf-8-sig") -> Path:
     path.write_bytes((newline.join(lines) + newline).encode(encoding))

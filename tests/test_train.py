@@ -14,7 +14,7 @@ from bibleft.corpus import tokenize_verses, with_eos
 from bibleft.errors import InputError
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
 from bibleft.train import train
-from fixtures import make_tiny_gpt2
+from fixtures import TRAIN_SETTINGS as SETTINGS, make_tiny_gpt2
 
 VERSES = [
     "In the beginning God created the heavens and the earth.",
@@ -24,13 +24,6 @@ VERSES = [
     "For God so loved the world, that he gave his only begotten Son.",
     "Rejoice always.",
 ]
-
-SETTINGS = {
-    "epochs": 1, "batch_size": 4, "learning_rate": 3e-3, "weight_decay": 0.0, "warmup_steps": 0,
-    "max_steps": None, "seed": 0, "log_every": 5, "checkpoint_every": 0, "precision": "auto",
-    "max_length": 512, "packing": False, "block_size": 16, "max_grad_norm": 1.0,
-    "group_by_length": False, "gradient_checkpointing": False, "compile": False, "eos": True,
-}
 
 
 def tiny_corpus(tokenizer, copies: int) -> list[list[int]]:

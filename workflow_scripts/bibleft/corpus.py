@@ -20,10 +20,16 @@ def verse_example(verse: Verse, verse_format: str) -> str | None:
     be empty examples (nothing to learn, and a batch of only those has no loss), so they
     are skipped; in `reference_text` they keep their reference, as their line does.
     """
+    prefix = verse_prefix(verse.reference, verse_format)
+    return prefix + verse.text if prefix or verse.text else None
+
+
+def verse_prefix(reference: str, verse_format: str) -> str:
+    """What comes before a verse's words in its example: its reference and a tab, or nothing."""
     if verse_format == "text":
-        return verse.text or None
+        return ""
     if verse_format == "reference_text":
-        return f"{verse.reference}\t{verse.text}"
+        return f"{reference}\t"
     raise ValueError(f"unknown verse format {verse_format!r} (one of {', '.join(VERSE_FORMATS)})")
 
 

@@ -48,14 +48,29 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int,
                                  progress, prefix_cache)[0]
 
 
-@torch.inference_mode()
 def generate_with_lengths(model, tokenizer, prompts: list[str], max_new_tokens: int,
                           batch_size: int, log=None, progress: bool = True,
                           prefix_cache: bool = True) -> tuple[list[str], list[tuple[int, bool]]]:
     """Greedy continuations of `prompts` (new tokens only, decoded), in input order, and
     for each its `(new_tokens, stopped)`: how many tokens it has before its end-of-text
     token, and whether it ended with one before `max_new_tokens` (a model that learned
-    where a verse ends stops early).
+    where a verse ends stops early)."""
+    new_tokens = generate_token_ids(model, tokenizer, prompts, max_new_tokens, batch_size, log,
+                                    progress, prefix_cache)
+    stop_ids = stop_token_ids(model, tokenizer)
+    return (tokenizer.batch_decode(new_tokens, skip_special_tokens=True),
+            [answer_length(row, stop_ids) for row in new_tokens])
+
+
+@torch.inference_mode()
+def generate_token_ids(model, tokenizer, prompts: list[str], max_new_tokens: int | list[int],
+                       batch_size: int, log=None, progress: bool = True,
+                       prefix_cache: bool = True) -> list[list[int]]:
+    """The greedy new token ids of each of `prompts`, in input order: `max_new_tokens` of
+    them, or fewer where the model ends the text (`generate` fills a row that has ended
+    with pad tokens while others in its batch go on). A list gives each prompt its own
+    number: a batch generates up to its largest and each row is cut to its own (greedy:
+    later tokens never change earlier ones).
 
     Prompts are sorted by length so that a batch wastes little on padding, and padded so
     that every prompt ends where generation starts. With `prefix_cache`, the tokens every
@@ -71,6 +86,7 @@ def generate_with_lengths(model, tokenizer, prompts: list[str], max_new_tokens: 
 
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id
+    limits = max_new_tokens if isinstance(max_new_tokens, list) else [max_new_tokens] * len(prompts)
     ids = tokenizer(prompts)["input_ids"]  # one batched call
     n_shared = shared_prefix_length(ids) if prefix_cache and len(ids) > 1 else 0
     shared_cache = None
@@ -78,9 +94,7 @@ def generate_with_lengths(model, tokenizer, prompts: list[str], max_new_tokens: 
         shared = torch.tensor([ids[0][:n_shared]], device=device)
         shared_cache = model(input_ids=shared, use_cache=True).past_key_values
     order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
-    responses: list[str | None] = [None] * len(prompts)
-    counts: list[tuple | None] = [None] * len(prompts)
-    stop_ids = stop_token_ids(model, tokenizer)
+    new_tokens: list[list[int] | None] = [None] * len(prompts)
     bar = tqdm(total=len(prompts), desc="generate", file=log or sys.stderr, mininterval=5,
                disable=not progress)
     for start in range(0, len(order), batch_size):
@@ -97,17 +111,14 @@ def generate_with_lengths(model, tokenizer, prompts: list[str], max_new_tokens: 
         input_ids = torch.tensor(input_ids, device=device)
         out = model.generate(input_ids=input_ids,
                              attention_mask=torch.tensor(attention, device=device),
-                             max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                             pad_token_id=pad_id, temperature=None, top_p=None, top_k=None,
-                             **kwargs)
-        new_tokens = out[:, input_ids.shape[1]:]
-        for i, text in zip(idx, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
-            responses[i] = text
-        for i, row in zip(idx, new_tokens.tolist()):
-            counts[i] = answer_length(row, stop_ids)
+                             max_new_tokens=max(limits[i] for i in idx), do_sample=False,
+                             num_beams=1, pad_token_id=pad_id, temperature=None, top_p=None,
+                             top_k=None, **kwargs)
+        for i, row in zip(idx, out[:, input_ids.shape[1]:].tolist()):
+            new_tokens[i] = row[:limits[i]]
         bar.update(len(idx))
     bar.close()
-    return responses, counts
+    return new_tokens
 
 
 def stop_token_ids(model, tokenizer) -> set[int]:
@@ -132,15 +143,8 @@ def answer_questions(model, tokenizer, questions: list[dict], template: str,
     """Generation records `{id, position, question, answer, response, new_tokens, stopped}`
     and timing figures (with the answers' mean length and how many stopped early)."""
     prompts = [build_prompt(template, q["question"]) for q in questions]
-    device = next(model.parameters()).device
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    responses, lengths = generate_with_lengths(model, tokenizer, prompts, max_new_tokens,
-                                               batch_size, log, prefix_cache=prefix_cache)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    (responses, lengths), seconds = timed_on_device(model, lambda: generate_with_lengths(
+        model, tokenizer, prompts, max_new_tokens, batch_size, log, prefix_cache=prefix_cache))
     records = [{"id": q["id"], "position": q["position"], "question": q["question"],
                 "answer": q["answer"], "response": r, "new_tokens": n, "stopped": stopped}
                for q, r, (n, stopped) in zip(questions, responses, lengths)]
@@ -148,8 +152,26 @@ def answer_questions(model, tokenizer, questions: list[dict], template: str,
               "seconds_per_answer": seconds / max(len(records), 1), "batch_size": batch_size,
               "max_new_tokens": max_new_tokens, "prefix_cache": prefix_cache,
               "mean_new_tokens": sum(r["new_tokens"] for r in records) / max(len(records), 1),
-              "stopped_before_max": sum(r["stopped"] for r in records),
-              "device": str(device), "matmul_precision": matmul_precision(device),
-              "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "dtype": str(next(model.parameters()).dtype).replace("torch.", "")}
+              "stopped_before_max": sum(r["stopped"] for r in records), **device_facts(model)}
     return records, timing
+
+
+def timed_on_device(model, work):
+    """`work()`'s result and the seconds it took, with the model's GPU work finished at both
+    ends (CUDA runs asynchronously: the clock would otherwise stop before the GPU does)."""
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = work()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - start
+
+
+def device_facts(model) -> dict:
+    """What a timing ran on: device, its name, how float32 matmuls ran, the weights' dtype."""
+    device = next(model.parameters()).device
+    return {"device": str(device), "matmul_precision": matmul_precision(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "dtype": str(next(model.parameters()).dtype).replace("torch.", "")}

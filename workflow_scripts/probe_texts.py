@@ -1,0 +1,32 @@
+"""data/probes/texts.jsonl: the probe set every model is probed on (bibleft.probes)."""
+from collections import Counter
+
+from bibleft import asv
+from bibleft.entry import run_step
+from bibleft.fileio import write_jsonl
+from bibleft.probes import probe_set, read_text_lines, translation_texts
+
+
+def main(smk):
+    params = smk.params
+    verses = asv.read_tsv(smk.input.asv)
+    # Seen: the training slice; the probes sample from probes.books (None: the whole Bible).
+    seen = [v.reference for v in asv.select_verses(verses, params.books, params.max_verses)]
+    translations = {}
+    for name in params.translations:
+        translations[name], dropped = translation_texts(name)
+        print(f"{name}: {len(translations[name])} verses"
+              + (f", {dropped} dropped as misaligned in its package" if dropped else ""))
+    other_texts = {name: read_text_lines(path)
+                   for name, path in zip(params.text_names, smk.input.texts)}
+    records = probe_set(asv.select_verses(verses, params.probe_books), seen, translations,
+                        params.verse_format, params.verses, params.completions, params.seed,
+                        other_texts)
+    write_jsonl(smk.output[0], records)
+    for (probe, text, split), n in sorted(Counter(
+            (r["probe"], r["text"], r["split"]) for r in records).items()):
+        print(f"{probe:6} {text:10} {split:6} {n}")
+    print(f"{len(records)} probe records -> {smk.output[0]}")
+
+
+run_step(snakemake, main)  # noqa: F821
