@@ -1,5 +1,5 @@
-"""The figures: the Venn diagram of correct answers, loss curves, and accuracy with its
-intervals per metric, per variant and per model."""
+"""The figures: the Venn diagram of correct answers, loss curves, accuracy with its
+intervals per metric, per variant and per model, and the knowledge probes."""
 
 from __future__ import annotations
 
@@ -69,24 +69,29 @@ def plot_loss(logs: dict[str, list[dict]], steps_per_epoch: dict[str, int], titl
 
 
 def _bars(ax, rows: list[dict], groups: list[str], group_key: str, series: list[str],
-          series_key: str) -> None:
+          series_key: str, value: str = "accuracy_pct",
+          interval: tuple[str, str] | None = ("ci_low_pct", "ci_high_pct"),
+          ylabel: str = "accuracy (%), 95% Wilson interval") -> None:
+    """Bars of `value` per group (x) and series (side by side), with `interval`'s low and
+    high columns as error bars. A row with no value (an empty cell) draws no bar."""
     width = 0.8 / len(series)
     lookup = {(r[group_key], r[series_key]): r for r in rows}
     for j, name in enumerate(series):
         xs, ys, lows, highs = [], [], [], []
         for i, group in enumerate(groups):
             row = lookup.get((group, name))
-            if row is None:
+            if row is None or row[value] == "":
                 continue
-            acc = float(row["accuracy_pct"])
+            y = float(row[value])
             xs.append(i + (j - (len(series) - 1) / 2) * width)
-            ys.append(acc)
-            lows.append(acc - float(row["ci_low_pct"]))
-            highs.append(float(row["ci_high_pct"]) - acc)
-        ax.bar(xs, ys, width, yerr=[lows, highs], capsize=3,
+            ys.append(y)
+            if interval:
+                lows.append(y - float(row[interval[0]]))
+                highs.append(float(row[interval[1]]) - y)
+        ax.bar(xs, ys, width, yerr=[lows, highs] if interval else None, capsize=3,
                label=VARIANT_LABELS.get(name, name), alpha=0.5 if name == UNION else 0.9)
     ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
-    ax.set_ylabel("accuracy (%), 95% Wilson interval")
+    ax.set_ylabel(ylabel)
 
 
 def _y_top(rows: list[dict]) -> float:
@@ -124,4 +129,39 @@ def plot_summary(rows: list[dict], path) -> None:
     axes[0][0].set_ylim(0, _y_top(rows))
     axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle("Accuracy on BibleQA by model, variant and metric")
+    _save(fig, png=path)
+
+
+# Per panel: the probe it shows, the column drawn, its title, the axis label.
+_PROBE_PANELS = (
+    ("nll", "mean_nll", "likelihood of the verses, per text/split", "mean NLL per token (nats; lower: likelier)"),
+    ("recall", "exact_match", "verbatim recall: exact", "second halves recalled exactly (%)"),
+    ("recall", "token_f1", "verbatim recall: token F1", "mean token F1"),
+)
+
+
+def plot_probes(rows: list[dict], title: str, path) -> None:
+    """probes.csv as bars: one panel for the NLL per (text, split) group, and, when the
+    table has recall rows, one for exact recall and one for its token F1; a bar per
+    variant in every group."""
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    grouped = [{**r, "group": f"{r['text']}/{r['split']}"} for r in rows]
+    panels = []
+    for probe, value, panel_title, ylabel in _PROBE_PANELS:
+        panel_rows = [r for r in grouped if r["probe"] == probe]
+        if panel_rows:
+            groups = list(dict.fromkeys(r["group"] for r in panel_rows))
+            panels.append((panel_rows, groups, value, panel_title, ylabel))
+    # Panel widths follow their number of groups: NLL has a group per text and split,
+    # recall only one per split.
+    widths = [max(1.5, len(groups)) for _, groups, *_ in panels]
+    fig, axes = _pyplot().subplots(1, len(panels), figsize=(1.5 * sum(widths) + 4, 4.5),
+                                   squeeze=False, gridspec_kw={"width_ratios": widths})
+    for ax, (panel_rows, groups, value, panel_title, ylabel) in zip(axes[0], panels):
+        _bars(ax, panel_rows, groups, "group", variants, "variant", value=value, interval=None,
+              ylabel=ylabel)
+        ax.set_title(panel_title)
+        ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1.0))  # all-zero bars: no negative axis
+    axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(title)
     _save(fig, png=path)

@@ -126,14 +126,42 @@ def judge(answer: str, response: str, *, ignore_case: bool = False, alternatives
     return verdicts, best_f1
 
 
+def check_same_order(records: dict[str, list[dict]], key, what: str, items: str) -> list:
+    """Every variant's records must hold the same items (`key` of a record), in the same
+    order: the paired tests compare record i of one variant with record i of another.
+    Returns the keys; the error names the variant and the first record that differs."""
+    reference_name, reference = next(iter(records.items()))
+    keys = [key(r) for r in reference]
+    for name, rows in records.items():
+        own = [key(r) for r in rows]
+        if own != keys:
+            where = next((f"record {i + 1} is {mine!r}, not {theirs!r}"
+                          for i, (mine, theirs) in enumerate(zip(own, keys)) if mine != theirs),
+                         f"{len(own)} records, not {len(keys)}")
+            raise ValueError(f"{what} of {name} and {reference_name} cover different {items} "
+                             f"({where})")
+    return keys
+
+
 def check_same_questions(predictions: dict[str, list[dict]]) -> list:
     """Every variant's predictions must answer the same questions, in the same order."""
-    reference_name, reference = next(iter(predictions.items()))
-    ids = [p["id"] for p in reference]
-    for name, preds in predictions.items():
-        if [p["id"] for p in preds] != ids:
-            raise ValueError(f"predictions of {name} and {reference_name} cover different questions")
-    return ids
+    return check_same_order(predictions, lambda p: p["id"], "predictions", "questions")
+
+
+def check_paired_records(records: dict[str, list[dict]], check_record, key, what: str,
+                         items: str, rerun: str) -> list:
+    """Every variant's records, each one checked by `check_record(record, variant, index)`,
+    then check_same_order: the input of a paired comparison, or one line naming the variant
+    and record at fault and, in `rerun`, the way out. Returns the keys."""
+    for variant, rows in records.items():
+        if not rows:
+            raise InputError(f"{what} of {variant}: no records (were there zero {items}?)")
+        for index, record in enumerate(rows):
+            check_record(record, variant, index)
+    try:
+        return check_same_order(records, key, what, items)
+    except ValueError as err:
+        raise InputError(f"{err}: {rerun}") from None
 
 
 def _check_record(record: dict, variant: str, index: int) -> None:
@@ -152,16 +180,8 @@ def judge_predictions(predictions: dict[str, list[dict]], **settings) -> dict:
     Returns {"ids": [...], "verdicts": {metric: {variant: [bool, ...]}},
     "f1": {variant: [float, ...]}}, lists in question order.
     """
-    for variant, records in predictions.items():
-        if not records:
-            raise InputError(f"predictions of {variant}: no records (did generation run on "
-                             "zero questions?)")
-        for index, record in enumerate(records):
-            _check_record(record, variant, index)
-    try:
-        ids = check_same_questions(predictions)
-    except ValueError as err:
-        raise InputError(f"{err}: rerun the variants with the same eval settings") from None
+    ids = check_paired_records(predictions, _check_record, lambda p: p["id"], "predictions",
+                               "questions", "rerun the variants with the same eval settings")
     verdicts = {metric: {} for metric in METRICS}
     f1 = {}
     for variant, records in predictions.items():
