@@ -19,6 +19,7 @@ include: "rules/finetune.smk"
 include: "rules/predict.smk"
 include: "rules/evaluate.smk"
 include: "rules/judge.smk"
+include: "rules/probe.smk"
 
 
 rule all:

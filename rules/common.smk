@@ -84,6 +84,8 @@ def final_outputs():
     """What `snakemake` builds by default; called in the Snakefile, after every rule."""
     per_model = [rules.accuracy_table.output, rules.venn_diagram.output, rules.loss_curves.output,
                  rules.timing_table.output, rules.judge_predictions.output, rules.accuracy_bars.output]
+    if config["probes"]["enabled"]:
+        per_model.append(rules.probe_table.output)
     outputs = [path for paths in per_model for path in expand(paths, model=RUN_MODELS)]
     if len(RUN_MODELS) > 1:
         outputs += rules.judge_summary.output
@@ -99,21 +101,35 @@ def checkpoint(model, method):
     return expand(rules.finetune.output[0], model=model, method=method)[0]
 
 
-def generation_inputs(wildcards):
-    """Base and LoRA answer with the base model (LoRA merged in); full with its checkpoint."""
-    inputs = {"questions": rules.bibleqa_records.output[0]}
+def variant_model(wildcards):
+    """Base and LoRA run the base model (LoRA merged in); full its checkpoint."""
     if wildcards.variant == "full":
-        inputs["model"] = checkpoint(wildcards.model, "full")
-    else:
-        inputs["model"] = model_dir(wildcards.model)
+        return {"model": checkpoint(wildcards.model, "full")}
+    inputs = {"model": model_dir(wildcards.model)}
     if wildcards.variant == "lora":
         inputs["adapter"] = checkpoint(wildcards.model, "lora")
     return inputs
 
 
+def generation_inputs(wildcards):
+    return {"questions": rules.bibleqa_records.output[0], **variant_model(wildcards)}
+
+
+def probe_inputs(wildcards):
+    return {"texts": rules.probe_texts.output[0], **variant_model(wildcards)}
+
+
+def per_variant(pattern, model):
+    """{variant: pattern filled in for each variant of `model`}."""
+    return {v: expand(pattern, model=model, variant=v)[0] for v in VARIANTS}
+
+
 def predictions(wildcards):
-    return {v: expand(rules.score_predictions.output[0], model=wildcards.model, variant=v)[0]
-            for v in VARIANTS}
+    return per_variant(rules.score_predictions.output[0], wildcards.model)
+
+
+def probe_records(wildcards):
+    return per_variant(rules.run_probes.output.records, wildcards.model)
 
 
 def fine_tunes(wildcards):
@@ -125,8 +141,8 @@ def checkpoints_and_timings(wildcards):
     """The fine-tunes and every variant's generation timing (`<variant>_timing`): what the
     timing table reads."""
     inputs = fine_tunes(wildcards)
-    inputs.update({f"{v}_timing": expand(rules.generate_answers.output.timing, model=wildcards.model,
-                                         variant=v)[0] for v in VARIANTS})
+    timings = per_variant(rules.generate_answers.output.timing, wildcards.model)
+    inputs.update({f"{v}_timing": path for v, path in timings.items()})
     return inputs
 
 

@@ -120,6 +120,39 @@ def test_training_outputs(run):
         assert timing["stopped_before_max"] == sum(a["stopped"] for a in answers)
 
 
+def test_probe_table_agrees_with_each_variants_records(run):
+    texts = read_jsonl(run["project"] / "data/probes/texts.jsonl")
+    records = {v: read_jsonl(results(run) / "probes" / f"{v}.jsonl") for v in VARIANTS}
+    groups = {(r["probe"], r["text"], r["split"]) for r in texts}
+    # Ruth is the training slice: seen; Genesis is not. Recall probes both; BBE's Genesis.
+    assert {("nll", "asv", "seen"), ("nll", "asv", "unseen"), ("nll", "kjv", "seen"),
+            ("nll", "bbe", "unseen"), ("recall", "asv", "seen"), ("recall", "asv", "unseen")} <= groups
+    assert all(r["reference"].startswith("Ruth ") == (r["split"] == "seen") for r in texts)
+    with open(results(run) / "probes.csv", newline="") as fh:
+        table = {(row["probe"], row["text"], row["split"], row["variant"]): row for row in csv.DictReader(fh)}
+    assert set(table) == {(*group, v) for group in groups for v in VARIANTS}
+    for variant, rows in records.items():
+        assert [(r["probe"], r["reference"]) for r in rows] == [(t["probe"], t["reference"]) for t in texts]
+        for probe, text, split in groups:
+            mine = [r for r in rows if (r["probe"], r["text"], r["split"]) == (probe, text, split)]
+            row = table[probe, text, split, variant]
+            if probe == "nll":
+                scored = [r for r in mine if r["n_tokens"]]
+                mean = sum(r["nll"] for r in scored) / sum(r["n_tokens"] for r in scored)
+                assert int(row["n"]) == len(scored)
+                assert float(row["mean_nll"]) == pytest.approx(mean, abs=1e-3)
+            else:
+                assert int(row["n"]) == len(mine)
+                assert float(row["exact_match"]) == pytest.approx(
+                    100 * sum(r["exact"] for r in mine) / len(mine), abs=1e-3)
+    # The fine-tunes trained on Ruth: the full fine-tune's seen verses are likelier than the base's.
+    assert float(table["nll", "asv", "seen", "full"]["mean_nll"]) < float(table["nll", "asv", "seen", "base"]["mean_nll"])
+    with open(results(run) / "probes_significance.csv", newline="") as fh:
+        tests = list(csv.DictReader(fh))
+    assert {row["test"] for row in tests} >= {"wilcoxon_signed_rank", "mcnemar_exact"}
+    assert (results(run) / "probes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_progress_is_logged(run):
     log = (run["project"] / "logs/finetune" / MODEL / "full.log").read_text()
     assert "total_steps=6" in log and "tokens/s" in log and "train:" in log
@@ -175,6 +208,13 @@ def test_scoring_setting_rescores_only(run):
     assert not {"generate_answers", "finetune", "tokenize_corpus", "loss_curves"} & set(jobs)
 
 
+def test_probe_setting_reruns_the_probes_only(run):
+    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "probes", **{"probes.verses": 5})))
+    assert jobs == {"probe_texts": 1, "run_probes": 3, "probe_table": 1, "all": 1}
+    off = overlay(run, "no-probes", **{"probes.enabled": False})
+    assert planned_jobs(run["project"], *with_overlay(off)) == {}
+
+
 def test_editing_a_script_reruns_its_rules_only(run):
     script = run["project"] / "workflow_scripts" / "venn_diagram.py"
     future = time.time() + 5
@@ -195,11 +235,12 @@ def test_paper_config_dry_run_resolves_the_study_dag(tmp_path):
     assert jobs["prepare_model"] == 1 and jobs["tokenize_corpus"] == 1
     assert jobs["finetune"] == 2 and jobs["generate_answers"] == 3
     assert jobs["score_predictions"] == 3
+    assert jobs["probe_texts"] == 1 and jobs["run_probes"] == 3 and jobs["probe_table"] == 1
     assert {"accuracy_table", "venn_diagram", "loss_curves", "timing_table"} <= set(jobs)
     out = snakemake(project, "-n").stdout
     # GPU requests on the model rules, none on the data rules.
     blocks = {b.split(":", 1)[0].strip(): b for b in out.split("rule ")[1:]}
-    for rule in ("finetune", "generate_answers"):
+    for rule in ("finetune", "generate_answers", "run_probes"):
         assert "gpu=1" in blocks[rule] and "mem_mb=" in blocks[rule] and "runtime=" in blocks[rule]
     assert "gpu=0" in blocks["tokenize_corpus"]
 

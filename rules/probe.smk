@@ -1,0 +1,77 @@
+# Knowledge probes (beyond the study): did fine-tuning teach the text, its content, or
+# neither? One probe set for every model (sampled verses, other translations, recall
+# prompts), then forward passes of each variant over it, then a table per model. Probe
+# settings reach only these rules, so changing them never retrains or regenerates.
+
+
+rule probe_texts:
+    input:
+        asv=rules.asv_text.output[0],
+        texts=[os.path.expanduser(path) for path in config["probes"]["texts"].values()],
+    output:
+        "data/probes/texts.jsonl",
+    log:
+        "logs/probes/probe_texts.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        gpu=0,
+    params:
+        # The training slice decides which verses are "seen".
+        books=config["data"]["asv"]["books"],
+        max_verses=config["data"]["asv"]["max_verses"],
+        verse_format=config["data"]["verse_format"],
+        probe_books=config["probes"]["books"],
+        verses=config["probes"]["verses"],
+        completions=config["probes"]["completions"],
+        translations=config["probes"]["translations"],
+        text_names=list(config["probes"]["texts"]),
+        seed=config["probes"]["seed"],
+    script:
+        "../workflow_scripts/probe_texts.py"
+
+
+rule run_probes:
+    input:
+        unpack(probe_inputs),
+    output:
+        records="results/{model}/probes/{variant}.jsonl",
+        timing="results/{model}/probes/{variant}.timing.json",
+    log:
+        "logs/probes/{model}/{variant}.log",
+    benchmark:
+        "logs/probes/{model}/{variant}.benchmark.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: sizing.threads(GENERATE_GPUS, config["resources"]["cpus_per_gpu"])
+    resources:
+        gpu=GENERATE_GPUS,
+        mem_mb=lambda wc, attempt: sizing.generate_mem_mb(model_size(wc.model), attempt),
+        runtime=lambda wc, attempt: sizing.generate_runtime_min(model_size(wc.model), attempt),
+    params:
+        batch_size=config["probes"]["batch_size"],
+        dtype=config["eval"]["dtype"],
+        tf32=config["eval"]["tf32"],
+        trust_remote_code=lambda wc: model_entry(wc.model)["trust_remote_code"],
+    script:
+        "../workflow_scripts/run_probes.py"
+
+
+rule probe_table:
+    input:
+        unpack(probe_records),
+    output:
+        csv=report("results/{model}/probes.csv", caption="../report/probes.rst", category="Probes"),
+        significance=report("results/{model}/probes_significance.csv", caption="../report/probes.rst",
+                            category="Probes"),
+        png=report("results/{model}/probes.png", caption="../report/probes.rst", category="Probes"),
+    log:
+        "logs/probes/{model}/probe_table.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        gpu=0,
+    params:
+        variants=VARIANTS,
+    script:
+        "../workflow_scripts/probe_table.py"
