@@ -92,6 +92,36 @@ def test_config_errors_name_the_key(key, value, expected):
     assert re.search(expected, check({key: value})), check({key: value})
 
 
+def test_command_line_texts_are_read_as_the_schema_wants():
+    """Snakemake passes nested --config values as text: `train={seed: 43}` gives '43'."""
+    config = copy.deepcopy(SHIPPED)
+    config["train"].update(seed="43", learning_rate="1.0e-4", max_steps="null", compile="false")
+    config["eval"].update(limit="5", prompt="Q: {question} 12\nA:", dtype="float32")
+    config["probes"] = {"translations": "[kjv]", "verses": "null", "enabled": "false", "texts": {"wiki": "7"}}
+    config["lora"] = {"r": "64", "alpha": ["not", "a", "number"]}
+    with pytest.raises(InputError, match=r"lora\.alpha: \['not', 'a', 'number'\] is not of type 'number'"):
+        validate_config(config, SCHEMA)
+    config["lora"]["alpha"] = "64"
+    validate_config(config, SCHEMA)
+    assert (config["train"]["seed"], config["train"]["learning_rate"]) == (43, 1.0e-4)
+    assert config["train"]["max_steps"] is None and config["train"]["compile"] is False
+    assert config["eval"]["limit"] == 5 and config["lora"] == {"r": 64, "alpha": 64, "dropout": 0.0}
+    assert config["probes"]["translations"] == ["kjv"] and config["probes"]["verses"] is None
+    assert config["probes"]["enabled"] is False
+    # Texts the schema takes as text stay text, even when they would read as numbers.
+    assert config["eval"]["prompt"] == "Q: {question} 12\nA:" and config["probes"]["texts"] == {"wiki": "7"}
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("4.5", r"train\.seed: 4\.5 is not of type 'integer'"),  # read, and still not an integer
+    ("four", r"train\.seed: 'four' is not of type 'integer'"),
+    ("", r"train\.seed: '' is not of type 'integer'"),
+    ("[1, 2", r"train\.seed: '\[1, 2' is not of type 'integer'"),  # not YAML: kept as it is
+])
+def test_command_line_texts_that_stay_wrong_keep_a_one_line_error(value, expected):
+    assert re.search(expected, check({"train.seed": value})), check({"train.seed": value})
+
+
 @pytest.mark.e2e
 def test_config_error_stops_before_any_job(tmp_path):
     project = copy_project(tmp_path / "project")

@@ -208,6 +208,13 @@ def test_scoring_setting_rescores_only(run):
     assert not {"generate_answers", "finetune", "tokenize_corpus", "loss_curves"} & set(jobs)
 
 
+def test_numbers_typed_on_the_command_line_are_numbers(run):
+    # Snakemake hands `train={seed: 43}` over as the text '43'; the schema wants an integer.
+    jobs = planned_jobs(run["project"], *with_overlay(run["config"]), "--config", "train={seed: 43}")
+    assert jobs.get("finetune") == 2 and jobs.get("generate_answers") == 2  # base needs no seed
+    assert "tokenize_corpus" not in jobs
+
+
 def test_probe_setting_reruns_the_probes_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "probes", **{"probes.verses": 5})))
     assert jobs == {"probe_texts": 1, "run_probes": 3, "probe_table": 1, "all": 1}

@@ -92,9 +92,50 @@ def load_config(path, schema_path=SCHEMA_PATH) -> dict:
     return validate_config(config, load_schema(schema_path))
 
 
+# A value's type errors that reading a text as YAML may cure: the schema wants a number, a
+# boolean, a list or null (or one of several such), and got text.
+_TYPE_VALIDATORS = ("type", "oneOf", "anyOf")
+
+
+def _type_command_line_values(config: dict, validator) -> None:
+    """Read as YAML each text the schema rejects for its type, in place.
+
+    Snakemake hands nested `--config` values over as text: `--config "train={seed: 43}"`
+    gives train.seed '43', `"run={seeds: [1, 2]}"` a list of texts. A config file would have
+    given 43 and [1, 2]; so wherever the schema wants something other than text and gets
+    text, that text is read as YAML, as the file's would be. A value the schema accepts as
+    text is never touched, and a text that is still wrong after reading keeps its error.
+    """
+    for _ in range(1000):  # one pass per value fixed (a list fixes item by item); bounded
+        for error in validator.iter_errors(config):
+            if error.validator not in _TYPE_VALIDATORS or not isinstance(error.instance, str):
+                continue
+            try:
+                value = yaml.safe_load(error.instance)
+            except yaml.YAMLError:
+                continue  # not YAML either: its own error says what is wrong
+            if value is None and error.instance.strip() not in ("null", "~"):
+                continue  # an empty text is not a null
+            if isinstance(value, str) or not error.absolute_path:
+                continue
+            *parents, leaf = error.absolute_path
+            node = config
+            for key in parents:
+                node = node[key]
+            node[leaf] = value
+            break  # the errors were computed on the old value: look again
+        else:
+            return
+
+
 def validate_config(config: dict, schema: dict) -> dict:
-    """Fill defaults into `config` in place and check it; raise InputError on the first problem."""
+    """Fill defaults into `config` in place and check it; raise InputError on the first problem.
+
+    Texts where the schema wants a number, boolean, list or null are read as YAML first
+    (`_type_command_line_values`): that is how Snakemake passes nested `--config` values.
+    """
     validator = _Validator(schema)
+    _type_command_line_values(config, validator)
     error = best_match(validator.iter_errors(config))
     if error is not None:
         raise InputError(f"config error: {_describe(error, schema)}")
