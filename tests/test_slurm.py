@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slurm
 ROOT = Path(__file__).resolve().parents[1]
 CI = ROOT / ".ci" / "slurm"
 PARTITION, ACCOUNT = "gpu", "ci"   # what start.sh creates
-MODEL_RULES = {"finetune", "generate_answers"}
+MODEL_RULES = {"finetune", "generate_answers", "run_probes"}  # the rules that ask for a GPU
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S*/slurm_logs/rule_([A-Za-z0-9_]+)/\S*)\)")
 SACCT_FIELDS = "JobID,State,ExitCode,Elapsed,AllocTRES,Comment%80"
 
