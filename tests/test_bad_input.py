@@ -84,7 +84,7 @@ def test_gradient_checkpointing_and_compile_are_refused_together(compile_setting
     ("train.pad_multiple", 0, r"train\.pad_multiple: 0 is less than the minimum of 1"),
     ("train.compile_scope", "layers", r"train\.compile_scope: 'layers' is not one of \['model', 'blocks'\]"),
     ("train.epoch", 4, r"train: .*'epoch' was unexpected.*allowed keys: .*epochs"),
-    ("run.models", ["gpt2-xxl"], r"run\.models: 'gpt2-xxl' is not in models \(known: gpt2-large\)"),
+    ("run.models", ["gpt2-xxl"], r"run\.models: 'gpt2-xxl' is not in models \(known: gpt2, gpt2-large, gpt2-medium, gpt2-xl, pythia"),
     ("models.bad slug", {"source": "x", "lora_targets": ["c_attn"]}, r"'bad slug' is not a valid slug"),
     ("eval.prompt", "Q: A:", r"eval\.prompt: .*does not match"),
 ])
