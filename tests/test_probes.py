@@ -180,6 +180,21 @@ def test_context_and_target_tokenize_as_the_whole_line(tokenizer):
     assert [c + t for c, t in zip(contexts, targets)] == whole["input_ids"]
 
 
+def test_contexts_start_with_bos_where_the_tokenizer_adds_one(tiny_gpt2, base):
+    """As training's examples do, and as generation reads them (the tokenizer's defaults);
+    an empty context is then BOS alone, and every target token is scored."""
+    tokenizer = load_tokenizer(tiny_gpt2)
+    tokenizer.add_bos_token = True  # GPT-2 told to, as Gemma's does by default
+    records = probe_set("reference_text")
+    contexts, targets = probes.context_and_target_ids(tokenizer, records)
+    whole = tokenizer([r["context"] + r["target"] for r in records])  # with BOS
+    assert [c + t for c, t in zip(contexts, targets)] == whole["input_ids"]
+    assert all(c[:1] == [tokenizer.bos_token_id] for c in contexts)
+    other = records_of(records, "nll", "moby")
+    assert [n for _, n in probes.token_nll(base, tokenizer, other, 4, progress=False)] == \
+        [len(t) for t in probes.context_and_target_ids(tokenizer, other)[1]]
+
+
 def nll_alone(model, tokenizer, record) -> tuple[float, int]:
     """One record, unbatched, from the model's own loss: the mean over the target tokens."""
     context = tokenizer(record["context"], add_special_tokens=False)["input_ids"]

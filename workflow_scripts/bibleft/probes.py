@@ -22,7 +22,7 @@ import torch
 
 from .asv import Verse, aligned_pythonbible_verses
 from .batching import IGNORE_INDEX, collate
-from .corpus import verse_prefix
+from .corpus import bos_prefix, verse_prefix
 from .errors import InputError
 from .generate import device_facts, generate_token_ids, timed_on_device
 from .judging import token_f1
@@ -101,14 +101,17 @@ def recall_probe(verse: Verse, split: str, verse_format: str) -> dict:
 
 def context_and_target_ids(tokenizer, records: list[dict]) -> tuple[list[list[int]],
                                                                     list[list[int]]]:
-    """Each record's context and target, tokenized apart. GPT-2's BPE splits text into
+    """Each record's context and target, tokenized apart, the context led by BOS where
+    training's examples are (corpus.bos_prefix). GPT-2's BPE splits text into
     pieces before merging, at the tab after a reference and before each space-led word, so
     a context that ends at a tab or a word and a target that starts with its words or " "
     give exactly the tokens of the whole line, as training saw it."""
     def ids(texts):  # a tokenizer fails on an empty batch
         return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
 
-    return ids([r["context"] for r in records]), ids([r["target"] for r in records])
+    bos = bos_prefix(tokenizer)
+    contexts = [bos + context for context in ids([r["context"] for r in records])]
+    return contexts, ids([r["target"] for r in records])
 
 
 @torch.inference_mode()
@@ -117,7 +120,7 @@ def token_nll(model, tokenizer, records: list[dict], batch_size: int, log=None,
     """Per record, `(nll_sum, n_tokens)`: the negative log-likelihood in nats of its target's
     tokens given all that comes before them, summed, and how many tokens that is. With an
     empty context the target's first token has nothing before it and is not scored (nor is
-    it in training's loss).
+    it in training's loss), unless the tokenizer leads every text with BOS.
 
     Records are sorted by length and batched with right padding (causal attention: a real
     token never sees the padding after it), one forward pass a batch; results come back in
