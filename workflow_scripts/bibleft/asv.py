@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
+from .fileio import read_utf8
 
 # pythonbible prefixes each verse with its number ("1. In the beginning", "14.( for ...").
 _VERSE_NUMBER_PREFIX = re.compile(r"^\d+\.\s*")
@@ -99,10 +100,7 @@ def verses_from_openbible_text(path: str | Path) -> list[Verse]:
     Lines before the first verse are a header and skipped; blank lines are skipped;
     any other line that is not a verse is an error naming the line.
     """
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    text = read_utf8(path)
     verses: list[Verse] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():

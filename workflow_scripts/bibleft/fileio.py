@@ -93,6 +93,15 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return out
 
 
+def read_utf8(path: str | os.PathLike) -> str:
+    """A text file's content, UTF-8 with or without a BOM; one line naming the file and the
+    byte otherwise."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+
+
 def sha256_of(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

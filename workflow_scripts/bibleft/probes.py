@@ -24,6 +24,7 @@ from .asv import Verse, aligned_pythonbible_verses
 from .batching import IGNORE_INDEX, collate
 from .corpus import bos_prefix, verse_prefix
 from .errors import InputError
+from .fileio import read_utf8
 from .generate import device_facts, generate_token_ids, timed_on_device
 from .judging import token_f1
 
@@ -41,10 +42,7 @@ def translation_texts(name: str) -> tuple[dict[str, str], int]:
 
 def read_text_lines(path: str | Path) -> list[str]:
     """The lines of an other text (plain UTF-8), as the probe set numbers them."""
-    try:
-        return Path(path).read_bytes().decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    return read_utf8(path).splitlines()
 
 
 def sample(items: list, n: int | None, rng: random.Random) -> list:
