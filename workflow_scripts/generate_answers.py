@@ -1,13 +1,9 @@
 """results/<model>/generations/<variant>.jsonl: each model's answers to the questions."""
-import torch
-
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_json, write_jsonl
-from bibleft.generate import answer_questions, load_for_generation
+from bibleft.generate import answer_questions, load_for_scoring
 from bibleft.hub import model_provenance
-from bibleft.modeling import load_tokenizer, pick_device
-from bibleft.precision import configure_matmul
 
 
 def main(smk):
@@ -18,13 +14,9 @@ def main(smk):
     questions = read_jsonl(smk.input.questions)
     if params.limit:
         questions = questions[: params.limit]
-    device = pick_device()
-    configure_matmul(device, params.tf32)  # eval.tf32: false = IEEE float32, what float32 says
-    tokenizer = load_tokenizer(smk.input.model, trust_remote_code=params.trust_remote_code,
-                               padding_side="left")
-    model = load_for_generation(smk.input.model, smk.input.get("adapter"),
-                                dtype=getattr(torch, params.dtype),
-                                trust_remote_code=params.trust_remote_code, device=device)
+    # eval.tf32: false = IEEE float32, what float32 says
+    tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), params.dtype,
+                                        params.tf32, params.trust_remote_code, padding_side="left")
     records, timing = answer_questions(model, tokenizer, questions, params.prompt,
                                        params.max_new_tokens, params.batch_size,
                                        prefix_cache=params.prefix_cache)

@@ -1,12 +1,8 @@
 """results/<model>/probes/<variant>.jsonl: each variant's NLL and recall on the probe set."""
-import torch
-
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_json, write_jsonl
-from bibleft.generate import load_for_generation
-from bibleft.modeling import load_tokenizer, pick_device
-from bibleft.precision import configure_matmul
+from bibleft.generate import load_for_scoring
 from bibleft.probes import run_probes
 
 
@@ -15,14 +11,10 @@ def main(smk):
     gpus = claim_gpus(min(1, int(getattr(smk.resources, "gpu", 0) or 0)))
     params = smk.params
     probes = read_jsonl(smk.input.texts)
-    device = pick_device()
-    configure_matmul(device, params.tf32)  # eval.tf32, as for the answers
-    # One tokenizer serves both probes: each lays out its own padding (NLL on the right,
-    # generation on the left), whatever the tokenizer's padding side.
-    tokenizer = load_tokenizer(smk.input.model, trust_remote_code=params.trust_remote_code)
-    model = load_for_generation(smk.input.model, smk.input.get("adapter"),
-                                dtype=getattr(torch, params.dtype),
-                                trust_remote_code=params.trust_remote_code, device=device)
+    # eval.tf32, as for the answers. One tokenizer serves both probes: each lays out its
+    # own padding (NLL on the right, generation on the left), whatever its padding side.
+    tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), params.dtype,
+                                        params.tf32, params.trust_remote_code)
     records, timing = run_probes(model, tokenizer, probes, params.batch_size)
     write_jsonl(smk.output.records, records)
     write_json(smk.output.timing, {**timing, "gpus": gpus})

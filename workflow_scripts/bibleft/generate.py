@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from .precision import matmul_precision
+from .precision import configure_matmul, matmul_precision
 from .scoring import build_prompt
 
 
@@ -27,6 +27,22 @@ def load_for_generation(model_dir, adapter_dir=None, dtype=torch.float32,
         model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     model.eval()
     return model.to(device) if device is not None else model
+
+
+def load_for_scoring(model_dir, adapter_dir, dtype: str, tf32: bool,
+                     trust_remote_code: bool = False, padding_side: str = "right"):
+    """`(tokenizer, model)` for a job that runs a variant over texts (answering, probing):
+    on the device `pick_device` chooses, float32 matmuls as `tf32` says (set before any
+    weights load), the model as `load_for_generation` makes it in `dtype` (a torch name)."""
+    from .modeling import load_tokenizer, pick_device
+
+    device = pick_device()
+    configure_matmul(device, tf32)
+    tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code,
+                               padding_side=padding_side)
+    model = load_for_generation(model_dir, adapter_dir, dtype=getattr(torch, dtype),
+                                trust_remote_code=trust_remote_code, device=device)
+    return tokenizer, model
 
 
 def shared_prefix_length(sequences: list[list[int]]) -> int:
