@@ -58,3 +58,5 @@ def test_select_verses(verses):
     assert len(asv.select_verses(verses, None, 10)) == 10
     with pytest.raises(InputError, match="data.asv.books"):
         asv.select_verses(verses, ["Hezekiah"])
+    with pytest.raises(InputError, match=r"^config probes\.books: unknown book\(s\) \['Hezekiah'\]"):
+        asv.select_verses(verses, ["Hezekiah"], key="probes.books")

@@ -19,9 +19,9 @@ def main(smk):
               + (f", {dropped} dropped as misaligned in its package" if dropped else ""))
     other_texts = {name: read_text_lines(path)
                    for name, path in zip(params.text_names, smk.input.texts)}
-    records = probe_set(asv.select_verses(verses, params.probe_books), seen, translations,
-                        params.verse_format, params.verses, params.completions, params.seed,
-                        other_texts)
+    records = probe_set(asv.select_verses(verses, params.probe_books, key="probes.books"), seen,
+                        translations, params.verse_format, params.verses, params.completions,
+                        params.seed, other_texts)
     write_jsonl(smk.output[0], records)
     for (probe, text, split), n in sorted(Counter(
             (r["probe"], r["text"], r["split"]) for r in records).items()):

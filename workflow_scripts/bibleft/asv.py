@@ -141,13 +141,14 @@ def read_tsv(path: str | Path) -> list[Verse]:
 
 
 def select_verses(verses: list[Verse], books: list[str] | None = None,
-                  max_verses: int | None = None) -> list[Verse]:
-    """The slice of the ASV to train on: some books, then at most N verses, in order."""
+                  max_verses: int | None = None, key: str = "data.asv.books") -> list[Verse]:
+    """Some books, then at most N verses, in order: the slice to train on, or (`key`
+    probes.books) the books the probes sample. An unknown book's error names `key`."""
     if books:
         known = {v.book for v in verses}
         unknown = [b for b in books if b not in known]
         if unknown:
-            raise InputError(f"config data.asv.books: unknown book(s) {unknown}; "
+            raise InputError(f"config {key}: unknown book(s) {unknown}; "
                              f"books are named as in asv.tsv, e.g. 'Genesis', '1 Samuel'")
         wanted = set(books)
         verses = [v for v in verses if v.book in wanted]
