@@ -14,7 +14,7 @@ import yaml
 
 from bibleft import asv, fileio
 from bibleft.bibleqa import parse_bibleqa
-from bibleft.configcheck import load_schema, validate_config
+from bibleft.configcheck import load_schema, resolved_setting, validate_config
 from bibleft.errors import InputError
 from bibleft.modeling import check_model_dir
 from fixtures import BIBLEQA_LINES, write_bibleqa
@@ -93,9 +93,12 @@ def test_config_errors_name_the_key(key, value, expected):
 
 
 def test_command_line_texts_are_read_as_the_schema_wants():
-    """Snakemake passes nested --config values as text: `train={seed: 43}` gives '43'."""
+    """Snakemake passes nested --config values as text: `train={epochs: 2}` gives '2'."""
     config = copy.deepcopy(SHIPPED)
-    config["train"].update(seed="43", learning_rate="1.0e-4", max_steps="null", compile="false")
+    config["run"]["seeds"] = ["43", "44"]
+    config["train"].update(epochs="2", learning_rate="1.0e-4", max_steps="null", compile="false")
+    # A setting's overlay is read the same way, once laid over the config.
+    config["settings"]["lr"] = {"train": {"learning_rate": "2.0e-4"}, "lora": {"r": "16"}}
     config["eval"].update(limit="5", prompt="Q: {question} 12\nA:", dtype="float32")
     config["probes"] = {"translations": "[kjv]", "verses": "null", "enabled": "false", "texts": {"wiki": "7"}}
     config["lora"] = {"r": "64", "alpha": ["not", "a", "number"]}
@@ -103,7 +106,9 @@ def test_command_line_texts_are_read_as_the_schema_wants():
         validate_config(config, SCHEMA)
     config["lora"]["alpha"] = "64"
     validate_config(config, SCHEMA)
-    assert (config["train"]["seed"], config["train"]["learning_rate"]) == (43, 1.0e-4)
+    assert config["run"]["seeds"] == [43, 44]
+    assert (config["train"]["epochs"], config["train"]["learning_rate"]) == (2, 1.0e-4)
+    assert config["settings"]["lr"] == {"train": {"learning_rate": 2.0e-4}, "lora": {"r": 16}}
     assert config["train"]["max_steps"] is None and config["train"]["compile"] is False
     assert config["eval"]["limit"] == 5 and config["lora"] == {"r": 64, "alpha": 64, "dropout": 0.0}
     assert config["probes"]["translations"] == ["kjv"] and config["probes"]["verses"] is None
@@ -113,13 +118,41 @@ def test_command_line_texts_are_read_as_the_schema_wants():
 
 
 @pytest.mark.parametrize("value, expected", [
-    ("4.5", r"train\.seed: 4\.5 is not of type 'integer'"),  # read, and still not an integer
-    ("four", r"train\.seed: 'four' is not of type 'integer'"),
-    ("", r"train\.seed: '' is not of type 'integer'"),
-    ("[1, 2", r"train\.seed: '\[1, 2' is not of type 'integer'"),  # not YAML: kept as it is
+    ("4.5", r"train\.epochs: 4\.5 is not of type 'integer'"),  # read, and still not an integer
+    ("four", r"train\.epochs: 'four' is not of type 'integer'"),
+    ("", r"train\.epochs: '' is not of type 'integer'"),
+    ("[1, 2", r"train\.epochs: '\[1, 2' is not of type 'integer'"),  # not YAML: kept as it is
 ])
 def test_command_line_texts_that_stay_wrong_keep_a_one_line_error(value, expected):
-    assert re.search(expected, check({"train.seed": value})), check({"train.seed": value})
+    assert re.search(expected, check({"train.epochs": value})), check({"train.epochs": value})
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("train.seed", 43, r"^config error: train\.seed: seeds are listed in run\.seeds"),
+    ("run.seeds", [], r"run\.seeds: \[\] should be non-empty"),
+    ("run.seeds", [42, 42], r"run\.seeds: .*non-unique"),
+    ("run.settings", ["lr"], r"run\.settings: 'lr' is not in settings \(known: paper\)"),
+    ("settings.base", {}, r"'base' is reserved"),
+    ("settings.lr", {"train": {"learning_rate": -1}}, r"^config error: settings\.lr\.train\.learning_rate: -1 is less than"),
+    ("settings.lr", {"train": {"lr": 1}}, r"settings\.lr\.train: .*'lr' was unexpected"),
+    ("settings.lr", {"eval": {"limit": 1}}, r"settings\.lr: .*'eval' was unexpected"),
+    ("settings.lr", {"data": {"verse_format": "verse"}}, r"settings\.lr\.data\.verse_format: 'verse' is not one of"),
+    ("settings.lr", {"train": {"seed": 1}}, r"settings\.lr\.train\.seed: seeds are listed in run\.seeds"),
+])
+def test_seed_and_setting_errors_name_the_key(key, value, expected):
+    assert re.search(expected, check({key: value})), check({key: value})
+
+
+def test_a_setting_overlays_the_config_and_nothing_else():
+    config = copy.deepcopy(SHIPPED)
+    config["settings"]["r64"] = {"lora": {"r": 64}, "train": {"epochs": 1}}
+    validate_config(config, SCHEMA)
+    resolved = resolved_setting(config, "r64")
+    assert resolved["lora"] == {**config["lora"], "r": 64} and resolved["train"]["epochs"] == 1
+    assert resolved["train"]["learning_rate"] == config["train"]["learning_rate"]
+    assert resolved["data"] == config["data"]
+    assert config["lora"]["r"] == 8 and config["train"]["epochs"] == 4  # the config itself is unchanged
+    assert resolved_setting(config, "paper") == {k: config[k] for k in ("train", "lora", "data")}
 
 
 @pytest.mark.e2e

@@ -73,6 +73,8 @@ def _describe(error, schema: dict) -> str:
     if error.validator == "anyOf":
         return (f"{key}: {error.instance!r} is not valid; expected "
                 + " or ".join(_branch_words(schema, b) for b in error.validator_value))
+    if error.validator == "not":  # a reserved name: `base` is the base model's folder
+        return f"{key}: {error.instance!r} is reserved, choose another name"
     if error.validator == "oneOf":
         # oneOf [posint, null]: report the useful branch.
         return f"{key}: {error.instance!r} is not valid; expected a positive integer or null"
@@ -100,8 +102,8 @@ _TYPE_VALIDATORS = ("type", "oneOf", "anyOf")
 def _type_command_line_values(config: dict, validator) -> None:
     """Read as YAML each text the schema rejects for its type, in place.
 
-    Snakemake hands nested `--config` values over as text: `--config "train={seed: 43}"`
-    gives train.seed '43', `"run={seeds: [1, 2]}"` a list of texts. A config file would have
+    Snakemake hands nested `--config` values over as text: `--config "train={epochs: 2}"`
+    gives train.epochs '2', `"run={seeds: [1, 2]}"` a list of texts. A config file would have
     given 43 and [1, 2]; so wherever the schema wants something other than text and gets
     text, that text is read as YAML, as the file's would be. A value the schema accepts as
     text is never touched, and a text that is still wrong after reading keeps its error.
@@ -128,12 +130,76 @@ def _type_command_line_values(config: dict, validator) -> None:
             return
 
 
+# The sections a named setting may overlay (schema: settings.<name>).
+OVERLAID_SECTIONS = ("train", "lora", "data")
+SEEDS_HINT = 'seeds are listed in run.seeds, e.g. --config "run={seeds: [42, 43, 44]}"'
+
+
+def _deep_merge(base: dict, overlay: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolved_setting(config: dict, name: str) -> dict:
+    """{"train": ..., "lora": ..., "data": ...} of the validated config with setting `name`
+    laid over them: what that setting's fine-tunes see."""
+    overlay = config["settings"][name] or {}
+    return {section: _deep_merge(config[section], overlay.get(section, {}))
+            for section in OVERLAID_SECTIONS}
+
+
+def _copy_typed(overlay: dict, resolved: dict) -> None:
+    """Put the values `_type_command_line_values` read as YAML back into the overlay."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(resolved.get(key), dict):
+            _copy_typed(value, resolved[key])
+        else:
+            overlay[key] = resolved[key]
+
+
+def _check_train(train: dict, where: str) -> None:
+    if "seed" in train:
+        raise InputError(f"config error: {where}train.seed: {SEEDS_HINT}")
+    modes = train.get("compile")
+    modes = modes.values() if isinstance(modes, dict) else [modes]
+    if train.get("gradient_checkpointing") and any(modes):
+        raise InputError(f"config error: {where}train.gradient_checkpointing: true cannot be combined with "
+                         "train.compile (torch.compile fails on or mis-trains transformers' "
+                         "checkpointed blocks); turn one of them off")
+
+
+def _check_settings(config: dict, validator, schema: dict) -> None:
+    """Each named setting, laid over the config, must pass the same schema; an error names
+    the key as settings.<name>.<section>.<key>."""
+    for name in config["run"]["settings"]:
+        if name not in config["settings"]:
+            raise InputError(f"config error: run.settings: {name!r} is not in settings "
+                             f"(known: {', '.join(sorted(config['settings']))})")
+    for name in config["settings"]:
+        overlay = config["settings"][name] = config["settings"][name] or {}
+        _check_train(overlay.get("train", {}), f"settings.{name}.")
+        candidate = {**config, **resolved_setting(config, name)}
+        _type_command_line_values(candidate, validator)
+        error = best_match(validator.iter_errors(candidate))
+        if error is not None:
+            raise InputError(f"config error: settings.{name}.{_describe(error, schema)}")
+        _copy_typed(overlay, candidate)
+        _check_train(candidate["train"], f"settings.{name}.")
+
+
 def validate_config(config: dict, schema: dict) -> dict:
     """Fill defaults into `config` in place and check it; raise InputError on the first problem.
 
     Texts where the schema wants a number, boolean, list or null are read as YAML first
     (`_type_command_line_values`): that is how Snakemake passes nested `--config` values.
     """
+    if isinstance(config.get("train"), dict) and "seed" in config["train"]:
+        raise InputError(f"config error: train.seed: {SEEDS_HINT}")
     validator = _Validator(schema)
     _type_command_line_values(config, validator)
     error = best_match(validator.iter_errors(config))
@@ -143,13 +209,8 @@ def validate_config(config: dict, schema: dict) -> dict:
         if slug not in config["models"]:
             raise InputError(f"config error: run.models: {slug!r} is not in models "
                              f"(known: {', '.join(sorted(config['models']))})")
-    train = config.get("train", {})
-    modes = train.get("compile")
-    modes = modes.values() if isinstance(modes, dict) else [modes]
-    if train.get("gradient_checkpointing") and any(modes):
-        raise InputError("config error: train.gradient_checkpointing: true cannot be combined with "
-                         "train.compile (torch.compile fails on or mis-trains transformers' "
-                         "checkpointed blocks); turn one of them off")
+    _check_train(config["train"], "")
+    _check_settings(config, validator, schema)
     for slug, entry in config["models"].items():
         entry.setdefault("tokenizer", slug)
     return config
