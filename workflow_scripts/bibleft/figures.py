@@ -1,9 +1,11 @@
-"""The figures: the Venn diagram of correct answers, loss curves, accuracy with its
-intervals per metric, per variant and per model, and the knowledge probes."""
+"""The figures: the Venn diagrams of correct answers, loss curves, accuracy with its
+intervals per metric and variant, accuracy by model size across seeds, and the knowledge
+probes."""
 
 from __future__ import annotations
 
 from .judging import UNION
+from .replicates import BASE
 from .tables import VARIANT_LABELS, venn_regions
 
 
@@ -28,42 +30,99 @@ def _save(fig, **path_by_format) -> None:
     _pyplot().close(fig)
 
 
-def plot_venn(sets: dict[str, set], title: str, png_path, svg_path) -> None:
+def _venn(ax, sets: dict[str, set]) -> None:
     from matplotlib_venn import venn3
     from matplotlib_venn.layout.venn3 import DefaultLayoutAlgorithm
 
     # Unweighted: region areas would be unreadable for counts as small as the study's
     # (21, 8, 9), and an area-proportional layout cannot draw empty sets at all.
     regions = venn_regions(sets)
-    fig, ax = _pyplot().subplots(figsize=(6, 5))
     labels = [f"{VARIANT_LABELS.get(v, v)}\n({len(s)} correct)" for v, s in sets.items()]
     venn3(subsets=tuple(regions[k] for k in ("100", "010", "110", "001", "101", "011", "111")),
           set_labels=labels, ax=ax,
           layout_algorithm=DefaultLayoutAlgorithm(fixed_subset_sizes=(1,) * 7))
-    ax.set_title(title)
+
+
+def plot_venn(sets: dict[str, set], title: str, png_path, svg_path) -> None:
+    """The three sets of correct answers (base, full, LoRA) as one Venn diagram."""
+    plot_venn_settings({"": sets}, title, png_path, svg_path)
+
+
+def plot_venn_settings(sets_by_setting: dict[str, dict[str, set]], title: str, png_path,
+                       svg_path) -> None:
+    """One Venn diagram per setting (e.g. replicates.majority_sets), side by side; with one
+    setting, plot_venn's figure."""
+    n = len(sets_by_setting)
+    fig, axes = _pyplot().subplots(1, n, figsize=(6 * n, 5), squeeze=False)
+    for ax, (setting, sets) in zip(axes[0], sets_by_setting.items()):
+        _venn(ax, sets)
+        if n > 1:
+            ax.set_title(setting)
+    if n > 1:
+        fig.suptitle(title)
+    else:
+        axes[0][0].set_title(title)
     _save(fig, png=png_path, svg=svg_path)
+
+
+def _running_mean(values: list[float]) -> tuple[list[float], int]:
+    """The running mean of the last `window` values, and the window."""
+    # Per-step loss is noisy at batch 8: a few dozen steps of mean show the trend.
+    window = min(len(values), max(5, len(values) // 50)) if values else 1
+    smooth = [sum(values[max(0, i - window + 1):i + 1]) / len(values[max(0, i - window + 1):i + 1])
+              for i in range(len(values))]
+    return smooth, window
+
+
+def _loss_panel(ax, runs: list[tuple[str, list[dict], int | None]]) -> None:
+    """Loss per step of each (label, records, steps per epoch) run in one panel: raw
+    faintly under its running mean, epoch boundaries dashed. One run: no label needed."""
+    boundaries = set()
+    for label, records, per_epoch in runs:
+        steps = [r["step"] for r in records]
+        losses = [r["loss"] for r in records]
+        smooth, window = _running_mean(losses)
+        if len(runs) == 1:
+            ax.plot(steps, losses, lw=0.8, alpha=0.35,
+                    label="loss per step" + (f" ({label})" if label else ""))
+            ax.plot(steps, smooth, lw=1.8, label=f"running mean of {window} steps")
+        else:
+            # Many runs: the raw curves would hide each other; each keeps its colour, faint.
+            line, = ax.plot(steps, smooth, lw=1.6, label=f"{label} (mean of {window} steps)")
+            ax.plot(steps, losses, lw=0.6, alpha=0.15, color=line.get_color())
+        if per_epoch and steps:
+            boundaries.update(range(per_epoch, steps[-1] + 1, per_epoch))
+    for boundary in sorted(boundaries):
+        ax.axvline(boundary, color="grey", ls="--", lw=0.8)
+    ax.set_xlabel("step (dashed: epoch boundary)")
+    ax.set_ylabel("training loss")
+    ax.legend(loc="upper right", fontsize="small" if len(runs) > 3 else None)
 
 
 def plot_loss(logs: dict[str, list[dict]], steps_per_epoch: dict[str, int], title: str, path) -> None:
     """One panel per fine-tune: loss per step (raw and smoothed), epoch boundaries dashed."""
     fig, axes = _pyplot().subplots(1, len(logs), figsize=(6 * len(logs), 4), squeeze=False)
     for ax, (method, records) in zip(axes[0], logs.items()):
-        steps = [r["step"] for r in records]
-        losses = [r["loss"] for r in records]
-        # Per-step loss is noisy at batch 8: draw it faintly under a running mean.
-        window = min(len(losses), max(5, len(losses) // 50)) if losses else 1
-        smooth = [sum(losses[max(0, i - window + 1):i + 1]) / len(losses[max(0, i - window + 1):i + 1])
-                  for i in range(len(losses))]
-        ax.plot(steps, losses, lw=0.8, alpha=0.35, label="loss per step")
-        ax.plot(steps, smooth, lw=1.8, label=f"running mean of {window} steps")
-        per_epoch = steps_per_epoch.get(method)
-        if per_epoch and steps:
-            for boundary in range(per_epoch, steps[-1] + 1, per_epoch):
-                ax.axvline(boundary, color="grey", ls="--", lw=0.8)
+        _loss_panel(ax, [("", records, steps_per_epoch.get(method))])
         ax.set_title(f"{VARIANT_LABELS.get(method, method)}")
-        ax.set_xlabel("step (dashed: epoch boundary)")
-        ax.set_ylabel("training loss")
-        ax.legend(loc="upper right")
+    fig.suptitle(title)
+    _save(fig, png=path)
+
+
+def plot_loss_runs(logs: dict[tuple, list[dict]], steps_per_epoch: dict[tuple, int], title: str,
+                   path) -> None:
+    """Loss curves of every run: `logs` and `steps_per_epoch` keyed (setting, seed, method).
+    One panel per method, one curve per (setting, seed) labelled "setting, seed N" ("seed
+    N" with one setting); with one run per method, plot_loss's figure."""
+    methods = list(dict.fromkeys(method for _, _, method in logs))
+    several_settings = len({setting for setting, _, _ in logs}) > 1
+    fig, axes = _pyplot().subplots(1, len(methods), figsize=(6 * len(methods), 4), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        runs = [(f"{setting}, seed {seed}" if several_settings else f"seed {seed}", records,
+                 steps_per_epoch.get((setting, seed, method)))
+                for (setting, seed, m), records in logs.items() if m == method]
+        _loss_panel(ax, runs)
+        ax.set_title(f"{VARIANT_LABELS.get(method, method)}")
     fig.suptitle(title)
     _save(fig, png=path)
 
@@ -95,7 +154,7 @@ def _bars(ax, rows: list[dict], groups: list[str], group_key: str, series: list[
 
 
 def _y_top(rows: list[dict]) -> float:
-    # Room for the highest interval: shared axes would otherwise clip other panels' bars.
+    # Room above the highest interval, and an axis even when every accuracy is 0.
     return max([float(r["ci_high_pct"]) for r in rows] + [1.0]) * 1.08
 
 
@@ -112,23 +171,58 @@ def plot_accuracy_bars(rows: list[dict], title: str, path) -> None:
     _save(fig, png=path)
 
 
+SUMMARY_TITLE = "BibleQA accuracy by model size (lenient rule)"
+_SETTING_LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def plot_summary(rows: list[dict], path) -> None:
-    """One panel per metric: accuracy by model (groups) and variant (bars), with intervals."""
-    metrics = list(dict.fromkeys(r["metric"] for r in rows))
-    models = list(dict.fromkeys(r["model"] for r in rows))
+    """summary.csv (replicates.summary_rows, or read back as strings) as the paper's
+    figure: accuracy pooled over seeds under the study's lenient rule against model size
+    (millions of parameters, log axis), a line per variant (and a line style per setting
+    when there are several), the pooled Wilson 95% interval as error bars and the spread
+    over seeds (min to max) as a thick translucent bar behind each point."""
+    from matplotlib.ticker import NullLocator
+
+    rows = [r for r in rows if r["metric"] == "lenient"]
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    # One y scale for every panel, so that metrics compare by eye.
-    fig, axes = _pyplot().subplots(1, len(metrics),
-                                   figsize=(max(3.0, 1.0 * len(models) + 1.5) * len(metrics) + 2, 4.5),
-                                   squeeze=False, sharey=True)
-    for ax, metric in zip(axes[0], metrics):
-        _bars(ax, [r for r in rows if r["metric"] == metric], models, "model", variants, "variant")
-        ax.set_title(metric)
-        if ax is not axes[0][0]:
-            ax.set_ylabel("")
-    axes[0][0].set_ylim(0, _y_top(rows))
-    axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle("Accuracy on BibleQA by model, variant and metric")
+    settings = list(dict.fromkeys(r["setting"] for r in rows))
+    fig, ax = _pyplot().subplots(figsize=(7.5, 4.5))
+    colours = {v: f"C{i}" for i, v in enumerate(variants)}
+    for k, setting in enumerate(settings):
+        for j, variant in enumerate(variants):
+            # The base model is not trained: every setting repeats its one line.
+            if variant == BASE and k > 0:
+                continue
+            points = sorted((float(r["params_millions"]), r) for r in rows
+                            if r["setting"] == setting and r["variant"] == variant)
+            if not points:
+                continue
+            # Variants at one model size would hide each other's bars: nudge them apart
+            # by a few percent (a constant step on the log axis).
+            nudge = 1.04 ** (j - (len(variants) - 1) / 2)
+            xs = [x * nudge for x, _ in points]
+            ys = [float(r["pooled_pct"]) for _, r in points]
+            low = [y - float(r["ci_low_pct"]) for y, (_, r) in zip(ys, points)]
+            high = [float(r["ci_high_pct"]) - y for y, (_, r) in zip(ys, points)]
+            label = VARIANT_LABELS.get(variant, variant)
+            if len(settings) > 1 and variant != BASE:
+                label += f", {setting}"
+            ax.vlines(xs, [float(r["min_pct"]) for _, r in points],
+                      [float(r["max_pct"]) for _, r in points],
+                      colors=colours[variant], lw=7, alpha=0.25)
+            ax.errorbar(xs, ys, yerr=[low, high], color=colours[variant], capsize=3, marker="o",
+                        ms=4, ls=_SETTING_LINE_STYLES[k % len(_SETTING_LINE_STYLES)], label=label)
+    sizes = sorted({float(r["params_millions"]) for r in rows})
+    ax.set_xscale("log")
+    # The models' own sizes as ticks: a log axis's powers of ten would fall between them.
+    ax.set_xticks(sizes, [f"{size:g}M" for size in sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("parameters (millions, log scale)")
+    ax.set_ylabel("accuracy (%): pooled over seeds,\n95% Wilson interval; bar: seed min-max")
+    ax.set_ylim(bottom=0)
+    ax.set_title(SUMMARY_TITLE)
+    # Outside the axes: inside, the legend hides the points of the smallest models.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _save(fig, png=path)
 
 

@@ -1,6 +1,6 @@
 """The statistics behind the tables, by statsmodels and scipy: Wilson intervals for one
-variant's accuracy, and paired tests between variants that answered the same questions or
-scored the same probe texts."""
+variant's accuracy, paired tests between variants that answered the same questions or
+scored the same probe texts, and a sign test for variants trained with several seeds."""
 
 from __future__ import annotations
 
@@ -82,3 +82,28 @@ def wilcoxon_signed_rank(differences: list[float]) -> tuple[float, float]:
         return 0.0, 1.0
     result = wilcoxon(nonzero, zero_method="wilcox", alternative="two-sided")
     return float(result.statistic), float(result.pvalue)
+
+
+def sign_test_pooled(shares_a: list, shares_b: list) -> tuple[int, int, float]:
+    """Two-sided exact sign test over questions on the share of seeds right:
+    (a_only, b_only, p).
+
+    `shares_a[i]` is the share of training seeds in which variant a got question i right
+    (the base model, greedy and untrained: 0 or 1). Per question d = s_a - s_b; `a_only`
+    counts the questions with d > 0, `b_only` those with d < 0, and p is the exact
+    binomial test of them (mcnemar_exact_p).
+
+    Why this test. The same questions are answered in every seed and the base model's
+    answers are shared by all of them, so the seeds are not independent samples: pooling
+    k seeds as k x n independent answers would count the base model k times and
+    overstate the evidence. The question is the unit; its share of seeds right sums up
+    the replicates. d takes only a few values (multiples of 1/k) with heavy ties and many
+    zeros, where Wilcoxon's signed-rank test (with ties and zeros) is only approximate;
+    the sign test is exact, and with one seed it is exactly the exact McNemar test. It
+    ignores how large d is (right in 1 of 3 seeds counts as much as in 3 of 3): a loss of
+    power we accept for exactness.
+    """
+    differences = [a - b for a, b in zip(shares_a, shares_b, strict=True)]
+    a_only = sum(1 for d in differences if d > 0)
+    b_only = sum(1 for d in differences if d < 0)
+    return a_only, b_only, mcnemar_exact_p(a_only, b_only)

@@ -1,6 +1,6 @@
-"""The tables: accuracy, scores with intervals, paired tests, the audit of every answer
-judged right, the summary over models, timing, the Venn regions of correct answers, and
-the knowledge probes with their paired tests."""
+"""The tables of one run: accuracy, scores with intervals, paired tests, the audit of every
+answer judged right, timing, the Venn regions of correct answers, and the knowledge probes
+with their paired tests. Across seeds and models: replicates.py."""
 
 from __future__ import annotations
 
@@ -58,13 +58,28 @@ def accuracy_rows(predictions: dict[str, list[dict]]) -> list[dict]:
 
 
 def accuracy_markdown(rows: list[dict], model: str) -> str:
-    """The study's results table, for this run."""
+    """The study's results table, for this run: accuracy_rows, or
+    replicates.accuracy_rows_across_seeds (a Setting column when there are several, a
+    Seeds column when a fine-tune was trained with several seeds)."""
+    settings = list(dict.fromkeys(row.get("setting", "") for row in rows))
+    by_setting = len(settings) > 1
+    with_seeds = any(int(row.get("n_seeds", 1)) > 1 for row in rows)
+    header = ["Model", *(["Setting"] if by_setting else []), *(["Seeds"] if with_seeds else []),
+              "Correct", "Total", "Accuracy"]
+    align = ["---", *(["---"] if by_setting else []), *(["---:"] if with_seeds else []),
+             "---:", "---:", "---:"]
     lines = [f"# Accuracy on BibleQA: {model}", "",
-             "Lenient rule: correct when the short answer occurs anywhere in the response.", "",
-             "| Model | Correct | Total | Accuracy |", "|---|---:|---:|---:|"]
+             "Lenient rule: correct when the short answer occurs anywhere in the response.", ""]
+    if with_seeds:
+        lines += ["Fine-tunes pooled over seeds: correct and total summed over their seeds "
+                  "(the mixture per seed, summed).", ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     for row in rows:
-        label = VARIANT_LABELS.get(row["variant"], row["variant"])
-        lines.append(f"| {label} | {row['correct']} | {row['total']} | {row['accuracy_pct']:.3g}% |")
+        cells = [VARIANT_LABELS.get(row["variant"], row["variant"]),
+                 *([str(row["setting"])] if by_setting else []),
+                 *([str(row["n_seeds"])] if with_seeds else []),
+                 str(row["correct"]), str(row["total"]), f"{row['accuracy_pct']:.3g}%"]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Study (GPT-2 Large, Gronberg 2024): base 2.37% (21/886), full 0.902% (8), "
               "LoRA 1.02% (9), mixture 3.50% (31).", ""]
     return "\n".join(lines)
@@ -86,7 +101,7 @@ def venn_regions(sets: dict[str, set]) -> dict[str, int]:
     return regions
 
 
-# --- every metric: scores.csv, significance.csv, audit.csv, summary.csv --------------------
+# --- every metric: scores.csv, significance.csv, audit.csv --------------------------------
 
 def _pct(x: float) -> float:
     return round(100 * x, 3)
@@ -168,11 +183,6 @@ def read_scores_csv(path) -> list[dict]:
             raise InputError(f"{path}: missing column(s) {', '.join(missing)} "
                              "(rerun rule judge_predictions)")
         return list(reader)
-
-
-def summary_rows(scores_by_model: dict[str, list[dict]]) -> list[dict]:
-    """summary.csv: every model's scores.csv rows, with the model first."""
-    return [{"model": model, **row} for model, rows in scores_by_model.items() for row in rows]
 
 
 # --- training: timing.csv -----------------------------------------------------------------
