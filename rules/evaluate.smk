@@ -1,56 +1,66 @@
-# Tables and figures of one model's three variants.
+# The tables and figures a user opens first, per model, across its settings and seeds: the
+# study's table (pooled over seeds), the Venn diagram of correct answers (a fine-tune counts
+# a question when right in most of its seeds) and the loss curves of every fine-tune; with
+# the default single seed they are the study's. Then the timing of each run. Tables and
+# figures take seconds: they run where Snakemake runs (localrule), not as cluster jobs.
 
 
 rule accuracy_table:
     input:
-        unpack(predictions),
+        unpack(across_runs(rules.score_predictions.output[0])),
     output:
-        csv=report("results/{model}/accuracy.csv", caption="../report/accuracy.rst", category="Accuracy"),
+        csv=report("results/{model}/accuracy.csv", caption="../report/accuracy.rst", category="Accuracy",
+                   subcategory="{model}"),
         md="results/{model}/accuracy.md",
     log:
         "logs/evaluate/{model}/accuracy_table.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
     resources:
         gpu=0,
     params:
-        variants=VARIANTS,
+        tuned_runs=TUNED_RUNS,
     script:
         "../workflow_scripts/accuracy_table.py"
 
 
 rule venn_diagram:
     input:
-        unpack(predictions),
+        unpack(across_runs(rules.score_predictions.output[0])),
     output:
-        png=report("results/{model}/venn.png", caption="../report/venn.rst", category="Accuracy"),
+        png=report("results/{model}/venn.png", caption="../report/venn.rst", category="Accuracy",
+                   subcategory="{model}"),
         svg="results/{model}/venn.svg",
         sets="results/{model}/venn_sets.json",
     log:
         "logs/evaluate/{model}/venn_diagram.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
     resources:
         gpu=0,
     params:
-        variants=VARIANTS,
+        tuned_runs=TUNED_RUNS,
     script:
         "../workflow_scripts/venn_diagram.py"
 
 
 rule loss_curves:
     input:
-        unpack(fine_tunes),
+        all_fine_tunes,
     output:
-        report("results/{model}/loss.png", caption="../report/loss.rst", category="Training"),
+        report("results/{model}/loss.png", caption="../report/loss.rst", category="Training",
+               subcategory="{model}"),
     log:
         "logs/evaluate/{model}/loss_curves.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
     resources:
         gpu=0,
     params:
-        methods=METHODS,
+        tuned_runs=TUNED_RUNS,
     script:
         "../workflow_scripts/loss_curves.py"
 
@@ -59,9 +69,11 @@ rule timing_table:
     input:
         unpack(checkpoints_and_timings),
     output:
-        report("results/{model}/timing.csv", caption="../report/timing.rst", category="Training"),
+        report("results/{model}/{setting}/seed{seed}/timing.csv", caption="../report/timing.rst",
+               category="Training", subcategory="{model}"),
     log:
-        "logs/evaluate/{model}/timing_table.log",
+        "logs/evaluate/{model}/{setting}/seed{seed}/timing_table.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
     resources:

@@ -1,19 +1,24 @@
 # Judging the comparison: stricter metrics with 95% intervals, paired tests between the
-# variants, the audit of every answer judged right, and a summary over the run models.
-# Everything is computed from the prediction files, so changing a `score:` setting
-# rescores without regenerating a single answer.
+# variants and the audit of every answer judged right, per run; across seeds, the
+# per-seed and pooled tables and tests; and a summary over the run models. Everything is
+# computed from the prediction files, so changing a `score:` setting rescores without
+# regenerating a single answer.
 
 
 rule judge_predictions:
     input:
-        unpack(predictions),
+        unpack(per_variant(rules.score_predictions.output[0])),
     output:
-        scores=report("results/{model}/scores.csv", caption="../report/scores.rst", category="Judgement"),
-        significance=report("results/{model}/significance.csv", caption="../report/significance.rst",
-                            category="Judgement"),
-        audit=report("results/{model}/audit.csv", caption="../report/audit.rst", category="Judgement"),
+        scores=report("results/{model}/{setting}/seed{seed}/scores.csv", caption="../report/scores.rst",
+                      category="Judgement", subcategory="{model} {setting} seed {seed}"),
+        significance=report("results/{model}/{setting}/seed{seed}/significance.csv",
+                            caption="../report/significance.rst", category="Judgement",
+                            subcategory="{model} {setting} seed {seed}"),
+        audit=report("results/{model}/{setting}/seed{seed}/audit.csv", caption="../report/audit.rst",
+                     category="Judgement", subcategory="{model} {setting} seed {seed}"),
     log:
-        "logs/judge/{model}/judge_predictions.log",
+        "logs/judge/{model}/{setting}/seed{seed}/judge_predictions.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
     resources:
@@ -31,9 +36,11 @@ rule accuracy_bars:
     input:
         scores=rules.judge_predictions.output.scores,
     output:
-        report("results/{model}/accuracy_bars.png", caption="../report/accuracy_bars.rst", category="Judgement"),
+        report("results/{model}/{setting}/seed{seed}/accuracy_bars.png", caption="../report/accuracy_bars.rst",
+               category="Judgement", subcategory="{model} {setting} seed {seed}"),
     log:
-        "logs/judge/{model}/accuracy_bars.log",
+        "logs/judge/{model}/{setting}/seed{seed}/accuracy_bars.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
     resources:
@@ -42,19 +49,49 @@ rule accuracy_bars:
         "../workflow_scripts/judge_bars.py"
 
 
-rule judge_summary:
+rule seed_tables:
     input:
-        scores=expand(rules.judge_predictions.output.scores, model=RUN_MODELS),
+        unpack(across_runs(rules.score_predictions.output[0])),
     output:
-        csv=report("results/summary.csv", caption="../report/summary.rst", category="Judgement"),
-        png=report("results/summary.png", caption="../report/summary.rst", category="Judgement"),
+        seeds=report("results/{model}/seeds.csv", caption="../report/seeds.rst", category="Across seeds",
+                     subcategory="{model}"),
+        aggregate=report("results/{model}/aggregate.csv", caption="../report/seeds.rst",
+                         category="Across seeds", subcategory="{model}"),
+        significance=report("results/{model}/significance.csv", caption="../report/seeds.rst",
+                            category="Across seeds", subcategory="{model}"),
+        stability=report("results/{model}/stability.csv", caption="../report/seeds.rst",
+                         category="Across seeds", subcategory="{model}"),
+    log:
+        "logs/judge/{model}/seed_tables.log",
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    resources:
+        gpu=0,
+    params:
+        tuned_runs=TUNED_RUNS,
+        ignore_case=config["score"]["ignore_case"],
+        alternatives=config["score"]["alternatives"],
+        f1_threshold=config["score"]["f1_threshold"],
+    script:
+        "../workflow_scripts/seed_tables.py"
+
+
+rule model_summary:
+    input:
+        aggregates=expand(rules.seed_tables.output.aggregate, model=RUN_MODELS),
+    output:
+        csv=report("results/summary.csv", caption="../report/summary.rst", category="Across models"),
+        png=report("results/summary.png", caption="../report/summary.rst", category="Across models"),
     log:
         "logs/judge/summary.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
     resources:
         gpu=0,
     params:
         models=RUN_MODELS,
+        params_millions=[model_size(m) for m in RUN_MODELS],
     script:
-        "../workflow_scripts/judge_summary.py"
+        "../workflow_scripts/model_summary.py"

@@ -1,17 +1,18 @@
 # Each model answers every question (generation: the GPU job), then the study's lenient
-# rule scores the answers (a cheap job, so changing the rule never regenerates).
+# rule scores the answers (a cheap job, so changing the rule never regenerates). {run} is
+# `base` (the base model, once per model) or <setting>/seed<seed> (that run's fine-tunes).
 
 
 rule generate_answers:
     input:
         unpack(generation_inputs),
     output:
-        answers="results/{model}/generations/{variant}.jsonl",
-        timing="results/{model}/generations/{variant}.timing.json",
+        answers="results/{model}/{run}/generations/{variant}.jsonl",
+        timing="results/{model}/{run}/generations/{variant}.timing.json",
     log:
-        "logs/generate/{model}/{variant}.log",
+        "logs/generate/{model}/{run}/{variant}.log",
     benchmark:
-        "logs/generate/{model}/{variant}.benchmark.tsv"
+        "logs/generate/{model}/{run}/{variant}.benchmark.tsv"
     conda:
         "../envs/torch.yaml"
     threads: sizing.threads(GENERATE_GPUS, config["resources"]["cpus_per_gpu"])
@@ -36,9 +37,9 @@ rule score_predictions:
     input:
         rules.generate_answers.output.answers,
     output:
-        "results/{model}/predictions/{variant}.jsonl",
+        "results/{model}/{run}/predictions/{variant}.jsonl",
     log:
-        "logs/score/{model}/{variant}.log",
+        "logs/score/{model}/{run}/{variant}.log",
     conda:
         "../envs/data.yaml"
     resources:

@@ -1,6 +1,7 @@
 # Knowledge probes (beyond the study): did fine-tuning teach the text, its content, or
 # neither? One probe set for every model (sampled verses, other translations, recall
-# prompts), then forward passes of each variant over it, then a table per model. Probe
+# prompts, in config.yaml's data.verse_format whatever a setting trains on), then forward
+# passes of the base model and of every fine-tune over it, then a table per run. Probe
 # settings reach only these rules, so changing them never retrains or regenerates.
 
 
@@ -35,12 +36,12 @@ rule run_probes:
     input:
         unpack(probe_inputs),
     output:
-        records="results/{model}/probes/{variant}.jsonl",
-        timing="results/{model}/probes/{variant}.timing.json",
+        records="results/{model}/{run}/probes/{variant}.jsonl",
+        timing="results/{model}/{run}/probes/{variant}.timing.json",
     log:
-        "logs/probes/{model}/{variant}.log",
+        "logs/probes/{model}/{run}/{variant}.log",
     benchmark:
-        "logs/probes/{model}/{variant}.benchmark.tsv"
+        "logs/probes/{model}/{run}/{variant}.benchmark.tsv"
     conda:
         "../envs/torch.yaml"
     threads: sizing.threads(GENERATE_GPUS, config["resources"]["cpus_per_gpu"])
@@ -59,14 +60,18 @@ rule run_probes:
 
 rule probe_table:
     input:
-        unpack(probe_records),
+        unpack(per_variant(rules.run_probes.output.records)),
     output:
-        csv=report("results/{model}/probes.csv", caption="../report/probes.rst", category="Probes"),
-        significance=report("results/{model}/probes_significance.csv", caption="../report/probes.rst",
-                            category="Probes"),
-        png=report("results/{model}/probes.png", caption="../report/probes.rst", category="Probes"),
+        csv=report("results/{model}/{setting}/seed{seed}/probes.csv", caption="../report/probes.rst",
+                   category="Probes", subcategory="{model} {setting} seed {seed}"),
+        significance=report("results/{model}/{setting}/seed{seed}/probes_significance.csv",
+                            caption="../report/probes.rst", category="Probes",
+                            subcategory="{model} {setting} seed {seed}"),
+        png=report("results/{model}/{setting}/seed{seed}/probes.png", caption="../report/probes.rst",
+                   category="Probes", subcategory="{model} {setting} seed {seed}"),
     log:
-        "logs/probes/{model}/probe_table.log",
+        "logs/probes/{model}/{setting}/seed{seed}/probe_table.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
     resources:

@@ -1,6 +1,6 @@
 # One example per verse in `data.verse_format`, saved as a sharded `datasets` dataset
-# (EOS is added at training time, by `train.eos`). Keyed by tokenizer, so all GPT-2 sizes
-# share one tokenization.
+# (EOS is added at training time, by `train.eos`). Keyed by tokenizer and verse format, so
+# all GPT-2 sizes share one tokenization, and so do all settings that keep the format.
 
 
 rule tokenize_corpus:
@@ -8,9 +8,9 @@ rule tokenize_corpus:
         asv=rules.asv_text.output[0],
         model=lambda wc: model_dir(tokenizer_source_model(wc.tokenizer)),
     output:
-        directory("data/tokenized/{tokenizer}"),
+        directory("data/tokenized/{tokenizer}/{verse_format}"),
     log:
-        "logs/tokenize/{tokenizer}.log",
+        "logs/tokenize/{tokenizer}/{verse_format}.log",
     conda:
         "../envs/torch.yaml"
     resources:
@@ -18,7 +18,7 @@ rule tokenize_corpus:
     params:
         books=config["data"]["asv"]["books"],
         max_verses=config["data"]["asv"]["max_verses"],
-        verse_format=config["data"]["verse_format"],
+        verse_format="{verse_format}",
         num_shards=config["data"]["num_shards"],
         trust_remote_code=lambda wc: model_entry(tokenizer_source_model(wc.tokenizer))["trust_remote_code"],
     script:

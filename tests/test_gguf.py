@@ -317,4 +317,4 @@ def test_the_gemma_overlay_plans_both_models_and_their_summary(tmp_path):
                           "--directory", str(tmp_path / "run"))
     assert counts["prepare_model"] == 2 and counts["tokenize_corpus"] == 2
     assert counts["finetune"] == 4 and counts["generate_answers"] == 6
-    assert counts["judge_summary"] == 1  # results/summary.csv
+    assert counts["model_summary"] == 1  # results/summary.csv

@@ -36,10 +36,10 @@ PLANTED = {
 def run(tmp_path_factory):
     setup = tiny_project(tmp_path_factory.mktemp("judge"))
     project, config = setup["project"], setup["config"]
-    generations = [f"results/{MODEL}/generations/{v}.jsonl" for v in VARIANTS]
-    snakemake(project, *generations, "--cores", "2", *with_overlay(config))
-    for variant in VARIANTS:
-        path = project / f"results/{MODEL}/generations/{variant}.jsonl"
+    generations = [variant_file(project, "generations", v) for v in VARIANTS]
+    snakemake(project, *(str(path.relative_to(project)) for path in generations), "--cores", "2",
+              *with_overlay(config))
+    for variant, path in zip(VARIANTS, generations):
         records = read_jsonl(path)
         for record in records:
             record["response"] = PLANTED[variant].get(record["id"], record["response"])
@@ -49,8 +49,15 @@ def run(tmp_path_factory):
     return setup
 
 
+def variant_file(project: Path, kind: str, variant: str) -> Path:
+    """The base model's files are in results/<model>/base/, the fine-tunes' in their run's."""
+    run_dir = "base" if variant == "base" else "paper/seed42"
+    return project / "results" / MODEL / run_dir / kind / f"{variant}.jsonl"
+
+
 def results(run) -> Path:
-    return run["project"] / "results" / MODEL
+    """The folder of the one run's judging tables (one setting, one seed)."""
+    return run["project"] / "results" / MODEL / "paper" / "seed42"
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -59,7 +66,7 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def predictions(run) -> dict[str, list[dict]]:
-    return {v: read_jsonl(results(run) / "predictions" / f"{v}.jsonl") for v in VARIANTS}
+    return {v: read_jsonl(variant_file(run["project"], "predictions", v)) for v in VARIANTS}
 
 
 def recount(run) -> dict[str, dict[str, list[bool]]]:
@@ -149,8 +156,8 @@ def test_summary_over_run_models(run):
     snakemake(run["project"], "results/summary.csv", "results/summary.png", "--cores", "1",
               *with_overlay(run["config"]))
     rows = read_csv(run["project"] / "results/summary.csv")
-    scores = read_csv(results(run) / "scores.csv")
-    assert rows == [{"model": MODEL, **r} for r in scores]
+    aggregate = read_csv(run["project"] / "results" / MODEL / "aggregate.csv")
+    assert rows == [{"model": MODEL, "params_millions": "4", **r} for r in aggregate]
     assert (run["project"] / "results/summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -56,7 +56,7 @@ def test_dry_run_of_the_rule_prints_the_launch_command(tiny_gpt2, tmp_path, monk
     config = write_config(tmp_path / "tiny.yaml", tiny_config(
         tiny_gpt2, qa, **{"resources.gpu": 2, "resources.cpus_per_gpu": 1}))
     monkeypatch.setenv(launch.DRY_RUN_ENV, "1")
-    proc = snakemake(project, "checkpoints/tiny-gpt2/full", "--cores", "2", "--configfile", str(config),
+    proc = snakemake(project, "checkpoints/tiny-gpt2/paper/seed42/full", "--cores", "2", "--configfile", str(config),
                      check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, "a dry run must not produce the fine-tune"
@@ -71,9 +71,9 @@ def test_dry_run_of_the_rule_prints_the_launch_command(tiny_gpt2, tmp_path, monk
     # The real script (not Snakemake's temporary copy), told where its job is.
     assert Path(command[-3]).resolve() == (project / "workflow_scripts" / "finetune.py").resolve()
     assert command[-2] == "--spec"
-    assert not (project / "checkpoints" / "tiny-gpt2" / "full").exists()
+    assert not (project / "checkpoints" / "tiny-gpt2" / "paper" / "seed42" / "full").exists()
     # Generation runs on one GPU, whatever training gets.
-    dry = snakemake(project, "results/tiny-gpt2/generations/base.jsonl", "-n", "--cores", "2",
+    dry = snakemake(project, "results/tiny-gpt2/base/generations/base.jsonl", "-n", "--cores", "2",
                     "--configfile", str(config))
     assert re.search(r"rule generate_answers:.*?resources:[^\n]*gpu=1\b", dry.stdout, re.S), dry.stdout[-2000:]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fixtures import write_bibleqa
+from fixtures import make_tiny_gpt2, write_bibleqa
 from workflow_helpers import SNAKEMAKE, copy_project, planned_jobs, tiny_config, write_config
 
 pytestmark = pytest.mark.slurm
@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CI = ROOT / ".ci" / "slurm"
 PARTITION, ACCOUNT = "gpu", "ci"   # what start.sh creates
 MODEL_RULES = {"finetune", "generate_answers", "run_probes"}  # the rules that ask for a GPU
+# The tiny grid: two GPT-2 "sizes" x two seeds (probes off: 18 GPU jobs on one fake GPU).
+GRID_MODELS = {"tiny-gpt2": None, "tiny-gpt2-deep": 3}  # slug -> layers (None: the shared fixture)
+GRID_SEEDS = [42, 43]
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S*/slurm_logs/rule_([A-Za-z0-9_]+)/\S*)\)")
 SACCT_FIELDS = "JobID,State,ExitCode,Elapsed,AllocTRES,Comment%80"
 
@@ -67,9 +70,12 @@ def project(tiny_gpt2, tmp_path_factory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("slurm")
     project = copy_project(tmp / "project")
     qa = write_bibleqa(tmp / "qa.csv")
+    deep = make_tiny_gpt2(tmp / "tiny-gpt2-deep", n_layer=GRID_MODELS["tiny-gpt2-deep"])
     # One CPU per GPU job: the test node has 2 CPUs and one (fake) GPU.
-    config = write_config(tmp / "tiny.yaml", tiny_config(tiny_gpt2, qa, **{"resources.cpus_per_gpu": 1}))
-    return project, config
+    config = tiny_config(tiny_gpt2, qa, **{"resources.cpus_per_gpu": 1, "run.models": list(GRID_MODELS),
+                                           "run.seeds": GRID_SEEDS, "probes.enabled": False})
+    config["models"]["tiny-gpt2-deep"] = {**config["models"]["tiny-gpt2"], "source": str(deep)}
+    return project, write_config(tmp / "tiny.yaml", config)
 
 
 def profile_overrides(cluster: dict) -> list[str]:
@@ -117,13 +123,19 @@ def run_logged(cmd: list[str], cwd: Path, log: Path, timeout: int) -> tuple[int,
     return proc.returncode, log.read_text(encoding="utf-8")
 
 
-def test_workflow_runs_on_slurm_with_gpus_for_model_rules_only(slurm_cluster, project, tmp_path):
+def test_grid_runs_on_slurm_each_fine_tune_a_gpu_job(slurm_cluster, project, tmp_path):
+    """The tiny grid: every (model, method, seed) fine-tune and every answer set is its own
+    SLURM job with a GPU in AllocTRES, the data jobs have none, and all COMPLETED."""
     project, config = project
     status, out = run_logged(slurm_command(project, config, slurm_cluster), project,
                              tmp_path / "snakemake.log", timeout=1500)
     assert status == 0, out[-5000:]
     jobs = submitted_jobs(out)
-    assert MODEL_RULES <= set(jobs.values()), f"model rules were not submitted: {sorted(set(jobs.values()))}"
+    assert {"finetune", "generate_answers"} <= set(jobs.values()), \
+        f"model rules were not submitted: {sorted(set(jobs.values()))}"
+    n_models = len(GRID_MODELS)
+    assert list(jobs.values()).count("finetune") == n_models * len(GRID_SEEDS) * 2
+    assert list(jobs.values()).count("generate_answers") == n_models * (1 + len(GRID_SEEDS) * 2)
     rows = sacct(jobs)
     assert {r["JobID"] for r in rows} == set(jobs)
     for row in rows:
@@ -137,8 +149,13 @@ def test_workflow_runs_on_slurm_with_gpus_for_model_rules_only(slurm_cluster, pr
             assert gpus is None, f"data rule {rule} was given a GPU: {row}"
     # Every output of the workflow is there and up to date: nothing left to do.
     assert planned_jobs(project, "--configfile", str(config)) == {}
-    for variant in ("base", "full", "lora"):
-        assert (project / f"results/tiny-gpt2/predictions/{variant}.jsonl").stat().st_size > 0
+    for model in GRID_MODELS:
+        assert (project / f"results/{model}/base/predictions/base.jsonl").stat().st_size > 0
+        for seed in GRID_SEEDS:
+            for method in ("full", "lora"):
+                assert (project / f"results/{model}/paper/seed{seed}/predictions/{method}.jsonl").stat().st_size > 0
+        assert (project / f"results/{model}/aggregate.csv").stat().st_size > 0
+    assert (project / "results/summary.png").stat().st_size > 0
 
 
 def test_job_terminated_on_slurm_resumes_on_retry(slurm_cluster, project, tmp_path):
@@ -149,9 +166,10 @@ def test_job_terminated_on_slurm_resumes_on_retry(slurm_cluster, project, tmp_pa
     # Long enough to be caught mid-way (Ruth is 22 steps an epoch): 80 steps, a checkpoint
     # every 10.
     config["train"].update(epochs=4, max_steps=80, log_every=10, checkpoint_every=10)
+    config["run"].update(models=["tiny-gpt2"], seeds=[7])
     config_path = write_config(tmp_path / "long.yaml", config)
-    target = "checkpoints/tiny-gpt2/full"
-    resume_dir = project / "resume" / "tiny-gpt2" / "full"
+    target = "checkpoints/tiny-gpt2/paper/seed7/full"
+    resume_dir = project / "resume" / "tiny-gpt2" / "paper" / "seed7" / "full"
     log = tmp_path / "snakemake.log"
     with open(log, "w", encoding="utf-8") as fh:
         # --verbose: the plugin logs each sbatch call.
@@ -183,8 +201,8 @@ def test_job_terminated_on_slurm_resumes_on_retry(slurm_cluster, project, tmp_pa
     # The killed attempt's script exited 143 after saving (its own log is replaced by the
     # retry's; the plugin keeps the failed job's SLURM log).
     assert "returned non-zero exit status 143" in slurm_logs(out)[first_job].read_text(encoding="utf-8")
-    train_log = (project / "logs/finetune/tiny-gpt2/full.log").read_text(encoding="utf-8")
-    resumed = re.search(r"resuming from resume/tiny-gpt2/full/step-\d+ at step (\d+)", train_log)
+    train_log = (project / "logs/finetune/tiny-gpt2/paper/seed7/full.log").read_text(encoding="utf-8")
+    resumed = re.search(r"resuming from resume/tiny-gpt2/paper/seed7/full/step-\d+ at step (\d+)", train_log)
     assert resumed, train_log[-3000:]
     summary = json.loads((project / target / "train_summary.json").read_text())
     assert summary["resumed_from_step"] == int(resumed[1]) > 0

@@ -33,22 +33,42 @@ def results(run) -> Path:
     return run["project"] / "results" / MODEL
 
 
+# The default grid is one setting and one seed: the study's single run.
+RUN_DIR = "paper/seed42"
+
+
+def run_results(run) -> Path:
+    """The folder of the (one) fine-tuning run's answers and tables."""
+    return results(run) / RUN_DIR
+
+
+def variant_file(run, kind: str, variant: str, suffix: str = ".jsonl") -> Path:
+    """generations/, predictions/ or probes/ of a variant: the base model's in base/."""
+    folder = results(run) / "base" if variant == "base" else run_results(run)
+    return folder / kind / f"{variant}{suffix}"
+
+
 def test_every_contract_file_exists(run):
     project = run["project"]
     expected = [
         "data/raw/asv.tsv", "data/raw/bibleqa.tsv", "data/bibleqa.jsonl",
-        "data/tokenized/gpt2/dataset_info.json",
-        f"checkpoints/{MODEL}/full/model.safetensors", f"checkpoints/{MODEL}/full/config.json",
-        f"checkpoints/{MODEL}/full/tokenizer_config.json",
-        f"checkpoints/{MODEL}/lora/adapter_model.safetensors",
-        f"checkpoints/{MODEL}/lora/adapter_config.json",
+        "data/tokenized/gpt2/reference_text/dataset_info.json",
+        f"checkpoints/{MODEL}/{RUN_DIR}/full/model.safetensors",
+        f"checkpoints/{MODEL}/{RUN_DIR}/full/config.json",
+        f"checkpoints/{MODEL}/{RUN_DIR}/full/tokenizer_config.json",
+        f"checkpoints/{MODEL}/{RUN_DIR}/lora/adapter_model.safetensors",
+        f"checkpoints/{MODEL}/{RUN_DIR}/lora/adapter_config.json",
+        # The study's table, Venn diagram and loss curves where the README says.
         f"results/{MODEL}/accuracy.csv", f"results/{MODEL}/accuracy.md",
         f"results/{MODEL}/venn.png", f"results/{MODEL}/venn.svg",
-        f"results/{MODEL}/loss.png", f"results/{MODEL}/timing.csv",
+        f"results/{MODEL}/loss.png", f"results/{MODEL}/{RUN_DIR}/timing.csv",
+        f"results/{MODEL}/seeds.csv", f"results/{MODEL}/aggregate.csv",
+        f"results/{MODEL}/significance.csv", f"results/{MODEL}/stability.csv",
+        f"results/{MODEL}/{RUN_DIR}/scores.csv", f"results/{MODEL}/{RUN_DIR}/audit.csv",
     ]
-    expected += [f"checkpoints/{MODEL}/{m}/{f}" for m in ("full", "lora")
+    expected += [f"checkpoints/{MODEL}/{RUN_DIR}/{m}/{f}" for m in ("full", "lora")
                  for f in ("train_log.jsonl", "train_summary.json")]
-    expected += [f"results/{MODEL}/predictions/{v}.jsonl" for v in VARIANTS]
+    expected += [str(variant_file(run, "predictions", v).relative_to(project)) for v in VARIANTS]
     missing = [p for p in expected if not (project / p).is_file()]
     assert not missing
     assert (project / "data/raw/asv.tsv").read_text(encoding="utf-8").count("\n") == 31102
@@ -61,7 +81,7 @@ def test_every_contract_file_exists(run):
 def test_questions_and_predictions_agree(run):
     questions = read_jsonl(run["project"] / "data/bibleqa.jsonl")
     assert len(questions) == len(BIBLEQA_LINES) - 1
-    preds = {v: read_jsonl(results(run) / "predictions" / f"{v}.jsonl") for v in VARIANTS}
+    preds = {v: read_jsonl(variant_file(run, "predictions", v)) for v in VARIANTS}
     for variant, records in preds.items():
         assert [r["id"] for r in records] == [q["id"] for q in questions], variant
         assert [r["position"] for r in records] == list(range(1, len(questions) + 1))
@@ -72,7 +92,9 @@ def test_questions_and_predictions_agree(run):
             # An answer has the full 15 tokens unless it ended with an end-of-text token.
             assert (record["new_tokens"] < 15) if record["stopped"] else (record["new_tokens"] == 15)
     with open(results(run) / "accuracy.csv", newline="") as fh:
-        table = {row["variant"]: row for row in csv.DictReader(fh)}
+        rows = list(csv.DictReader(fh))
+    assert {(row["setting"], row["n_seeds"]) for row in rows} == {("paper", "1")}
+    table = {row["variant"]: row for row in rows}
     assert list(table) == ["base", "full", "lora", "union"]
     union = set()
     for variant, records in preds.items():
@@ -85,7 +107,7 @@ def test_questions_and_predictions_agree(run):
             sum(r["new_tokens"] for r in records) / len(records), abs=0.01)
         assert int(table[variant]["stopped_early"]) == sum(r["stopped"] for r in records)
     assert int(table["union"]["correct"]) == len(union)
-    sets = json.loads((results(run) / "venn_sets.json").read_text())
+    sets = json.loads((results(run) / "venn_sets.json").read_text())["paper"]
     for variant, records in preds.items():
         assert set(sets["sets"][variant]) == {r["id"] for r in records if r["correct"]}
     assert sum(sets["regions"].values()) == len(union)
@@ -93,7 +115,7 @@ def test_questions_and_predictions_agree(run):
 
 def test_training_outputs(run):
     for method in ("full", "lora"):
-        ckpt = run["project"] / "checkpoints" / MODEL / method
+        ckpt = run["project"] / "checkpoints" / MODEL / RUN_DIR / method
         log = read_jsonl(ckpt / "train_log.jsonl")
         assert [r["step"] for r in log] == list(range(1, 7))
         assert all({"step", "epoch", "loss", "learning_rate"} <= set(r) for r in log)
@@ -102,33 +124,33 @@ def test_training_outputs(run):
         assert summary["library_versions"]["torch"]
         assert summary["device"] == "cpu" and summary["matmul_precision"] == "ieee"
         assert summary["base_model"] == {"kind": "local", "source": str(run["model_dir"].resolve())}
-        assert not (run["project"] / "resume" / MODEL / method).exists()  # scratch cleaned
-    with open(results(run) / "timing.csv", newline="") as fh:
+        assert not (run["project"] / "resume" / MODEL / RUN_DIR / method).exists()  # scratch cleaned
+    with open(run_results(run) / "timing.csv", newline="") as fh:
         rows = {row["method"]: row for row in csv.DictReader(fh)}
     assert set(rows) == set(VARIANTS)
     assert float(rows["full"]["total_seconds"]) > 0 and rows["base"]["total_seconds"] == ""
     assert float(rows["base"]["inference_seconds_per_answer"]) > 0
     for variant in VARIANTS:
-        timing = json.loads((results(run) / "generations" / f"{variant}.timing.json").read_text())
-        answers = read_jsonl(results(run) / "generations" / f"{variant}.jsonl")
+        timing = json.loads(variant_file(run, "generations", variant, ".timing.json").read_text())
+        answers = read_jsonl(variant_file(run, "generations", variant))
         assert timing["matmul_precision"] == "ieee" and timing["prefix_cache"] is True
         # The full fine-tune answers with its checkpoint, which names its base model in turn.
         local = {"kind": "local", "source": str(run["model_dir"].resolve())}
         assert timing["base_model"] == (local if variant != "full" else {
             "kind": "fine-tune", "base_model": local,
-            "source": str((run["project"] / "checkpoints" / MODEL / "full").resolve())})
+            "source": str((run["project"] / "checkpoints" / MODEL / RUN_DIR / "full").resolve())})
         assert timing["stopped_before_max"] == sum(a["stopped"] for a in answers)
 
 
 def test_probe_table_agrees_with_each_variants_records(run):
     texts = read_jsonl(run["project"] / "data/probes/texts.jsonl")
-    records = {v: read_jsonl(results(run) / "probes" / f"{v}.jsonl") for v in VARIANTS}
+    records = {v: read_jsonl(variant_file(run, "probes", v)) for v in VARIANTS}
     groups = {(r["probe"], r["text"], r["split"]) for r in texts}
     # Ruth is the training slice: seen; Genesis is not. Recall probes both; BBE's Genesis.
     assert {("nll", "asv", "seen"), ("nll", "asv", "unseen"), ("nll", "kjv", "seen"),
             ("nll", "bbe", "unseen"), ("recall", "asv", "seen"), ("recall", "asv", "unseen")} <= groups
     assert all(r["reference"].startswith("Ruth ") == (r["split"] == "seen") for r in texts)
-    with open(results(run) / "probes.csv", newline="") as fh:
+    with open(run_results(run) / "probes.csv", newline="") as fh:
         table = {(row["probe"], row["text"], row["split"], row["variant"]): row for row in csv.DictReader(fh)}
     assert set(table) == {(*group, v) for group in groups for v in VARIANTS}
     for variant, rows in records.items():
@@ -147,16 +169,16 @@ def test_probe_table_agrees_with_each_variants_records(run):
                     100 * sum(r["exact"] for r in mine) / len(mine), abs=1e-3)
     # The fine-tunes trained on Ruth: the full fine-tune's seen verses are likelier than the base's.
     assert float(table["nll", "asv", "seen", "full"]["mean_nll"]) < float(table["nll", "asv", "seen", "base"]["mean_nll"])
-    with open(results(run) / "probes_significance.csv", newline="") as fh:
+    with open(run_results(run) / "probes_significance.csv", newline="") as fh:
         tests = list(csv.DictReader(fh))
     assert {row["test"] for row in tests} >= {"wilcoxon_signed_rank", "mcnemar_exact"}
-    assert (results(run) / "probes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run_results(run) / "probes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_progress_is_logged(run):
-    log = (run["project"] / "logs/finetune" / MODEL / "full.log").read_text()
+    log = (run["project"] / "logs/finetune" / MODEL / RUN_DIR / "full.log").read_text()
     assert "total_steps=6" in log and "tokens/s" in log and "train:" in log
-    assert "generate:" in (run["project"] / "logs/generate" / MODEL / "base.log").read_text()
+    assert "generate:" in (run["project"] / "logs/generate" / MODEL / "base/base.log").read_text()
 
 
 # --- regenerating only stale outputs -----------------------------------------------------
@@ -209,8 +231,8 @@ def test_scoring_setting_rescores_only(run):
 
 
 def test_numbers_typed_on_the_command_line_are_numbers(run):
-    # Snakemake hands `train={seed: 43}` over as the text '43'; the schema wants an integer.
-    jobs = planned_jobs(run["project"], *with_overlay(run["config"]), "--config", "train={seed: 43}")
+    # Snakemake hands `run={seeds: [43]}` over as the text ['43']; the schema wants integers.
+    jobs = planned_jobs(run["project"], *with_overlay(run["config"]), "--config", "run={seeds: [43]}")
     assert jobs.get("finetune") == 2 and jobs.get("generate_answers") == 2  # base needs no seed
     assert "tokenize_corpus" not in jobs
 
@@ -256,3 +278,12 @@ def test_lint_is_clean(tmp_path):
     project = copy_project(tmp_path / "project")
     proc = snakemake(project, "--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_second_seed_plans_its_fine_tunes_answers_and_probes_only(run):
+    # The base model's answers and probes are shared by every seed: nothing of base reruns.
+    jobs = planned_jobs(run["project"], *with_overlay(run["config"]), "--config", "run={seeds: [42, 7]}")
+    assert jobs == {"finetune": 2, "generate_answers": 2, "score_predictions": 2, "run_probes": 2,
+                    "judge_predictions": 1, "accuracy_bars": 1, "timing_table": 1, "probe_table": 1,
+                    "accuracy_table": 1, "venn_diagram": 1, "loss_curves": 1, "seed_tables": 1,
+                    "all": 1}

@@ -1,4 +1,4 @@
-"""data/tokenized/<tokenizer>/: one example per verse (data.verse_format), no EOS, in shards."""
+"""data/tokenized/<tokenizer>/<verse_format>/: one example per verse (the run setting's data.verse_format), no EOS, in shards."""
 from bibleft import asv
 from bibleft.corpus import save_dataset, tokenize_verses
 from bibleft.entry import run_step
