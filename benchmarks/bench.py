@@ -68,7 +68,8 @@ def train_settings() -> dict:
     published CPU figures set otherwise."""
     from bibleft.configcheck import load_config
 
-    return {**load_config(ROOT / "config.yaml")["train"],
+    config = load_config(ROOT / "config.yaml")
+    return {**config["train"], "seed": config["run"]["seeds"][0],  # the study's one run
             # Figures per step: a log flush (and on_flush call) after every step, and no
             # resumable checkpoint (saving one flushes the log and takes time).
             "log_every": 1, "checkpoint_every": 0,

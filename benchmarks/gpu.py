@@ -115,7 +115,7 @@ def load_prepared_config(data_dir: Path) -> dict:
 def benchmark_settings(config: dict) -> dict:
     """config.yaml's train block as the timed runs use it (each run sets its steps, log
     window and, when compiled, its mode, scope and pad_multiple on top)."""
-    return {**config["train"],
+    return {**config["train"], "seed": config["run"]["seeds"][0],  # the study's one run
             # No resumable checkpoints: saving one flushes the log and splits a timing window.
             "checkpoint_every": 0,
             # The uncompiled runs are the eager baseline, with dynamic padding alone.

@@ -47,7 +47,8 @@ def test_settings_come_from_config_yaml_as_prepared_and_a_later_edit_is_refused(
     assert prepared == load_config(config)  # validated, the schema's defaults filled in
     settings = gpu.benchmark_settings(prepared)
     # config.yaml's values, but for the benchmark's stated overrides.
-    overrides = {"checkpoint_every": 0, "compile": False, "pad_multiple": 1}
+    overrides = {"checkpoint_every": 0, "compile": False, "pad_multiple": 1,
+                 "seed": prepared["run"]["seeds"][0]}  # the training loop needs one seed
     assert settings == {**prepared["train"], **overrides}
     config.write_text(config.read_text(encoding="utf-8").replace("epochs: 4", "epochs: 3"), encoding="utf-8")
     with pytest.raises(SystemExit, match="changed after `benchmarks/gpu.py --prepare`.*run --prepare again"):
