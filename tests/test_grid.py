@@ -142,3 +142,18 @@ def test_a_third_seed_plans_only_its_jobs_and_the_aggregates(grid, tmp_path):
         "accuracy_table": n, "venn_diagram": n, "loss_curves": n, "seed_tables": n,  # across seeds
         "model_summary": 1, "all": 1,
     }
+
+
+def test_a_named_setting_plans_its_own_fine_tunes_and_shares_the_rest(grid, tmp_path):
+    config = grid_config(grid["models"], grid["bibleqa"], SEEDS)
+    config["run"]["settings"] = ["paper", "lr", "words"]
+    config["settings"] = {"lr": {"train": {"learning_rate": 1.0e-3}},
+                          "words": {"data": {"verse_format": "text"}}}
+    jobs = planned_jobs(grid["project"], *with_overlay(write_config(tmp_path / "settings.yaml", config)))
+    n, runs = len(SIZES), len(SEEDS) * 2  # two new settings x two seeds, per model
+    assert jobs["finetune"] == n * runs * 2 and jobs["generate_answers"] == n * runs * 2
+    # Only the verse format makes a new tokenization, shared by both sizes (one tokenizer).
+    assert jobs["tokenize_corpus"] == 1
+    assert "asv_text" not in jobs and "prepare_model" not in jobs
+    out = snakemake(grid["project"], "-n", *with_overlay(tmp_path / "settings.yaml")).stdout
+    assert "checkpoints/tiny-a/lr/seed1/full" in out and "data/tokenized/gpt2/text" in out

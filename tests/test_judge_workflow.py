@@ -144,7 +144,8 @@ def test_figures_and_report(run):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     report = (run["project"] / "report.html").read_text(encoding="utf-8")
     for name in ("scores.csv", "significance.csv", "audit.csv", "accuracy_bars.png",
-                 "accuracy.csv", "venn.png", "loss.png", "timing.csv"):
+                 "accuracy.csv", "venn.png", "loss.png", "timing.csv", "seeds.csv", "aggregate.csv",
+                 "stability.csv"):
         assert name in report, name
     # The captions say what each table shows (report/*.rst, rendered into the page).
     for caption in ("Paired significance tests", "the study's manual inspection",
