@@ -9,6 +9,11 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# The report's front page (`snakemake --report report.html`): the study, the settings of
+# this run (rendered from the config) and how to read the tables.
+report: "report/workflow.rst"
+
+
 # Schema validation (with defaults) first, then wildcard constraints, targets and input
 # functions; each rule reads its own settings from the validated config in `params:`.
 include: "rules/common.smk"

@@ -28,6 +28,7 @@ rule generate_answers:
         dtype=config["eval"]["dtype"],
         tf32=config["eval"]["tf32"],
         prefix_cache=config["eval"]["prefix_cache"],
+        chat_template=config["eval"]["chat_template"],
         trust_remote_code=lambda wc: model_entry(wc.model)["trust_remote_code"],
     script:
         "../workflow_scripts/generate_answers.py"

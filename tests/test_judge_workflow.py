@@ -15,6 +15,7 @@ import pytest
 
 from bibleft import judging
 from bibleft.fileio import read_jsonl, write_jsonl
+from bibleft.scoring import PAPER_PROMPT, build_prompt
 import reference_stats
 from workflow_helpers import (planned_jobs, snakemake, tiny_config, tiny_project, with_overlay,
                               write_config)
@@ -151,6 +152,26 @@ def test_figures_and_report(run):
     for caption in ("Paired significance tests", "the study's manual inspection",
                     "95% Wilson intervals as error bars"):
         assert caption in report, caption
+    # The front page (report/workflow.rst): the study, and this run's settings rendered from
+    # its config (the tiny overlay's model, steps and seeds, the shipped prompt's examples).
+    for text in ("Fine-tuning on pre-training data: the BibleQA study, reproduced",
+                 "Gronberg (2024)", "Where to look first", "no cross-model summary",
+                 "): 42. Each seed is its own pair of fine-tunes",
+                 "epochs 1, learning rate 5e-05, batch size 4, at most 6 steps",
+                 "r = 8, alpha = 8", "at most 15 new tokens",
+                 "eval.chat_template: false", "Q: Where was Jesus born?",
+                 "the rows with seed"):
+        assert text in report, text
+    assert str(run["model_dir"]) in report  # the model's source, from the config overlay
+
+
+def test_generations_record_the_prompt_sent(run):
+    # eval.chat_template: false (shipped): the study's prompt with the question in it. The
+    # prompt stays in generations/; predictions keep their documented fields.
+    for variant in VARIANTS:
+        for record in read_jsonl(variant_file(run["project"], "generations", variant)):
+            assert record["prompt"] == build_prompt(PAPER_PROMPT, record["question"])
+    assert not any("prompt" in r for records in predictions(run).values() for r in records)
 
 
 def test_summary_over_run_models(run):
@@ -160,6 +181,12 @@ def test_summary_over_run_models(run):
     aggregate = read_csv(run["project"] / "results" / MODEL / "aggregate.csv")
     assert rows == [{"model": MODEL, "params_millions": "4", **r} for r in aggregate]
     assert (run["project"] / "results/summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A report holding the summary sends the reader to it first, by a link to its category.
+    snakemake(run["project"], "results/summary.csv", "results/summary.png", *with_overlay(run["config"]),
+              "--report", "summary_report.html")
+    report = (run["project"] / "summary_report.html").read_text(encoding="utf-8")
+    assert "Start with the cross-model summary" in report and "no cross-model summary" not in report
+    assert "app.showCategory('Across%20models')" in report
 
 
 def test_a_metric_setting_rescores_without_regenerating(run, tmp_path):

@@ -1,4 +1,5 @@
-"""results/<model>/generations/<variant>.jsonl: each model's answers to the questions."""
+"""results/<model>/<run>/generations/<variant>.jsonl: each model's answers to the questions,
+each with the prompt it was asked with."""
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_json, write_jsonl
@@ -17,9 +18,13 @@ def main(smk):
     # eval.tf32: false = IEEE float32, what float32 says
     tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), params.dtype,
                                         params.tf32, params.trust_remote_code, padding_side="left")
+    # eval.chat_template: true asks with the tokenizer's chat template (an error where it
+    # has none); each record keeps the prompt it was asked with.
     records, timing = answer_questions(model, tokenizer, questions, params.prompt,
                                        params.max_new_tokens, params.batch_size,
-                                       prefix_cache=params.prefix_cache)
+                                       prefix_cache=params.prefix_cache,
+                                       chat_template=params.chat_template,
+                                       model_name=smk.wildcards.model)
     write_jsonl(smk.output.answers, records)
     # The exact weights answered with: the base model's provenance (Hub commit, GGUF file).
     write_json(smk.output.timing, {**timing, "gpus": gpus,

@@ -8,7 +8,7 @@ import time
 import torch
 
 from .precision import configure_matmul, matmul_precision
-from .scoring import build_prompt
+from .prompts import question_prompts
 
 
 def load_for_generation(model_dir, adapter_dir=None, dtype=torch.float32,
@@ -155,18 +155,26 @@ def answer_length(new_tokens: list[int], stop_ids: set[int]) -> tuple[int, bool]
 
 def answer_questions(model, tokenizer, questions: list[dict], template: str,
                      max_new_tokens: int, batch_size: int, log=None,
-                     prefix_cache: bool = True) -> tuple[list[dict], dict]:
-    """Generation records `{id, position, question, answer, response, new_tokens, stopped}`
-    and timing figures (with the answers' mean length and how many stopped early)."""
-    prompts = [build_prompt(template, q["question"]) for q in questions]
+                     prefix_cache: bool = True, chat_template: bool = False,
+                     model_name: str | None = None) -> tuple[list[dict], dict]:
+    """Generation records `{id, position, question, answer, response, new_tokens, stopped,
+    prompt}` and timing figures (with the answers' mean length and how many stopped early).
+
+    `prompt` is the text the tokenizer was given for the question: the template with the
+    question in it, or with `chat_template` its chat rendering (`prompts.chat_prompts`;
+    `model_name` names the model in its errors)."""
+    prompts = question_prompts(tokenizer, template, [q["question"] for q in questions],
+                               chat_template, model_name)
     (responses, lengths), seconds = timed_on_device(model, lambda: generate_with_lengths(
         model, tokenizer, prompts, max_new_tokens, batch_size, log, prefix_cache=prefix_cache))
     records = [{"id": q["id"], "position": q["position"], "question": q["question"],
-                "answer": q["answer"], "response": r, "new_tokens": n, "stopped": stopped}
-               for q, r, (n, stopped) in zip(questions, responses, lengths)]
+                "answer": q["answer"], "response": r, "new_tokens": n, "stopped": stopped,
+                "prompt": p}
+               for q, p, r, (n, stopped) in zip(questions, prompts, responses, lengths)]
     timing = {"answers": len(records), "seconds_total": seconds,
               "seconds_per_answer": seconds / max(len(records), 1), "batch_size": batch_size,
               "max_new_tokens": max_new_tokens, "prefix_cache": prefix_cache,
+              "chat_template": chat_template,
               "mean_new_tokens": sum(r["new_tokens"] for r in records) / max(len(records), 1),
               "stopped_before_max": sum(r["stopped"] for r in records), **device_facts(model)}
     return records, timing

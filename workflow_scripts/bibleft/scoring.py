@@ -37,8 +37,15 @@ def lenient_correct(answer: str, response: str, ignore_case: bool = False) -> bo
     return answer in response
 
 
+# What a generation record holds that its prediction record leaves out: the prompt the
+# question was asked with stays in generations/ (one copy, beside the raw answer), and a
+# prediction keeps the fields it has always had.
+GENERATION_ONLY = ("prompt",)
+
+
 def score_records(generations: list[dict], ignore_case: bool = False) -> list[dict]:
     """Each generation record (id, position, question, answer, response, ...) with the
-    lenient verdict added as `correct`."""
-    return [{**g, "correct": lenient_correct(g["answer"], g["response"], ignore_case)}
+    lenient verdict added as `correct`, without the `GENERATION_ONLY` fields."""
+    return [{**{k: v for k, v in g.items() if k not in GENERATION_ONLY},
+             "correct": lenient_correct(g["answer"], g["response"], ignore_case)}
             for g in generations]
