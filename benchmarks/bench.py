@@ -75,7 +75,9 @@ def train_settings() -> dict:
             "log_every": 1, "checkpoint_every": 0,
             # Eager, dynamic padding alone, EOS appended and IEEE float32 matmuls: how the
             # published figures were measured (before train.eos and train.tf32 existed).
-            "compile": False, "pad_multiple": 1, "eos": True, "tf32": False}
+            "compile": False, "pad_multiple": 1, "eos": True, "tf32": False,
+            # Timing runs are not the study's: none goes to train.report_to's trackers.
+            "report_to": []}
 
 
 # --- memory -------------------------------------------------------------------------------

@@ -119,7 +119,9 @@ def benchmark_settings(config: dict) -> dict:
             # No resumable checkpoints: saving one flushes the log and splits a timing window.
             "checkpoint_every": 0,
             # The uncompiled runs are the eager baseline, with dynamic padding alone.
-            "compile": False, "pad_multiple": 1}
+            "compile": False, "pad_multiple": 1,
+            # Timing runs are not the study's: none goes to train.report_to's trackers.
+            "report_to": []}
 
 
 def load_tokenizer(tok_dir: Path):

@@ -16,12 +16,31 @@ from .train import train
 
 def job_spec(smk) -> dict:
     """What one fine-tuning job needs, as plain JSON-able values (a launched multi-GPU job
-    passes it to its processes as a file)."""
-    params = smk.params
+    passes it to its processes as a file). `run`: which run of the grid it is, from the
+    rule's wildcards (not a param: a new param would rerun every fine-tune already made),
+    for the experiment trackers."""
+    params, wildcards = smk.params, smk.wildcards
     return {"model": str(smk.input.model), "data": str(smk.input.data), "output": str(smk.output[0]),
             "method": params.method, "train": dict(params.train), "lora": params.lora,
             "lora_targets": params.lora_targets, "trust_remote_code": params.trust_remote_code,
-            "resume_dir": params.resume_dir}
+            "resume_dir": params.resume_dir,
+            "run": {"model": wildcards.model, "setting": wildcards.setting,
+                    "seed": int(wildcards.seed), "method": wildcards.method}}
+
+
+def run_name(spec: dict) -> str | None:
+    """The job's run in the experiment trackers: <model>/<setting>/seed<seed>/<method>, as
+    its checkpoint folder (None for a spec without `run`: train()'s default name)."""
+    run = spec.get("run")
+    return f"{run['model']}/{run['setting']}/seed{run['seed']}/{run['method']}" if run else None
+
+
+def run_config(spec: dict) -> dict:
+    """What the trackers record as the run's configuration: which run, and the job's
+    resolved settings (train, lora, the base model and data)."""
+    return {**(spec.get("run") or {}), "method": spec["method"], "base_model": spec["model"],
+            "data": spec["data"], "train": spec["train"], "lora": spec["lora"],
+            "lora_targets": spec["lora_targets"]}
 
 
 def finetune(spec: dict) -> None:
@@ -37,7 +56,7 @@ def finetune(spec: dict) -> None:
     model = build_trainable(model, spec["method"], spec["lora"], spec["lora_targets"])
     examples = with_eos(load_examples(spec["data"]), tokenizer.eos_token_id, spec["train"]["eos"])
     result = train(model, examples, tokenizer.pad_token_id, dict(spec["train"]),
-                   resume_dir=spec["resume_dir"])
+                   resume_dir=spec["resume_dir"], run_name=run_name(spec), run_config=run_config(spec))
     if not result["is_main"]:
         return
     with atomic_dir(spec["output"]) as tmp:

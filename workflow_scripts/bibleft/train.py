@@ -2,9 +2,10 @@
 
 One loop for both methods (they differ only in `modeling.build_trainable`). It logs a
 banner, then every `log_every` steps one line (step, epoch, loss, learning rate,
-tokens/s, peak memory), keeps a tqdm bar with ETA, saves resumable checkpoints into a
-scratch directory outside the job's output (`checkpointing`), and on SIGTERM (SLURM's
-warning before a time-limit kill or preemption) saves one and exits non-zero.
+tokens/s, peak memory), which also goes to the experiment trackers of `train.report_to`
+(`tracking`), keeps a tqdm bar with ETA, saves resumable checkpoints into a scratch
+directory outside the job's output (`checkpointing`), and on SIGTERM (SLURM's warning
+before a time-limit kill or preemption) saves one and exits non-zero.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .compiling import (CUDA_GRAPH_MODES, compile_counts, compile_for_training, 
                         compile_report, report_line)
 from .errors import InputError
 from .precision import configure_matmul
+from .tracking import DEFAULT_RUN_NAME, Trackers, accelerator_kwargs
 
 EXIT_PREEMPTED = 143  # 128 + SIGTERM: what a job killed by SIGTERM reports
 
@@ -100,9 +102,10 @@ class StepLog:
     step's kernels while the GPU still runs this one.
     """
 
-    def __init__(self, accelerator, total_steps: int, log, on_flush, start: dict):
+    def __init__(self, accelerator, total_steps: int, log, on_flush, start: dict,
+                 trackers: Trackers | None = None):
         self.accelerator, self.total_steps = accelerator, total_steps
-        self.log, self.on_flush = log, on_flush
+        self.log, self.on_flush, self.trackers = log, on_flush, trackers
         # `start`: the resumed checkpoint's state (see Trainer.resume), or a fresh run's.
         self.records, self.tokens_seen = start["log_records"], start["tokens_seen"]
         self.epoch_seconds, self.elapsed_before = start["epoch_seconds"], start["elapsed_s"]
@@ -128,7 +131,8 @@ class StepLog:
         self.epoch_start = now
 
     def flush(self) -> None:
-        """Turn the pending steps into records (averaged over processes) and log a line."""
+        """Turn the pending steps into records (averaged over processes), log a line and
+        send the records to the trackers (main process only)."""
         if not self.pending_losses:
             return
         several = self.accelerator.num_processes > 1
@@ -137,16 +141,19 @@ class StepLog:
         tokens = (self.accelerator.reduce(self.pending_tokens.clone(), reduction="sum") if several
                   else self.pending_tokens)
         self.tokens_seen += int(tokens.item())
-        for (step, epoch, lr), loss in zip(self.pending_meta, losses.tolist()):
-            self.records.append({"step": step, "epoch": round(epoch, 6), "loss": loss, "learning_rate": lr})
+        new = [{"step": step, "epoch": round(epoch, 6), "loss": loss, "learning_rate": lr}
+               for (step, epoch, lr), loss in zip(self.pending_meta, losses.tolist())]
+        self.records.extend(new)
         now = time.perf_counter()
         rate = (self.tokens_seen - self.window_tokens) / max(now - self.window_start, 1e-9)
         if self.accelerator.is_main_process:
-            last = self.records[-1]
+            last, peak = self.records[-1], peak_memory_mb(self.accelerator.device)
             print(f"step {last['step']}/{self.total_steps} epoch {last['epoch']:.3f} "
                   f"loss {sum(losses.tolist()) / len(losses):.4f} lr {last['learning_rate']:.3e} "
-                  f"tokens/s {rate:,.0f} peak_mem_mb {peak_memory_mb(self.accelerator.device):,.0f}",
+                  f"tokens/s {rate:,.0f} peak_mem_mb {peak:,.0f}",
                   file=self.log, flush=True)
+            if self.trackers is not None:
+                self.trackers.log_steps(new, rate, peak)
         self.window_start, self.window_tokens = now, self.tokens_seen
         if self.on_flush is not None:
             self.on_flush(self.records[-1]["step"], self.tokens_seen,
@@ -169,9 +176,11 @@ class Trainer:
 
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.precision = pick_precision(settings.get("precision", "auto"), device)
+        # train.report_to: the trackers accelerate can start here (tracking.Trackers starts them).
         self.accelerator = accelerator = Accelerator(
             cpu=device.type != "cuda",
-            mixed_precision={"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[self.precision])
+            mixed_precision={"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[self.precision],
+            **accelerator_kwargs(settings))
         self.matmul = configure_matmul(accelerator.device, bool(settings.get("tf32")))  # train.tf32
         if settings.get("packing"):
             examples = batching.pack_examples(examples, settings["block_size"])
@@ -308,7 +317,8 @@ class Trainer:
 
 def train(model, examples: list[list[int]], pad_id: int, settings: dict,
           resume_dir: str | Path | None = None, log=None, progress: bool = True,
-          on_flush=None, collate=None) -> dict:
+          on_flush=None, collate=None, run_name: str | None = None,
+          run_config: dict | None = None) -> dict:
     """Fine-tune `model` in place on `examples` (token id lists; each ends in EOS only if
     `train.eos` asked for it: see corpus.with_eos).
 
@@ -322,13 +332,16 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
     checkpoint_every steps and on SIGTERM, and the newest one of the same settings resumed.
     `on_flush(step, tokens_seen, seconds)`, if given, is called after each log flush
     (benchmarks time the steps after a warm-up with it).
+    With `settings["report_to"]` (train.report_to), the experiment trackers get a run
+    named `run_name` whose configuration is `run_config` (default: `settings`), and every
+    step's loss, learning rate and epoch plus each flush's tokens/s and peak memory; the
+    run is closed however training ends. A tracker that cannot start or log warns in
+    `log` and training goes on (bibleft.tracking).
 
     Returns {"log": one record per step (step, epoch, loss, learning_rate), "summary": the
     run's figures (steps, tokens, seconds, memory, ...), "model": the trained model
     without accelerate's wrappers, "is_main": whether this process is the one to save it}.
     """
-    from tqdm.auto import tqdm
-
     log = log or sys.stderr
     collate = collate or functools.partial(batching.collate, pad_id=pad_id,
                                            max_length=settings.get("max_length"),
@@ -338,13 +351,32 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
     start = trainer.resume(log)
     if trainer.is_main:
         print(trainer.banner(), file=log, flush=True)
+    trackers = Trackers(trainer.accelerator, log)
+    try:
+        trackers.start(settings, run_name or DEFAULT_RUN_NAME,
+                       settings if run_config is None else run_config)
+        steps, step = _train_steps(trainer, start, collate, settings, log, progress, on_flush,
+                                   trackers)
+        summary = trainer.summary(steps, step, start["step"])  # before closing: not its time
+    finally:
+        trackers.close()  # after the last step, a preemption or a failure alike
+    return {"log": steps.records, "summary": summary, "model": trainer.unwrapped_model(),
+            "is_main": trainer.is_main}
+
+
+def _train_steps(trainer: Trainer, start: dict, collate, settings: dict, log, progress: bool,
+                 on_flush, trackers: Trackers) -> tuple[StepLog, int]:
+    """The loop of `train`, from the step `start` names to the last: its StepLog and the
+    last step reached."""
+    from tqdm.auto import tqdm
+
     trainer.model.train()
     step, total_steps, per_epoch = start["step"], trainer.total_steps, trainer.per_epoch
     ckpt_every = settings.get("checkpoint_every") or 0
     with Preemption(trainer.accelerator) as preemption, tqdm(
             total=total_steps, initial=step, desc="train", file=log, mininterval=5,
             disable=not (progress and trainer.is_main), dynamic_ncols=False) as bar:
-        steps = StepLog(trainer.accelerator, total_steps, log, on_flush, start)
+        steps = StepLog(trainer.accelerator, total_steps, log, on_flush, start, trackers)
         for rows in trainer.rows_by_step(step):
             batch = trainer.to_device(collate(rows))
             loss = trainer.step(batch)
@@ -366,5 +398,4 @@ def train(model, examples: list[list[int]], pad_id: int, settings: dict,
             if step % per_epoch == 0 or step >= total_steps:
                 steps.end_epoch()
         steps.flush()
-    return {"log": steps.records, "summary": trainer.summary(steps, step, start["step"]),
-            "model": trainer.unwrapped_model(), "is_main": trainer.is_main}
+    return steps, step

@@ -1,0 +1,269 @@
+"""train.report_to: experiment trackers through accelerate get the run's losses, under a
+run named after the fine-tune, and none of them can make a run fail."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from accelerate.tracking import TensorBoardTracker
+# tensorboard: pinned in requirements.txt for these tests (the tracker files they read back).
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from bibleft.asv import Verse
+from bibleft.corpus import save_dataset, tokenize_verses, with_eos
+from bibleft.finetuning import finetune, job_spec, run_name
+from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
+from bibleft.tracking import flat_config
+from bibleft.train import Preempted, train
+from fixtures import TRAIN_SETTINGS
+
+VERSES = [
+    "In the beginning God created the heaven and the earth.",
+    "And God said, Let there be light: and there was light.",
+    "Jesus wept.",
+    "The Lord is my shepherd; I shall not want.",
+    "For God so loved the world, that he gave his only begotten Son.",
+    "Rejoice evermore.",
+]
+# 24 examples at batch size 4: 6 steps, logged in windows of 4 and 2 (several records a flush).
+SETTINGS = {**TRAIN_SETTINGS, "precision": "fp32", "log_every": 4, "max_length": 64}
+RUN = {"model": "tiny", "setting": "paper", "seed": 3, "method": "full"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def corpus(tiny_gpt2, tmp_path_factory) -> Path:
+    tokenizer = load_tokenizer(tiny_gpt2)
+    verses = [Verse("Genesis", 1, i + 1, VERSES[i % len(VERSES)]) for i in range(24)]
+    out = tmp_path_factory.mktemp("corpus") / "tokenized"
+    save_dataset(tokenize_verses(verses, tokenizer, "text"), out, num_shards=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def examples(tiny_gpt2) -> tuple[list[list[int]], int]:
+    tokenizer = load_tokenizer(tiny_gpt2)
+    ids = tokenizer([VERSES[i % len(VERSES)] for i in range(24)])["input_ids"]
+    return with_eos(ids, tokenizer.eos_token_id, True), tokenizer.pad_token_id
+
+
+def train_tiny(tiny_gpt2, examples, log: io.StringIO, **settings) -> dict:
+    ids, pad_id = examples
+    model = build_trainable(load_causal_lm(tiny_gpt2), "full")
+    return train(model, ids, pad_id, {**SETTINGS, **settings}, log=log, progress=False,
+                 run_name="tiny/paper/seed3/full")
+
+
+def scalars(run_dir: Path, tag: str) -> dict[int, float]:
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return {event.step: event.value for event in events.Scalars(tag)}
+
+
+def tracker_warnings(log: io.StringIO) -> list[str]:
+    return [line for line in log.getvalue().splitlines() if line.startswith("warning: tracker")]
+
+
+def test_tensorboard_gets_every_step_of_train_log(tiny_gpt2, corpus, tmp_path, capsys):
+    trackers = tmp_path / "trackers"
+    spec = {"model": str(tiny_gpt2), "data": str(corpus), "output": str(tmp_path / "out"),
+            "method": "full", "lora": None, "lora_targets": None, "trust_remote_code": False,
+            "resume_dir": str(tmp_path / "resume"), "run": RUN,
+            "train": {**SETTINGS, "seed": 3, "report_to": ["tensorboard"],
+                      "tracking_dir": str(trackers)}}
+    finetune(spec)
+    assert "warning: tracker" not in capsys.readouterr().err
+
+    records = [json.loads(line) for line in (tmp_path / "out" / "train_log.jsonl").open()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    run_dir = trackers / "tensorboard" / "tiny" / "paper" / "seed3" / "full"
+    losses = scalars(run_dir, "train/loss")
+    assert sorted(losses) == [r["step"] for r in records]
+    for record in records:  # TensorBoard keeps float32: the log's losses are float32 values
+        assert losses[record["step"]] == pytest.approx(record["loss"], rel=1e-6)
+        assert scalars(run_dir, "train/learning_rate")[record["step"]] == pytest.approx(
+            record["learning_rate"], rel=1e-6)
+    # Throughput and memory once a flush, at its last step.
+    assert sorted(scalars(run_dir, "train/tokens_per_s")) == [4, 6]
+    assert all(v > 0 for v in scalars(run_dir, "train/peak_memory_mb").values())
+    # The job's resolved settings, flattened, as the run's hyperparameters.
+    (hparams,) = run_dir.glob("*/hparams.yml")
+    config = yaml.safe_load(hparams.read_text())
+    assert config["setting"] == "paper" and config["seed"] == 3 and config["method"] == "full"
+    assert config["train.learning_rate"] == SETTINGS["learning_rate"]
+    assert config["train.report_to"] == '["tensorboard"]' and config["lora"] == "null"
+
+
+def test_job_spec_names_the_run_after_its_checkpoint_folder():
+    smk = SimpleNamespace(
+        input=SimpleNamespace(model="models/gpt2", data="data/tokenized/gpt2/paper"),
+        output=["checkpoints/gpt2/paper/seed1/lora"],
+        params=SimpleNamespace(method="lora", train={"seed": 1}, lora={"r": 8},
+                               lora_targets=["c_attn"], trust_remote_code=False,
+                               resume_dir="resume/gpt2/paper/seed1/lora"),
+        wildcards=SimpleNamespace(model="gpt2", setting="paper", seed="1", method="lora"))
+    spec = job_spec(smk)
+    assert run_name(spec) == "gpt2/paper/seed1/lora" == spec["output"].removeprefix("checkpoints/")
+    assert run_name({**spec, "run": None}) is None  # train()'s default name
+
+
+def test_flat_config_keeps_what_every_tracker_takes():
+    config = {"seed": 1, "train": {"lr": 5e-5, "packing": False, "max_steps": None,
+                                   "report_to": ["tensorboard"], "compile": {"full": "default"}},
+              "lora": None, "method": "full"}
+    assert flat_config(config) == {
+        "seed": 1, "train.lr": 5e-5, "train.packing": False, "train.max_steps": "null",
+        "train.report_to": '["tensorboard"]', "train.compile.full": "default",
+        "lora": "null", "method": "full"}
+
+
+def test_each_tracker_starts_once_and_gets_every_step(tiny_gpt2, examples, tmp_path, monkeypatch):
+    """Two trackers, the second a stand-in for one not installed here (dvclive)."""
+    import accelerate.tracking
+    from accelerate.tracking import DVCLiveTracker
+    from accelerate.utils import LoggerType
+
+    monkeypatch.setattr(accelerate.tracking, "_available_trackers",
+                        [*accelerate.tracking._available_trackers, LoggerType.DVCLIVE])
+    events = []
+    start = TensorBoardTracker.start
+    monkeypatch.setattr(TensorBoardTracker, "start",
+                        lambda self: events.append(("start", "tensorboard")) or start(self))
+    monkeypatch.setattr(DVCLiveTracker, "start", lambda self: events.append(("start", "dvclive")))
+    monkeypatch.setattr(DVCLiveTracker, "store_init_configuration", lambda self, values: None)
+    monkeypatch.setattr(DVCLiveTracker, "log",
+                        lambda self, values, step=None: events.append(("log", step)))
+    monkeypatch.setattr(DVCLiveTracker, "finish", lambda self: events.append(("finish", "dvclive")))
+    log = io.StringIO()
+    train_tiny(tiny_gpt2, examples, log, report_to=["tensorboard", "dvclive"],
+               tracking_dir=str(tmp_path))
+    assert tracker_warnings(log) == []
+    assert events == [("start", "tensorboard"), ("start", "dvclive"),
+                      *[("log", step) for step in range(1, 7)], ("finish", "dvclive")]
+    assert sorted(scalars(tmp_path / "tensorboard" / "tiny/paper/seed3/full", "train/loss")) == [
+        1, 2, 3, 4, 5, 6]
+
+
+def test_a_tracker_not_installed_warns_once_and_training_goes_on(tiny_gpt2, examples, tmp_path):
+    missing = [name for name in ("aim", "swanlab") if importlib.util.find_spec(name) is None]
+    if not missing:
+        pytest.skip("aim and swanlab are both installed")
+    log = io.StringIO()
+    result = train_tiny(tiny_gpt2, examples, log, report_to=[missing[0], "tensorboard"],
+                        tracking_dir=str(tmp_path))
+    (warning,) = tracker_warnings(log)
+    assert warning == (f"warning: tracker {missing[0]}: not used: its package is not installed "
+                       "(see requirements-trackers.txt); training goes on without it")
+    # The installed tracker still gets the run, and the run is the one without trackers.
+    assert sorted(scalars(tmp_path / "tensorboard" / "tiny/paper/seed3/full", "train/loss")) == [
+        1, 2, 3, 4, 5, 6]
+    plain = train_tiny(tiny_gpt2, examples, io.StringIO())
+    assert [r["loss"] for r in result["log"]] == [r["loss"] for r in plain["log"]]
+
+
+def test_a_tracker_that_cannot_start_warns_and_training_goes_on(tiny_gpt2, examples, tmp_path,
+                                                                monkeypatch):
+    def unreachable(self):
+        raise ConnectionError("Failed to connect to\nhttps://tracker.example: timed out")
+
+    monkeypatch.setattr(TensorBoardTracker, "start", unreachable)
+    log = io.StringIO()
+    result = train_tiny(tiny_gpt2, examples, log, report_to=["tensorboard"],
+                        tracking_dir=str(tmp_path))
+    assert tracker_warnings(log) == [
+        "warning: tracker tensorboard: not used: could not start (ConnectionError: Failed to "
+        "connect to https://tracker.example: timed out); training goes on without it"]
+    assert [r["step"] for r in result["log"]] == [1, 2, 3, 4, 5, 6]
+    assert "step 6/6" in log.getvalue()
+
+
+def test_a_tracker_that_fails_mid_run_is_dropped_and_training_goes_on(tiny_gpt2, examples,
+                                                                      tmp_path, monkeypatch):
+    calls, finished = [], []
+    log_values = TensorBoardTracker.log
+
+    def flaky_log(self, values, step=None, **kwargs):
+        calls.append(step)
+        if step == 3:
+            raise OSError("No space left on device")
+        return log_values(self, values, step=step, **kwargs)
+
+    monkeypatch.setattr(TensorBoardTracker, "log", flaky_log)
+    monkeypatch.setattr(TensorBoardTracker, "finish",
+                        lambda self: finished.append(self.run_name) or self.writer.close())
+    log = io.StringIO()
+    result = train_tiny(tiny_gpt2, examples, log, report_to=["tensorboard"],
+                        tracking_dir=str(tmp_path))
+    assert tracker_warnings(log) == [
+        "warning: tracker tensorboard: dropped at step 3: logging failed (OSError: No space "
+        "left on device); training goes on without it"]
+    assert calls == [1, 2, 3]  # no more tries after the failure
+    assert finished == ["tensorboard/tiny/paper/seed3/full"]  # closed once, when dropped
+    assert [r["step"] for r in result["log"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_tracker_run_is_closed_on_preemption(tiny_gpt2, examples, tmp_path, monkeypatch):
+    finished = []
+    finish = TensorBoardTracker.finish
+    monkeypatch.setattr(TensorBoardTracker, "finish",
+                        lambda self: finished.append(self.run_name) or finish(self))
+
+    def preempt(step, tokens_seen, seconds):  # SLURM's warning, once step 4 is logged
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    ids, pad_id = examples
+    model = build_trainable(load_causal_lm(tiny_gpt2), "full")
+    with pytest.raises(Preempted) as stopped:
+        train(model, ids, pad_id, {**SETTINGS, "report_to": ["tensorboard"],
+                                   "tracking_dir": str(tmp_path)},
+              log=io.StringIO(), progress=False, on_flush=preempt, run_name="preempted")
+    assert stopped.value.step == 4
+    assert finished == ["tensorboard/preempted"]
+    assert sorted(scalars(tmp_path / "tensorboard" / "preempted", "train/loss")) == [1, 2, 3, 4]
+
+
+LAUNCH = """
+import json, sys
+sys.path.insert(0, {scripts!r})
+from bibleft import launch
+sys.exit(launch.run_launched({script!r}, json.load(open({spec!r})), 2, 1))
+"""
+
+
+@pytest.mark.e2e
+def test_two_processes_make_one_tracker_run(tiny_gpt2, corpus, tmp_path):
+    """Under `accelerate launch` (two CPU processes) the main process alone logs: one run,
+    one event file, with the losses averaged over the processes, as train_log.jsonl has them."""
+    trackers = tmp_path / "trackers"
+    spec = {"model": str(tiny_gpt2), "data": str(corpus), "output": str(tmp_path / "out"),
+            "method": "full", "lora": None, "lora_targets": None, "trust_remote_code": False,
+            "resume_dir": str(tmp_path / "resume"), "run": RUN,
+            "train": {**SETTINGS, "batch_size": 2, "seed": 3, "report_to": ["tensorboard"],
+                      "tracking_dir": str(trackers)}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    driver = tmp_path / "driver.py"
+    driver.write_text(LAUNCH.format(scripts=str(ROOT / "workflow_scripts"),
+                                    script=str(ROOT / "workflow_scripts" / "finetune.py"),
+                                    spec=str(tmp_path / "spec.json")), encoding="utf-8")
+    run = subprocess.run([sys.executable, str(driver)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "warning: tracker" not in run.stdout + run.stderr
+    records = [json.loads(line) for line in (tmp_path / "out" / "train_log.jsonl").open()]
+    assert len(records) == 6  # 24 examples, 2 a process, 2 processes
+    run_dir = trackers / "tensorboard" / "tiny" / "paper" / "seed3" / "full"
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
+    assert len(list(run_dir.glob("*/hparams.yml"))) == 1
+    losses = scalars(run_dir, "train/loss")
+    assert losses == pytest.approx({r["step"]: r["loss"] for r in records}, rel=1e-6)
