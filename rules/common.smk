@@ -85,6 +85,14 @@ def tokenizer_source_model(tokenizer):
             return model
 
 
+def settings_of(section, keys):
+    """Settings of config[section] as one mapping, for one `params:` entry. Snakemake tells
+    whether a rule's params changed by comparing the *set* of their values, names left out:
+    with two booleans (or two equal numbers) among a rule's params, flipping one of them
+    would go unnoticed and leave stale outputs. A mapping keeps the names in its value."""
+    return {key: config[section][key] for key in keys}
+
+
 def train_settings(setting, method, seed):
     """The train settings one fine-tuning job sees: its setting's, its seed, and `compile`
     resolved to its method's mode, so a per-method change reruns only that method's job."""

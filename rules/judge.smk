@@ -25,9 +25,8 @@ rule judge_predictions:
         gpu=0,
     params:
         variants=VARIANTS,
-        ignore_case=config["score"]["ignore_case"],
-        alternatives=config["score"]["alternatives"],
-        f1_threshold=config["score"]["f1_threshold"],
+        # One mapping (settings_of): ignore_case and alternatives are both booleans.
+        judging=settings_of("score", ["ignore_case", "alternatives", "f1_threshold"]),
     script:
         "../workflow_scripts/judge_predictions.py"
 
@@ -70,9 +69,8 @@ rule seed_tables:
         gpu=0,
     params:
         tuned_runs=TUNED_RUNS,
-        ignore_case=config["score"]["ignore_case"],
-        alternatives=config["score"]["alternatives"],
-        f1_threshold=config["score"]["f1_threshold"],
+        # One mapping (settings_of): ignore_case and alternatives are both booleans.
+        judging=settings_of("score", ["ignore_case", "alternatives", "f1_threshold"]),
     script:
         "../workflow_scripts/seed_tables.py"
 

@@ -21,14 +21,10 @@ rule generate_answers:
         mem_mb=lambda wc, attempt: sizing.generate_mem_mb(model_size(wc.model), attempt),
         runtime=lambda wc, attempt: sizing.generate_runtime_min(model_size(wc.model), attempt),
     params:
-        prompt=lambda wc: config["eval"]["prompt"],  # holds "{question}": not a wildcard
-        max_new_tokens=config["eval"]["max_new_tokens"],
-        limit=config["eval"]["limit"],
-        batch_size=config["eval"]["batch_size"],
-        dtype=config["eval"]["dtype"],
-        tf32=config["eval"]["tf32"],
-        prefix_cache=config["eval"]["prefix_cache"],
-        chat_template=config["eval"]["chat_template"],
+        # One mapping (settings_of): several are booleans. A function, as the prompt holds
+        # "{question}", which is not a wildcard.
+        settings=lambda wc: settings_of("eval", ["prompt", "max_new_tokens", "limit", "batch_size",
+                                                 "dtype", "tf32", "prefix_cache", "chat_template"]),
         trust_remote_code=lambda wc: model_entry(wc.model)["trust_remote_code"],
     script:
         "../workflow_scripts/generate_answers.py"

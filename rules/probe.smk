@@ -18,16 +18,15 @@ rule probe_texts:
     resources:
         gpu=0,
     params:
-        # The training slice decides which verses are "seen".
-        books=config["data"]["asv"]["books"],
-        max_verses=config["data"]["asv"]["max_verses"],
-        verse_format=config["data"]["verse_format"],
-        probe_books=config["probes"]["books"],
-        verses=config["probes"]["verses"],
-        completions=config["probes"]["completions"],
-        translations=config["probes"]["translations"],
+        # The training slice decides which verses are "seen". One mapping (settings_of).
+        settings={
+            "books": config["data"]["asv"]["books"],
+            "max_verses": config["data"]["asv"]["max_verses"],
+            "verse_format": config["data"]["verse_format"],
+            "probes_books": config["probes"]["books"],
+            **settings_of("probes", ["verses", "completions", "translations", "seed"]),
+        },
         text_names=list(config["probes"]["texts"]),
-        seed=config["probes"]["seed"],
     script:
         "../workflow_scripts/probe_texts.py"
 
@@ -50,9 +49,9 @@ rule run_probes:
         mem_mb=lambda wc, attempt: sizing.generate_mem_mb(model_size(wc.model), attempt),
         runtime=lambda wc, attempt: sizing.generate_runtime_min(model_size(wc.model), attempt),
     params:
-        batch_size=config["probes"]["batch_size"],
-        dtype=config["eval"]["dtype"],
-        tf32=config["eval"]["tf32"],
+        # One mapping: tf32 and trust_remote_code are both booleans (settings_of).
+        settings={"batch_size": config["probes"]["batch_size"],
+                  **settings_of("eval", ["dtype", "tf32"])},
         trust_remote_code=lambda wc: model_entry(wc.model)["trust_remote_code"],
     script:
         "../workflow_scripts/run_probes.py"

@@ -16,8 +16,7 @@ rule tokenize_corpus:
     resources:
         gpu=0,
     params:
-        books=config["data"]["asv"]["books"],
-        max_verses=config["data"]["asv"]["max_verses"],
+        slice=settings_of("data", ["asv"])["asv"],  # books and max_verses: the training slice
         verse_format="{verse_format}",
         num_shards=config["data"]["num_shards"],
         trust_remote_code=lambda wc: model_entry(tokenizer_source_model(wc.tokenizer))["trust_remote_code"],

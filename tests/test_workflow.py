@@ -287,3 +287,16 @@ def test_a_second_seed_plans_its_fine_tunes_answers_and_probes_only(run):
                     "judge_predictions": 1, "accuracy_bars": 1, "timing_table": 1, "probe_table": 1,
                     "accuracy_table": 1, "venn_diagram": 1, "loss_curves": 1, "seed_tables": 1,
                     "all": 1}
+
+
+def test_flipping_one_boolean_among_several_reruns_its_rules(run):
+    # Snakemake compares a rule's params as a set of values without their names: a rule
+    # with two booleans must pass them in one mapping, or turning one on goes unnoticed.
+    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "tf32", **{"eval.tf32": True})))
+    assert jobs.get("generate_answers") == 3 and jobs.get("run_probes") == 3
+    assert "finetune" not in jobs
+    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "chat", **{"eval.chat_template": True})))
+    assert jobs.get("generate_answers") == 3 and "run_probes" not in jobs
+    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "alt", **{"score.alternatives": True})))
+    assert jobs.get("judge_predictions") == 1 and jobs.get("seed_tables") == 1
+    assert "generate_answers" not in jobs and "score_predictions" not in jobs

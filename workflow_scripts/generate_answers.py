@@ -11,19 +11,19 @@ def main(smk):
     # First, before anything touches CUDA: the claim decides which GPU "cuda" is.
     # Generation runs in one process on one device, so it never claims more than one.
     gpus = claim_gpus(min(1, int(getattr(smk.resources, "gpu", 0) or 0)))
-    params = smk.params
+    params, settings = smk.params, smk.params.settings
     questions = read_jsonl(smk.input.questions)
-    if params.limit:
-        questions = questions[: params.limit]
+    if settings["limit"]:
+        questions = questions[: settings["limit"]]
     # eval.tf32: false = IEEE float32, what float32 says
-    tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), params.dtype,
-                                        params.tf32, params.trust_remote_code, padding_side="left")
+    tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), settings["dtype"],
+                                        settings["tf32"], params.trust_remote_code, padding_side="left")
     # eval.chat_template: true asks with the tokenizer's chat template (an error where it
     # has none); each record keeps the prompt it was asked with.
-    records, timing = answer_questions(model, tokenizer, questions, params.prompt,
-                                       params.max_new_tokens, params.batch_size,
-                                       prefix_cache=params.prefix_cache,
-                                       chat_template=params.chat_template,
+    records, timing = answer_questions(model, tokenizer, questions, settings["prompt"],
+                                       settings["max_new_tokens"], settings["batch_size"],
+                                       prefix_cache=settings["prefix_cache"],
+                                       chat_template=settings["chat_template"],
                                        model_name=smk.wildcards.model)
     write_jsonl(smk.output.answers, records)
     # The exact weights answered with: the base model's provenance (Hub commit, GGUF file).

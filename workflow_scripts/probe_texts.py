@@ -8,20 +8,20 @@ from bibleft.probes import probe_set, read_text_lines, translation_texts
 
 
 def main(smk):
-    params = smk.params
+    settings = smk.params.settings
     verses = asv.read_tsv(smk.input.asv)
     # Seen: the training slice; the probes sample from probes.books (None: the whole Bible).
-    seen = [v.reference for v in asv.select_verses(verses, params.books, params.max_verses)]
+    seen = [v.reference for v in asv.select_verses(verses, settings["books"], settings["max_verses"])]
     translations = {}
-    for name in params.translations:
+    for name in settings["translations"]:
         translations[name], dropped = translation_texts(name)
         print(f"{name}: {len(translations[name])} verses"
               + (f", {dropped} dropped as misaligned in its package" if dropped else ""))
     other_texts = {name: read_text_lines(path)
-                   for name, path in zip(params.text_names, smk.input.texts)}
-    records = probe_set(asv.select_verses(verses, params.probe_books, key="probes.books"), seen,
-                        translations, params.verse_format, params.verses, params.completions,
-                        params.seed, other_texts)
+                   for name, path in zip(smk.params.text_names, smk.input.texts)}
+    records = probe_set(asv.select_verses(verses, settings["probes_books"], key="probes.books"), seen,
+                        translations, settings["verse_format"], settings["verses"],
+                        settings["completions"], settings["seed"], other_texts)
     write_jsonl(smk.output[0], records)
     for (probe, text, split), n in sorted(Counter(
             (r["probe"], r["text"], r["split"]) for r in records).items()):

@@ -13,9 +13,10 @@ def main(smk):
     probes = read_jsonl(smk.input.texts)
     # eval.tf32, as for the answers. One tokenizer serves both probes: each lays out its
     # own padding (NLL on the right, generation on the left), whatever its padding side.
-    tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), params.dtype,
-                                        params.tf32, params.trust_remote_code)
-    records, timing = run_probes(model, tokenizer, probes, params.batch_size)
+    settings = params.settings
+    tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), settings["dtype"],
+                                        settings["tf32"], params.trust_remote_code)
+    records, timing = run_probes(model, tokenizer, probes, settings["batch_size"])
     write_jsonl(smk.output.records, records)
     write_json(smk.output.timing, {**timing, "gpus": gpus})
     print(f"{timing['nll_records']} nll and {timing['recall_records']} recall probes in "

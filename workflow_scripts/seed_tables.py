@@ -10,8 +10,7 @@ from bibleft.tables import rows_to_csv
 def main(smk):
     base = read_jsonl(smk.input.base)
     runs = read_runs(smk.params.tuned_runs, smk.input.tuned)
-    judge_settings = {"ignore_case": smk.params.ignore_case, "alternatives": smk.params.alternatives,
-                      "f1_threshold": smk.params.f1_threshold}
+    judge_settings = dict(smk.params.judging)  # score: ignore_case, alternatives, f1_threshold
     seeds = replicates.seed_rows(base, runs, **judge_settings)
     aggregate = replicates.aggregate_rows(seeds)
     write_text(smk.output.seeds, rows_to_csv(seeds, replicates.SEED_COLUMNS))

@@ -6,7 +6,8 @@ from bibleft.modeling import load_tokenizer
 
 
 def main(smk):
-    verses = asv.select_verses(asv.read_tsv(smk.input.asv), smk.params.books, smk.params.max_verses)
+    data_slice = smk.params.slice  # data.asv: books and max_verses
+    verses = asv.select_verses(asv.read_tsv(smk.input.asv), data_slice["books"], data_slice["max_verses"])
     tokenizer = load_tokenizer(smk.input.model, trust_remote_code=smk.params.trust_remote_code)
     columns = tokenize_verses(verses, tokenizer, smk.params.verse_format)
     save_dataset(columns, smk.output[0], smk.params.num_shards)
