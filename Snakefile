@@ -25,6 +25,8 @@ include: "rules/predict.smk"
 include: "rules/evaluate.smk"
 include: "rules/judge.smk"
 include: "rules/probe.smk"
+# Optional, built only when asked by path: lm-evaluation-harness beside our own scoring.
+include: "rules/lm_eval.smk"
 
 
 rule all:
