@@ -401,16 +401,20 @@ def test_venn_per_setting(tmp_path, settings):
     assert is_png(tmp_path / "v.png") and b"<svg" in (tmp_path / "v.svg").read_bytes()[:500]
 
 
-@pytest.mark.parametrize("settings", [("default",), ("default", "no_warmup")])
-def test_summary_figure(tmp_path, settings):
+@pytest.mark.parametrize("settings, sizes", [
+    (("default",), (135, 774, 270)),
+    (("default", "no_warmup"), (135, 774, 270)),
+    (("default",), (135, 135, 270)),  # two models of one size
+])
+def test_summary_figure(tmp_path, settings, sizes):
     aggregates = {}
-    for model, seed in (("smol-135m", 0), ("gpt2-large", 1), ("gemma-270m", 2)):
+    models = ("smol-135m", "gpt2-large", "gemma-270m")
+    for seed, model in enumerate(models):
         base, runs = study(settings=settings, seed=seed)
         text = tables.rows_to_csv(replicates.aggregate_rows(replicates.seed_rows(base, runs)),
                                   replicates.AGGREGATE_COLUMNS)
         aggregates[model] = list(csv.DictReader(io.StringIO(text)))
-    rows = replicates.summary_rows(aggregates, {"smol-135m": 135, "gpt2-large": 774,
-                                                "gemma-270m": 270})
+    rows = replicates.summary_rows(aggregates, dict(zip(models, sizes)))
     text = tables.rows_to_csv(rows, replicates.SUMMARY_COLUMNS)
     figures.plot_summary(list(csv.DictReader(io.StringIO(text))), tmp_path / "summary.png")
     assert is_png(tmp_path / "summary.png")

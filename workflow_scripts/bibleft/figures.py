@@ -193,8 +193,10 @@ def plot_summary(rows: list[dict], path) -> None:
             # The base model is not trained: every setting repeats its one line.
             if variant == BASE and k > 0:
                 continue
-            points = sorted((float(r["params_millions"]), r) for r in rows
-                            if r["setting"] == setting and r["variant"] == variant)
+            # By size alone: two models of one size must not compare their rows.
+            points = sorted(((float(r["params_millions"]), r) for r in rows
+                             if r["setting"] == setting and r["variant"] == variant),
+                            key=lambda point: point[0])
             if not points:
                 continue
             # Variants at one model size would hide each other's bars: nudge them apart
