@@ -10,7 +10,6 @@ setting. All prediction lists must answer the same questions in the same order.
 
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 from collections import Counter
@@ -20,7 +19,7 @@ from itertools import combinations
 from .errors import InputError
 from .judging import METRICS, UNION, check_paired_records, correct_ids, judge_predictions
 from .stats import discordant_counts, mcnemar_exact_p, sign_test_pooled, wilson_interval
-from .tables import _fmt, _pct
+from .tables import _fmt, _pct, read_checked_csv
 
 BASE = "base"
 ACCURACY_COLUMNS = ["setting", "variant", "n_seeds", "correct", "total", "accuracy_pct",
@@ -314,13 +313,7 @@ def majority_sets(base: list[dict], runs: dict) -> dict[str, dict[str, set]]:
 
 def read_aggregate_csv(path) -> list[dict]:
     """Rows of an aggregate.csv (strings), checked for AGGREGATE_COLUMNS."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in AGGREGATE_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)} "
-                             "(rerun the workflow to rebuild it from seeds.csv)")
-        return list(reader)
+    return read_checked_csv(path, AGGREGATE_COLUMNS, "rerun the workflow to rebuild it from seeds.csv")
 
 
 def summary_rows(aggregates: dict[str, list[dict]],

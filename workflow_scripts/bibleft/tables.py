@@ -174,15 +174,20 @@ def audit_columns(variants) -> list[str]:
             + [f"{m}_{v}" for m in METRICS for v in variants] + [f"f1_{v}" for v in variants])
 
 
-def read_scores_csv(path) -> list[dict]:
-    """Rows of a scores.csv, checked for the columns the figures need."""
+def read_checked_csv(path, columns: list[str], rebuild: str) -> list[dict]:
+    """Rows of a CSV file (as text), checked for `columns`: an error names the file, the
+    missing columns and `rebuild`, how to make the file again."""
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in SCORE_COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)} "
-                             "(rerun rule judge_predictions)")
+            raise InputError(f"{path}: missing column(s) {', '.join(missing)} ({rebuild})")
         return list(reader)
+
+
+def read_scores_csv(path) -> list[dict]:
+    """Rows of a scores.csv, checked for the columns the figures need."""
+    return read_checked_csv(path, SCORE_COLUMNS, "rerun rule judge_predictions")
 
 
 # --- training: timing.csv -----------------------------------------------------------------
