@@ -9,7 +9,7 @@ Measures, on the same models and data, in one run:
       workflow's default) versus every verse padded to 512 tokens (the study's likely
       setting); one verse per example, batch 8, config.yaml's training settings (see
       `train_settings` for the few the published figures set otherwise), the real ASV;
-  (b) answers/s for the study's prompt through `bibleft.generate.generate_answers`:
+  (b) answers/s for the study's prompt through `bibleft.generate.greedy_continuations`:
       the workflow's way (batches of 32, length-sorted, the few-shot prefix that every
       prompt shares run once and its KV cache reused) versus the study's (one prompt at a
       time, no shared cache), and whether the answers are identical;
@@ -106,10 +106,10 @@ def peak_rss_mb() -> float:
 # --- the worker: every phase of one model, in one process -----------------------------------
 
 def phase_generate(model, tokenizer, prompts: list[str], batch_size: int, prefix_cache: bool) -> dict:
-    from bibleft.generate import generate_answers
+    from bibleft.generate import greedy_continuations
 
     def run(some):
-        return generate_answers(model, tokenizer, some, MAX_NEW_TOKENS, batch_size,
+        return greedy_continuations(model, tokenizer, some, MAX_NEW_TOKENS, batch_size,
                                 progress=False, prefix_cache=prefix_cache)
 
     gc.collect()
@@ -295,7 +295,7 @@ def main(argv=None) -> None:
     print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, {threads} thread(s); "
           f"load average {os.getloadavg()[0]:.1f} at start; speeds per "
           f"{'CPU-second' if by_cpu else 'wall-clock second'}")
-    from bibleft.scoring import PAPER_PROMPT, build_prompt
+    from bibleft.prompts import PAPER_PROMPT, build_prompt
 
     verses = load_verses(args.asv_tsv)
     questions = pick_questions(args.bibleqa, args.questions)

@@ -57,10 +57,10 @@ from bibleft import asv, batching  # noqa: E402
 from bibleft.bibleqa import parse_bibleqa  # noqa: E402
 from bibleft.corpus import tokenize_verses, with_eos  # noqa: E402
 from bibleft.fileio import sha256_of, write_json  # noqa: E402
-from bibleft.generate import generate_answers  # noqa: E402
+from bibleft.generate import greedy_continuations  # noqa: E402
 from bibleft.modeling import build_trainable  # noqa: E402
 from bibleft.precision import configure_matmul  # noqa: E402
-from bibleft.scoring import PAPER_PROMPT, build_prompt  # noqa: E402
+from bibleft.prompts import PAPER_PROMPT, build_prompt# noqa: E402
 from bibleft.train import library_versions, train  # noqa: E402
 
 DATA = ROOT / "data" / "gpu-bench"  # /data/ is git-ignored: carried to the GPU machine
@@ -257,7 +257,7 @@ def profile_training(model, examples, pad_id, settings, device, steps: int) -> d
 
 def time_generation(model, tokenizer, prompts, batch_size, device, prefix_cache=True) -> dict:
     def run(some):
-        return generate_answers(model, tokenizer, some, MAX_NEW_TOKENS, batch_size,
+        return greedy_continuations(model, tokenizer, some, MAX_NEW_TOKENS, batch_size,
                                 progress=False, prefix_cache=prefix_cache)
 
     name = (f"generate batch {batch_size}, shared-prefix cache" if prefix_cache

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bibleft.generate import (answer_length, answer_questions, generate_answers, load_for_generation,
+from bibleft.generate import (answer_length, answer_questions, greedy_continuations, load_for_generation,
                               shared_prefix_length)
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-from bibleft.scoring import PAPER_PROMPT, build_prompt
+from bibleft.prompts import PAPER_PROMPT, build_prompt
 from fixtures import BIBLEQA_LINES
 
 # Questions of very different lengths, so that batches need real left padding.
@@ -26,7 +26,7 @@ def paper_prompts() -> list[str]:
 
 def one_at_a_time(model, tokenizer, prompts):
     """The study's way: each prompt alone, no padding, no shared cache."""
-    return generate_answers(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=1,
+    return greedy_continuations(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=1,
                             progress=False, prefix_cache=False)
 
 
@@ -54,7 +54,7 @@ def test_batched_answers_equal_one_at_a_time(tiny, batch_size):
     model, tokenizer = tiny
     prompts = paper_prompts()  # no shared prefix: plain left padding
     single = one_at_a_time(model, tokenizer, prompts)
-    batched = generate_answers(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=batch_size,
+    batched = greedy_continuations(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=batch_size,
                                progress=False)
     assert batched == single
     # A random tiny model still says something: the comparison is not between empty strings.
@@ -66,7 +66,7 @@ def test_shared_prefix_cache_answers_equal_one_at_a_time(tiny, batch_size):
     model, tokenizer = tiny
     prompts = paper_prompts()[:len(QUESTIONS)]  # the study's prompts only: one shared prefix
     assert shared_prefix_length(tokenizer(prompts)["input_ids"]) > 40  # the few-shot examples
-    cached = generate_answers(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size,
+    cached = greedy_continuations(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size,
                               progress=False, prefix_cache=True)
     assert cached == one_at_a_time(model, tokenizer, prompts)
 
@@ -74,8 +74,8 @@ def test_shared_prefix_cache_answers_equal_one_at_a_time(tiny, batch_size):
 def test_answers_come_back_in_input_order(tiny):
     model, tokenizer = tiny
     prompts = paper_prompts()
-    forward = generate_answers(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=4, progress=False)
-    backward = generate_answers(model, tokenizer, prompts[::-1], MAX_NEW_TOKENS, batch_size=4,
+    forward = greedy_continuations(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=4, progress=False)
+    backward = greedy_continuations(model, tokenizer, prompts[::-1], MAX_NEW_TOKENS, batch_size=4,
                                 progress=False)
     assert backward == forward[::-1]
 
@@ -130,6 +130,6 @@ def test_merged_lora_answers_equal_unmerged_adapter(tiny_gpt2, tmp_path):
     assert (merged_logits[mask] - base_logits[mask]).abs().max() > 1e-2  # the adapter matters
 
     unmerged_answers = one_at_a_time(peft_model, tokenizer, prompts)
-    merged_answers = generate_answers(merged, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=8,
+    merged_answers = greedy_continuations(merged, tokenizer, prompts, MAX_NEW_TOKENS, batch_size=8,
                                       progress=False)
     assert merged_answers == unmerged_answers

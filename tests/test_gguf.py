@@ -226,7 +226,7 @@ def test_gemma_loads_reads_texts_with_bos_and_answers_the_first_questions(gemma_
     from bibleft.corpus import bos_prefix
     from bibleft.generate import answer_questions
     from bibleft.modeling import load_causal_lm, load_tokenizer
-    from bibleft.scoring import score_records
+    from bibleft.judging import score_records
     from fixtures import write_bibleqa
 
     tokenizer = load_tokenizer(gemma_dir, padding_side="left")

@@ -15,7 +15,7 @@ import pytest
 
 from bibleft import judging
 from bibleft.fileio import read_jsonl, write_jsonl
-from bibleft.scoring import PAPER_PROMPT, build_prompt
+from bibleft.prompts import PAPER_PROMPT, build_prompt
 import reference_stats
 from workflow_helpers import (planned_jobs, snakemake, tiny_config, tiny_project, with_overlay,
                               write_config)

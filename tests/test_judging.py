@@ -6,7 +6,7 @@ import pytest
 
 from bibleft import judging
 from bibleft.errors import InputError
-from bibleft.scoring import lenient_correct
+from bibleft.judging import lenient_correct
 from fixtures import predictions_of
 
 

@@ -24,7 +24,8 @@ import yaml
 
 from bibleft.lmeval import (TASK, TASK_DIR, compare, harness_command, read_samples,
                             summary_row)
-from bibleft.scoring import PAPER_PROMPT, build_prompt, lenient_correct
+from bibleft.prompts import PAPER_PROMPT, build_prompt
+from bibleft.judging import lenient_correct
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK_FOLDER = TASK_DIR / TASK

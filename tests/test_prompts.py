@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from bibleft.errors import InputError
-from bibleft.generate import answer_questions, generate_answers, shared_prefix_length
+from bibleft.generate import answer_questions, greedy_continuations, shared_prefix_length
 from bibleft.modeling import load_causal_lm, load_tokenizer
 from bibleft.prompts import (chat_messages, chat_prompts, parse_few_shot, question_prompts,
                              render_chat, without_added_bos)
-from bibleft.scoring import PAPER_PROMPT, build_prompt, score_records
+from bibleft.prompts import PAPER_PROMPT, build_prompt
+from bibleft.judging import score_records
 from fixtures import BIBLEQA_LINES
 
 INSTRUCTION = "The following are questions and answers about the Bible."
@@ -166,14 +167,14 @@ def test_chat_prompts_batched_with_prefix_cache_equal_one_at_a_time(tiny, templa
     ids = tokenizer(prompts)["input_ids"]
     assert shared_prefix_length(ids) > 40  # the few-shot turns are the shared prefix
     assert len({len(i) for i in ids}) >= 4  # and the questions still need padding
-    single = generate_answers(model, tokenizer, prompts, 15, batch_size=1, progress=False,
+    single = greedy_continuations(model, tokenizer, prompts, 15, batch_size=1, progress=False,
                               prefix_cache=False)
     assert sum(len(r) > 0 for r in single) >= len(prompts) // 2  # not empty strings
     for batch_size in (1, 3, 16):
-        cached = generate_answers(model, tokenizer, prompts, 15, batch_size, progress=False,
+        cached = greedy_continuations(model, tokenizer, prompts, 15, batch_size, progress=False,
                                   prefix_cache=True)
         assert cached == single, batch_size
-    assert generate_answers(model, tokenizer, prompts, 15, 3, progress=False,
+    assert greedy_continuations(model, tokenizer, prompts, 15, 3, progress=False,
                             prefix_cache=False) == single
 
 
@@ -186,7 +187,7 @@ def test_answer_questions_records_the_prompt_sent(tiny):
                                        chat_template=True, model_name="tiny")
     assert timing["chat_template"] is True
     assert [r["prompt"] for r in records] == chat_prompts(tokenizer, PAPER_PROMPT, QUESTIONS[:3])
-    assert [r["response"] for r in records] == generate_answers(
+    assert [r["response"] for r in records] == greedy_continuations(
         model, tokenizer, [r["prompt"] for r in records], 5, batch_size=1, progress=False,
         prefix_cache=False)
     plain_records, plain_timing = answer_questions(model, plain, questions, PAPER_PROMPT, 5, batch_size=2)

@@ -14,7 +14,7 @@ import pytest
 
 from bibleft import figures, judging, replicates, stats, tables
 from bibleft.errors import InputError
-from bibleft.scoring import lenient_correct
+from bibleft.judging import lenient_correct
 from fixtures import predictions_of
 import reference_stats
 

@@ -1,6 +1,7 @@
 """The study's prompt and lenient rule."""
 
-from bibleft.scoring import PAPER_PROMPT, build_prompt, lenient_correct, score_records
+from bibleft.prompts import PAPER_PROMPT, build_prompt
+from bibleft.judging import lenient_correct, score_records
 
 EXPECTED_PROMPT = """The following are questions and answers about the Bible.
 

@@ -20,7 +20,7 @@ from bibleft.entry import run_step
 from bibleft.errors import InputError
 from bibleft.fileio import atomic_path, read_jsonl, write_jsonl
 from bibleft.lmeval import compare, harness_command, read_samples, summary_row
-from bibleft.scoring import PAPER_PROMPT
+from bibleft.prompts import PAPER_PROMPT
 
 VARIANTS = ("base", "full", "lora")
 

@@ -1,7 +1,7 @@
 """results/<model>/predictions/<variant>.jsonl: answers with the study's lenient verdict."""
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_jsonl
-from bibleft.scoring import score_records
+from bibleft.judging import score_records
 
 
 def main(smk):

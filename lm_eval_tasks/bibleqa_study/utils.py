@@ -3,7 +3,7 @@ and the lenient rule of Gronberg (2024), as the workflow (workflow_scripts/bible
 
 This file is imported by lm-eval from the task folder (`--include_path`), in lm-eval's own
 environment: it imports nothing from the workflow, so it copies the study's prompt and rule
-(tests/test_lm_eval.py checks both against config.yaml and bibleft.scoring).
+(tests/test_lm_eval.py checks both against config.yaml and bibleft.prompts).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# config.yaml eval.prompt (= bibleft.scoring.PAPER_PROMPT): the three examples are part of
+# config.yaml eval.prompt (= bibleft.prompts.PAPER_PROMPT): the three examples are part of
 # the prompt, so the task runs with num_fewshot 0. It ends with "A:" and no space: the model
 # continues with " Adam", as in the workflow.
 PROMPT = (
@@ -69,12 +69,12 @@ def load_bibleqa(**kwargs):
 
 
 def doc_to_text(doc: dict) -> str:
-    # str.replace, not str.format (as bibleft.scoring.build_prompt): questions may hold braces.
+    # str.replace, not str.format (as bibleft.prompts.build_prompt): questions may hold braces.
     return PROMPT.replace("{question}", doc["question"])
 
 
 def lenient_correct(answer: str, response: str) -> bool:
-    """The study's rule (bibleft.scoring.lenient_correct): correct when the short answer
+    """The study's rule (bibleft.judging.lenient_correct): correct when the short answer
     occurs anywhere in the response, case-sensitive."""
     return answer in response
 

@@ -56,9 +56,9 @@ def shared_prefix_length(sequences: list[list[int]]) -> int:
     return max(shortest - 1, 0)
 
 
-def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int,
-                     batch_size: int, log=None, progress: bool = True,
-                     prefix_cache: bool = True) -> list[str]:
+def greedy_continuations(model, tokenizer, prompts: list[str], max_new_tokens: int,
+                         batch_size: int, log=None, progress: bool = True,
+                         prefix_cache: bool = True) -> list[str]:
     """Greedy continuations of `prompts` (new tokens only, decoded), in input order."""
     return generate_with_lengths(model, tokenizer, prompts, max_new_tokens, batch_size, log,
                                  progress, prefix_cache)[0]

@@ -13,7 +13,6 @@ import unicodedata
 from collections import Counter
 
 from .errors import InputError
-from .scoring import lenient_correct
 
 # The study's rule first: it is the reproduction, and the headline.
 METRICS = ("lenient", "lenient_normalized", "first_line", "exact_match", "token_f1")
@@ -29,6 +28,31 @@ _BRACKETED_NOTE = re.compile(r"\s*\[[^\[\]]*\]")  # "Sister's son [KJV]": a sour
 # "Lilies (of the field)"): it is no name of its own.
 _CONTINUATION = {"a", "an", "the", "of", "and", "or", "with", "to", "in", "on", "for",
                  "as", "at", "by", "from", "while", "given", "instead"}
+
+
+def lenient_correct(answer: str, response: str, ignore_case: bool = False) -> bool:
+    """The study's rule: correct when the short answer occurs anywhere in the response.
+
+    Case-sensitive by default, as a plain substring test is: "Is it not Sarah?" counts
+    for `Sarah`, "mount of Sinai" does not count for `Mount Sinai`.
+    """
+    if ignore_case:
+        return answer.casefold() in response.casefold()
+    return answer in response
+
+
+# What a generation record holds that its prediction record leaves out: the prompt the
+# question was asked with stays in generations/ (one copy, beside the raw answer), and a
+# prediction keeps the fields it has always had.
+GENERATION_ONLY = ("prompt",)
+
+
+def score_records(generations: list[dict], ignore_case: bool = False) -> list[dict]:
+    """Each generation record (id, position, question, answer, response, ...) with the
+    lenient verdict added as `correct`, without the `GENERATION_ONLY` fields."""
+    return [{**{k: v for k, v in g.items() if k not in GENERATION_ONLY},
+             "correct": lenient_correct(g["answer"], g["response"], ignore_case)}
+            for g in generations]
 
 
 def normalize(text: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .fileio import read_jsonl
-from .scoring import lenient_correct
+from .judging import lenient_correct
 
 TASK = "bibleqa_study"
 # The task folder, from the repository root: lm_eval --include_path takes it.
@@ -82,7 +82,7 @@ def compare(harness: list[dict], predictions: list[dict]) -> dict:
     """The harness's answers beside the workflow's for the same questions (by id).
 
     Returns the accuracies (the harness's own metric; the workflow's `correct`; the
-    study's rule, bibleft.scoring.lenient_correct, applied to the harness's responses),
+    study's rule, bibleft.judging.lenient_correct, applied to the harness's responses),
     how many responses are the same text and how many verdicts agree, and each question
     whose response or verdict differs.
     """

@@ -8,7 +8,30 @@ import re
 
 from .corpus import bos_prefix
 from .errors import InputError
-from .scoring import build_prompt
+
+# The study's few-shot prompt (Gronberg 2024). Its line breaks are our reading of the
+# paper's layout. `{question}` is replaced by the BibleQA question.
+PAPER_PROMPT = (
+    "The following are questions and answers about the Bible.\n"
+    "\n"
+    "Q: Who was the first man?\n"
+    "A: Adam\n"
+    "\n"
+    "Q: What was special about Samson?\n"
+    "A: He was very strong\n"
+    "\n"
+    "Q: Where was Jesus born?\n"
+    "A: Bethlehem\n"
+    "\n"
+    "Q: {question}\n"
+    "A:"
+)
+
+
+def build_prompt(template: str, question: str) -> str:
+    # str.replace, not str.format: questions and templates may hold braces.
+    return template.replace("{question}", question)
+
 
 # One few-shot example, a paragraph of the prompt: "Q: <question>\nA: <answer>".
 _EXAMPLE = re.compile(r"Q:[ \t]*(?P<question>.*?)[ \t]*\n[ \t]*A:(?P<answer>.*)", re.S)
