@@ -1,0 +1,249 @@
+"""The validated config as typed values, built once: one class per stage (training, LoRA,
+answering, judging, probes) and the experiment that holds them.
+
+Words, as the code uses them:
+- a *setting* is a named entry of the config's `settings:` registry (a folder in results/
+  and checkpoints/): an overlay on the train, lora and data.verse_format keys;
+- a stage's *options* are the typed values of its config section (`TrainOptions` is
+  `train:`, laid over by a setting, with the seed of one fine-tune);
+- the *grid* is the config's `run:` section (grid.Grid), and one run of it a
+  grid.FineTune or grid.BaseModel.
+
+Defaults live in schemas/config.schema.yaml only: configcheck fills them in, and a class
+here takes exactly the keys of its section, no more and no fewer (`from_dict`), so a key
+renamed in the schema and not here fails loudly rather than taking a default.
+
+Options reach a rule's script as one mapping (`as_dict`, a `params:` entry), and the
+script types them again with `from_dict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from .grid import FineTune, Grid
+
+
+class _Section:
+    """A config section as a frozen dataclass: `from_dict` takes exactly its fields."""
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str | None = None, **extra):
+        names = [f.name for f in fields(cls)]
+        given = {**values, **extra}
+        missing = [n for n in names if n not in given]
+        unknown = [k for k in given if k not in names]
+        if missing or unknown:
+            raise KeyError(f"{where or cls.__name__}: "
+                           + "; ".join(filter(None, [
+                               missing and f"missing {', '.join(missing)}",
+                               unknown and f"unknown {', '.join(unknown)}"])))
+        return cls(**given)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainOptions(_Section):
+    """`train:` as one fine-tune sees it. At the level of a setting, `seed` is None and
+    `compile` may hold a mode per method; `for_fine_tune` sets both for one job."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    warmup_steps: int
+    max_grad_norm: float | None
+    max_steps: int | None
+    packing: bool
+    block_size: int
+    max_length: int
+    group_by_length: bool
+    eos: bool
+    precision: str
+    tf32: bool
+    gradient_checkpointing: bool
+    compile: Any            # false, true or a mode; at setting level also {full: .., lora: ..}
+    compile_scope: str | None  # None for an eager job: it has no scope
+    pad_multiple: int
+    log_every: int
+    checkpoint_every: int
+    report_to: list
+    tracking_dir: str
+    # Set per fine-tune (for_fine_tune), not in the config:
+    seed: int | None          # run.seeds: data order and LoRA initialisation
+    resume_dir: str | None    # resumable checkpoints (None: none are saved)
+
+    def for_fine_tune(self, fine_tune: FineTune) -> TrainOptions:
+        """The options of one fine-tuning job: its seed and resume folder, and `compile`
+        resolved to its method's mode, so a per-method change reruns only that method's
+        job; an eager job has no compile scope, so changing the scope does not rerun it."""
+        mode = self.compile
+        if isinstance(mode, dict):
+            mode = mode.get(fine_tune.method, False)  # a method the mapping leaves out: eager
+        return replace(self, seed=fine_tune.seed, resume_dir=fine_tune.resume_dir, compile=mode,
+                       compile_scope=self.compile_scope if mode else None)
+
+
+@dataclass(frozen=True)
+class LoraOptions(_Section):
+    r: int
+    alpha: float
+    dropout: float
+
+
+@dataclass(frozen=True)
+class AnswerOptions(_Section):
+    """`eval:`: how the models are asked and how they answer."""
+
+    prompt: str
+    max_new_tokens: int
+    limit: int | None
+    batch_size: int
+    dtype: str
+    tf32: bool
+    chat_template: bool
+    prefix_cache: bool
+
+
+@dataclass(frozen=True)
+class JudgeOptions(_Section):
+    """`score:`: the study's lenient rule and the stricter metrics."""
+
+    ignore_case: bool
+    alternatives: bool
+    f1_threshold: float
+
+
+@dataclass(frozen=True)
+class ProbeOptions(_Section):
+    """`probes:`: the knowledge probes."""
+
+    enabled: bool
+    books: list | None
+    verses: int | None
+    completions: int
+    translations: list
+    texts: dict
+    seed: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class AsvOptions(_Section):
+    """`data.asv`: where the ASV comes from and the training slice."""
+
+    source: str
+    url: str | None
+    sha256: str | None
+    books: list | None
+    max_verses: int | None
+
+
+@dataclass(frozen=True)
+class BibleqaOptions(_Section):
+    """`data.bibleqa`: the question file, downloaded and checked, or a local copy."""
+
+    url: str | None
+    sha256: str | None
+    path: str | None
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    asv: AsvOptions
+    bibleqa: BibleqaOptions
+    verse_format: str
+    num_shards: int
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DataOptions:
+        return cls(AsvOptions.from_dict(data["asv"], "data.asv"),
+                   BibleqaOptions.from_dict(data["bibleqa"], "data.bibleqa"),
+                   data["verse_format"], data["num_shards"])
+
+
+@dataclass(frozen=True)
+class LmEvalOptions(_Section):
+    """`lm_eval`: the optional lm-evaluation-harness comparison."""
+
+    python: str
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Resources(_Section):
+    """`resources`: what each model job asks for."""
+
+    gpu: int
+    cpus_per_gpu: int
+
+
+@dataclass(frozen=True)
+class ModelEntry(_Section):
+    """One entry of the `models:` registry."""
+
+    source: str
+    revision: str | None
+    tokenizer: str
+    lora_targets: list
+    params_millions: float
+    trust_remote_code: bool
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One entry of the `settings:` registry, laid over the config: what its fine-tunes see."""
+
+    name: str
+    train: TrainOptions
+    lora: LoraOptions
+    verse_format: str
+
+    def train_options(self, fine_tune: FineTune) -> TrainOptions:
+        return self.train.for_fine_tune(fine_tune)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The whole validated config, typed: the grid, the registries and each stage's
+    options. Built once (rules/common.smk, the benchmarks) by `from_config`."""
+
+    grid: Grid
+    models: dict[str, ModelEntry]
+    settings: dict[str, Setting]
+    data: DataOptions
+    answer: AnswerOptions
+    judge: JudgeOptions
+    probes: ProbeOptions
+    lm_eval: LmEvalOptions
+    resources: Resources
+
+    @classmethod
+    def from_config(cls, config: dict) -> Experiment:
+        """`config` as configcheck.validate_config leaves it (defaults filled in)."""
+        from .configcheck import resolved_setting
+
+        settings = {}
+        for name in config["settings"]:
+            resolved = resolved_setting(config, name)
+            settings[name] = Setting(
+                name, TrainOptions.from_dict(resolved["train"], f"settings.{name}.train",
+                                             seed=None, resume_dir=None),
+                LoraOptions.from_dict(resolved["lora"], f"settings.{name}.lora"),
+                resolved["data"]["verse_format"])
+        return cls(
+            grid=Grid.from_config(config["run"]),
+            models={slug: ModelEntry.from_dict(entry, f"models.{slug}")
+                    for slug, entry in config["models"].items()},
+            settings=settings, data=DataOptions.from_dict(config["data"]),
+            answer=AnswerOptions.from_dict(config["eval"], "eval"),
+            judge=JudgeOptions.from_dict(config["score"], "score"),
+            probes=ProbeOptions.from_dict(config["probes"], "probes"),
+            lm_eval=LmEvalOptions.from_dict(config["lm_eval"], "lm_eval"),
+            resources=Resources.from_dict(config["resources"], "resources"))
+
+    def train_options(self, fine_tune: FineTune) -> TrainOptions:
+        return self.settings[fine_tune.setting].train_options(fine_tune)
