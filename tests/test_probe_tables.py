@@ -1,6 +1,6 @@
-"""The knowledge-probe tables and figure: probes.csv's token-weighted means, the paired
-tests of probes_significance.csv (Wilcoxon checked against scipy and against a p-value
-enumerated by hand), and probes.png."""
+"""The knowledge-probe tables (bibleft.probe_tables) and figure: probes.csv's
+token-weighted means, the paired tests of probes_significance.csv (Wilcoxon checked against
+scipy and against a p-value enumerated by hand), and probes.png."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from itertools import product
 import pytest
 from scipy.stats import wilcoxon
 
-from bibleft import stats, tables
+from bibleft import probe_tables, stats
 from bibleft.errors import InputError
 from bibleft.figures import plot_probes
+from bibleft.scores import SIGNIFICANCE_COLUMNS
+from bibleft.tableio import rows_to_csv
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -53,12 +55,12 @@ def probe_records() -> dict[str, list[dict]]:
 
 
 def test_probe_rows_are_token_weighted_and_in_order():
-    rows = tables.probe_rows(probe_records())
+    rows = probe_tables.probe_rows(probe_records())
     assert [(r["probe"], r["text"], r["split"], r["variant"]) for r in rows] == [
         ("nll", "asv", "seen", "base"), ("nll", "asv", "seen", "full"),
         ("nll", "kjv", "unseen", "base"), ("nll", "kjv", "unseen", "full"),
         ("recall", "asv", "seen", "base"), ("recall", "asv", "seen", "full")]
-    assert all(list(r) == tables.PROBE_COLUMNS for r in rows)
+    assert all(list(r) == probe_tables.PROBE_COLUMNS for r in rows)
     base_seen = rows[0]
     # (8 + 1) / (2 + 1) tokens = 3, not the mean of per-example means (4 + 1) / 2 = 2.5;
     # Genesis 1:3 has no scored token and counts nowhere.
@@ -73,15 +75,15 @@ def test_probe_rows_are_token_weighted_and_in_order():
         == (4, 50.0, 0.625)
     assert (recall_full["exact_match"], recall_full["token_f1"]) == (0.0, 0.125)
     assert (recall_base["mean_nll"], recall_base["perplexity"]) == ("", "")
-    header = tables.rows_to_csv(rows, tables.PROBE_COLUMNS).splitlines()[0]
+    header = rows_to_csv(rows, probe_tables.PROBE_COLUMNS).splitlines()[0]
     assert header == "probe,text,split,variant,n,mean_nll,perplexity,exact_match,token_f1"
 
 
 def test_a_group_with_no_scored_token_has_no_mean():
     records = {v: [nll_record("Genesis 1:1", None, 0)] for v in ("base", "full")}
-    row = tables.probe_rows(records)[0]
+    row = probe_tables.probe_rows(records)[0]
     assert (row["n"], row["mean_nll"], row["perplexity"]) == (0, "", "")
-    sig = tables.probe_significance_rows(records)[0]
+    sig = probe_tables.probe_significance_rows(records)[0]
     assert (sig["statistic"], sig["p_value"], sig["a_only"], sig["b_only"]) == ("0", "1", 0, 0)
 
 
@@ -102,7 +104,7 @@ def test_variants_with_other_examples_are_named(change, where):
     else:
         lora.pop()
     records["lora"] = lora
-    for build in (tables.probe_rows, tables.probe_significance_rows):
+    for build in (probe_tables.probe_rows, probe_tables.probe_significance_rows):
         with pytest.raises(InputError,
                            match="probes of lora and base cover different examples") as err:
             build(records)
@@ -120,12 +122,12 @@ def test_variants_with_other_examples_are_named(change, where):
 def test_bad_records_are_named(record, message):
     records = {"base": [nll_record("Genesis 1:1", 1.0, 1)], "full": [record]}
     with pytest.raises(InputError, match=f"probes of full, record 1: {message}"):
-        tables.probe_rows(records)
+        probe_tables.probe_rows(records)
 
 
 def test_no_records_is_an_input_error():
     with pytest.raises(InputError, match="probes of full: no records"):
-        tables.probe_rows({"base": [nll_record("Genesis 1:1", 1.0, 1)], "full": []})
+        probe_tables.probe_rows({"base": [nll_record("Genesis 1:1", 1.0, 1)], "full": []})
 
 
 # --- the Wilcoxon signed-rank test -------------------------------------------------------
@@ -188,12 +190,12 @@ def test_wilcoxon_rejects_missing_values():
 
 def test_probe_significance_rows():
     records = probe_records()
-    rows = {(r["metric"], r["test"]): r for r in tables.probe_significance_rows(records)}
+    rows = {(r["metric"], r["test"]): r for r in probe_tables.probe_significance_rows(records)}
     assert list(rows) == [("nll/asv/seen", "wilcoxon_signed_rank"),
                           ("nll/kjv/unseen", "wilcoxon_signed_rank"),
                           ("recall/asv/seen", "mcnemar_exact"),
                           ("recall/asv/seen", "cochrans_q_df1")]
-    assert all(list(r) == tables.SIGNIFICANCE_COLUMNS for r in rows.values())
+    assert all(list(r) == SIGNIFICANCE_COLUMNS for r in rows.values())
     seen = rows["nll/asv/seen", "wilcoxon_signed_rank"]
     # Per token, base 4 and 1, full 1 and 0.5: full is lower on both scored verses.
     statistic, p = stats.wilcoxon_signed_rank([4 - 1, 1 - 0.5])
@@ -211,7 +213,7 @@ def test_probe_significance_rows():
 def test_probe_significance_pairs_every_variant():
     records = probe_records()
     records["lora"] = [dict(r) for r in records["base"]]
-    rows = tables.probe_significance_rows(records)
+    rows = probe_tables.probe_significance_rows(records)
     pairs = [(r["a"], r["b"]) for r in rows if r["metric"] == "nll/asv/seen"]
     assert pairs == [("base", "full"), ("base", "lora"), ("full", "lora")]
     identical = next(r for r in rows if r["metric"] == "nll/asv/seen" and r["b"] == "lora"
@@ -223,7 +225,7 @@ def test_probe_significance_pairs_every_variant():
 
 def as_read_back(rows: list[dict]) -> list[dict]:
     """The rows as a later reader of probes.csv sees them: every cell a string."""
-    return list(csv.DictReader(io.StringIO(tables.rows_to_csv(rows, tables.PROBE_COLUMNS))))
+    return list(csv.DictReader(io.StringIO(rows_to_csv(rows, probe_tables.PROBE_COLUMNS))))
 
 
 @pytest.mark.parametrize("with_recall", [True, False])
@@ -231,7 +233,7 @@ def test_plot_probes_writes_a_png(tmp_path, with_recall):
     records = probe_records()
     if not with_recall:
         records = {v: [r for r in rs if r["probe"] == "nll"] for v, rs in records.items()}
-    rows = tables.probe_rows(records)
+    rows = probe_tables.probe_rows(records)
     for name, table in (("direct", rows), ("read_back", as_read_back(rows))):
         path = tmp_path / f"{name}.png"
         plot_probes(table, "Knowledge probes: tiny", path)

@@ -12,9 +12,12 @@ from itertools import combinations
 
 import pytest
 
-from bibleft import figures, judging, replicates, stats, tables
+from bibleft import figures, judging, replicates, stats, summary
 from bibleft.errors import InputError
+from bibleft.grid import FineTune
 from bibleft.judging import lenient_correct
+from bibleft.scores import significance_rows
+from bibleft.tableio import rows_to_csv
 from fixtures import predictions_of
 import reference_stats
 
@@ -45,14 +48,37 @@ def random_kinds(rng: random.Random, n: int, p_right: float) -> list[str]:
             for _ in range(n)]
 
 
+MODEL = "m"
+
+
+def ft(setting: str, seed: int, method: str) -> FineTune:
+    return FineTune(MODEL, setting, seed, method)
+
+
 def study(settings=("default", "no_warmup"), seeds=(1, 2, 3), n=len(ANSWERS), seed=0):
-    """The base model's predictions and runs {setting: {seed: {full, lora}}}."""
+    """The base model's predictions and runs {FineTune: predictions}, full and lora for
+    every setting and seed, in grid order."""
     rng = random.Random(seed)
     base = scored(random_kinds(rng, n, 0.3), rng)
-    runs = {s: {k: {"full": scored(random_kinds(rng, n, 0.2), rng),
-                    "lora": scored(random_kinds(rng, n, 0.25), rng)} for k in seeds}
-            for s in settings}
+    runs = {}
+    for s in settings:
+        for k in seeds:
+            runs[ft(s, k, "full")] = scored(random_kinds(rng, n, 0.2), rng)
+            runs[ft(s, k, "lora")] = scored(random_kinds(rng, n, 0.25), rng)
     return base, runs
+
+
+def settings_of(runs: dict) -> list[str]:
+    return list(dict.fromkeys(f.setting for f in runs))
+
+
+def seeds_of(runs: dict, setting: str) -> list[int]:
+    return list(dict.fromkeys(f.seed for f in runs if f.setting == setting))
+
+
+def one_run(base: list[dict], runs: dict, setting: str, seed: int) -> dict[str, list[dict]]:
+    """One (setting, seed)'s predictions by variant, as the study compared them."""
+    return {"base": base, **{m: runs[ft(setting, seed, m)] for m in ("full", "lora")}}
 
 
 def right(record: dict, metric: str = "lenient", **settings) -> bool:
@@ -65,32 +91,52 @@ def by_key(rows: list[dict], *keys: str) -> dict:
 
 # --- accuracy.csv --------------------------------------------------------------------------
 
+def study_table(predictions: dict[str, list[dict]]) -> list[dict]:
+    """The study's table of one run, recounted here: per variant its right answers, their
+    share, the answers' mean length and how many stopped early; then the union."""
+    total = len(predictions["base"])
+    rows, union = [], set()
+    for variant, preds in predictions.items():
+        right = {p["id"] for p in preds if p["correct"]}
+        union |= right
+        rows.append({"variant": variant, "correct": len(right), "total": total,
+                     "accuracy_pct": round(100 * len(right) / total, 3),
+                     "mean_new_tokens": round(sum(p["new_tokens"] for p in preds) / total, 2),
+                     "stopped_early": sum(bool(p["stopped"]) for p in preds)})
+    rows.append({"variant": "union", "correct": len(union), "total": total,
+                 "accuracy_pct": round(100 * len(union) / total, 3), "mean_new_tokens": "",
+                 "stopped_early": ""})
+    return rows
+
+
 def test_accuracy_with_one_seed_is_the_study_table():
     base, runs = study(settings=("default",), seeds=(7,))
-    rows = replicates.accuracy_rows_across_seeds(base, runs)
+    rows = replicates.accuracy_rows(base, runs)
     assert list(rows[0]) == replicates.ACCURACY_COLUMNS
-    expected = tables.accuracy_rows({"base": base, **runs["default"][7]})
+    expected = study_table(one_run(base, runs, "default", 7))
     assert [{k: v for k, v in r.items() if k not in ("setting", "n_seeds")} for r in rows] == expected
-    assert [r["n_seeds"] for r in rows] == [1, 1, 1, 1]
+    assert [(r["setting"], r["n_seeds"]) for r in rows] == [("default", 1)] * 4
 
 
 def test_accuracy_pools_the_seeds():
     base, runs = study()
     n = len(base)
-    rows = by_key(replicates.accuracy_rows_across_seeds(base, runs), "setting", "variant")
-    assert list(rows) == [(s, v) for s in runs for v in ("base", "full", "lora", "union")]
-    for setting, by_seed in runs.items():
+    rows = by_key(replicates.accuracy_rows(base, runs), "setting", "variant")
+    assert list(rows) == [(s, v) for s in settings_of(runs) for v in ("base", "full", "lora", "union")]
+    for setting in settings_of(runs):
+        seeds = seeds_of(runs, setting)
         assert rows[setting, "base"]["correct"] == sum(p["correct"] for p in base)
         for method in ("full", "lora"):
-            pooled = [p for by_method in by_seed.values() for p in by_method[method]]
+            pooled = [p for seed in seeds for p in runs[ft(setting, seed, method)]]
             row = rows[setting, method]
             assert (row["n_seeds"], row["total"]) == (3, 3 * n)
             assert row["correct"] == sum(p["correct"] for p in pooled)
             assert row["accuracy_pct"] == round(100 * row["correct"] / (3 * n), 3)
             assert row["mean_new_tokens"] == round(statistics.mean(p["new_tokens"] for p in pooled), 2)
             assert row["stopped_early"] == sum(p["stopped"] for p in pooled)
-        union = sum(base[i]["correct"] or any(preds[i]["correct"] for preds in by_method.values())
-                    for by_method in by_seed.values() for i in range(n))
+        union = sum(base[i]["correct"] or any(runs[ft(setting, seed, m)][i]["correct"]
+                                              for m in ("full", "lora"))
+                    for seed in seeds for i in range(n))
         assert rows[setting, "union"]["correct"] == union > rows[setting, "base"]["correct"]
         assert rows[setting, "union"]["mean_new_tokens"] == ""
 
@@ -104,16 +150,17 @@ def test_seed_rows_recount_every_metric():
     assert list(rows[0]) == replicates.SEED_COLUMNS
     assert len(rows) == 2 * len(judging.METRICS) * (1 + 2 * 3)
     table = by_key(rows, "setting", "metric", "variant", "seed")
-    for setting, by_seed in runs.items():
+    for setting in settings_of(runs):
         for metric in judging.METRICS:
             row = table[setting, metric, "base", ""]
             assert row["correct"] == sum(right(p, metric, **settings) for p in base)
-            for seed, by_method in by_seed.items():
-                for method, preds in by_method.items():
-                    row = table[setting, metric, method, seed]
-                    correct = sum(right(p, metric, **settings) for p in preds)
-                    assert (row["correct"], row["total"]) == (correct, len(preds))
-                    assert row["accuracy_pct"] == round(100 * correct / len(preds), 3)
+            for fine_tune, preds in runs.items():
+                if fine_tune.setting != setting:
+                    continue
+                row = table[setting, metric, fine_tune.method, fine_tune.seed]
+                correct = sum(right(p, metric, **settings) for p in preds)
+                assert (row["correct"], row["total"]) == (correct, len(preds))
+                assert row["accuracy_pct"] == round(100 * correct / len(preds), 3)
     # The judge settings reach the judge: case-blind, "mary" is right.
     strict = by_key(replicates.seed_rows(base, runs), "setting", "metric", "variant", "seed")
     key = ("default", "lenient", "base", "")
@@ -127,10 +174,11 @@ def test_aggregate_rows_recompute_the_spread_and_the_pooled_interval():
     assert list(rows[0]) == replicates.AGGREGATE_COLUMNS
     table = by_key(rows, "setting", "metric", "variant")
     assert len(table) == 2 * len(judging.METRICS) * 3
-    for setting, by_seed in runs.items():
+    for setting in settings_of(runs):
         for metric in judging.METRICS:
             for method in ("full", "lora"):
-                counts = [sum(right(p, metric) for p in by_seed[s][method]) for s in by_seed]
+                counts = [sum(right(p, metric) for p in runs[ft(setting, s, method)])
+                          for s in seeds_of(runs, setting)]
                 pcts = [100 * c / len(base) for c in counts]
                 mean = sum(pcts) / len(pcts)
                 sd = math.sqrt(sum((x - mean) ** 2 for x in pcts) / (len(pcts) - 1))
@@ -152,7 +200,7 @@ def test_aggregate_rows_recompute_the_spread_and_the_pooled_interval():
 def test_aggregate_is_recomputed_from_the_seeds_csv_text():
     base, runs = study()
     seed_rows = replicates.seed_rows(base, runs)
-    text = tables.rows_to_csv(seed_rows, replicates.SEED_COLUMNS)
+    text = rows_to_csv(seed_rows, replicates.SEED_COLUMNS)
     read_back = list(csv.DictReader(io.StringIO(text)))
     assert read_back[0]["seed"] == "" and isinstance(read_back[1]["correct"], str)
     assert replicates.aggregate_rows(read_back) == replicates.aggregate_rows(seed_rows)
@@ -184,8 +232,8 @@ def test_one_seed_gives_the_study_significance_and_an_identical_pooled_test():
     assert list(rows[0]) == replicates.REPLICATE_SIGNIFICANCE_COLUMNS
     per_seed = [r for r in rows if r["seed"] == 4]
     pooled = [r for r in rows if r["seed"] == "all"]
-    judged = judging.judge_predictions({"base": base, **runs["default"][4]})
-    mcnemar = [r for r in tables.significance_rows(judged) if r["test"] == "mcnemar_exact"]
+    judged = judging.judge_predictions(one_run(base, runs, "default", 4))
+    mcnemar = [r for r in significance_rows(judged) if r["test"] == "mcnemar_exact"]
     assert [{k: v for k, v in r.items() if k not in ("setting", "seed")} for r in per_seed] == mcnemar
     assert {r["test"] for r in pooled} == {"sign_test_pooled"}
     same = ("metric", "a", "b", "statistic", "p_value", "a_only", "b_only")
@@ -200,14 +248,15 @@ def test_significance_per_seed_and_pooled_recount():
     assert len(rows) == 2 * len(judging.METRICS) * len(pairs) * (3 + 1)
     table = by_key(rows, "setting", "seed", "metric", "a", "b")
     n = len(base)
-    for setting, by_seed in runs.items():
+    for setting in settings_of(runs):
+        seeds = seeds_of(runs, setting)
         for metric in judging.METRICS:
             def verdicts(variant, seed):
-                preds = base if variant == "base" else by_seed[seed][variant]
+                preds = base if variant == "base" else runs[ft(setting, seed, variant)]
                 return [right(p, metric) for p in preds]
 
             for a, b in pairs:
-                for seed in by_seed:
+                for seed in seeds:
                     va, vb = verdicts(a, seed), verdicts(b, seed)
                     only_a = sum(x and not y for x, y in zip(va, vb))
                     only_b = sum(y and not x for x, y in zip(va, vb))
@@ -217,8 +266,8 @@ def test_significance_per_seed_and_pooled_recount():
                     assert float(row["p_value"]) == pytest.approx(
                         reference_stats.mcnemar_exact_p(only_a, only_b), rel=1e-5)
                 # Seeds right per question, in whole numbers: base counts all 3 or none.
-                seeds_a = [sum(c) for c in zip(*(verdicts(a, s) for s in by_seed))]
-                seeds_b = [sum(c) for c in zip(*(verdicts(b, s) for s in by_seed))]
+                seeds_a = [sum(c) for c in zip(*(verdicts(a, s) for s in seeds))]
+                seeds_b = [sum(c) for c in zip(*(verdicts(b, s) for s in seeds))]
                 a_only = sum(seeds_a[i] > seeds_b[i] for i in range(n))
                 b_only = sum(seeds_a[i] < seeds_b[i] for i in range(n))
                 row = table[setting, "all", metric, a, b]
@@ -254,7 +303,7 @@ def test_the_hand_worked_case_in_the_table():
     # Seed s got question i right when s < seeds right: 3/3 in seeds 0, 1, 2, 1/3 in seed 0.
     full = {s: scored(["right" if s < k else "wrong" for k in HAND_FULL_SEEDS_RIGHT], rng)
             for s in range(3)}
-    runs = {"default": {s: {"full": preds} for s, preds in full.items()}}
+    runs = {ft("default", s, "full"): preds for s, preds in full.items()}
     assert [p["answer"] for p in base] == answers
     table = by_key(replicates.replicate_significance_rows(base, runs), "seed", "metric", "a", "b")
     row = table["all", "lenient", "base", "full"]
@@ -294,7 +343,7 @@ def test_stability_counts_the_seeds_right_per_question():
         assert (row["id"], row["position"], row["answer"]) == (base[i]["id"], i + 1, ANSWERS[i])
         assert row["base"] == int(base[i]["correct"]) and row["n_seeds"] == 3
         for method in ("full", "lora"):
-            assert row[f"{method}_right"] == sum(runs[row["setting"]][s][method][i]["correct"]
+            assert row[f"{method}_right"] == sum(runs[ft(row["setting"], s, method)][i]["correct"]
                                                  for s in (1, 2, 3))
     lost = [r for r in rows if r["base"] == 1 and r["full_right"] == 0]
     assert lost  # what the table is for: base's right answers no full fine-tune kept
@@ -304,27 +353,43 @@ def test_majority_sets():
     base, runs = study()
     sets = replicates.majority_sets(base, runs)
     assert list(sets) == ["default", "no_warmup"]
-    for setting, by_seed in runs.items():
+    for setting in settings_of(runs):
         assert sets[setting]["base"] == {p["id"] for p in base if p["correct"]}
         for method in ("full", "lora"):
             expected = {base[i]["id"] for i in range(len(base))
-                        if sum(by_seed[s][method][i]["correct"] for s in by_seed) >= 2}
+                        if sum(runs[ft(setting, s, method)][i]["correct"]
+                               for s in seeds_of(runs, setting)) >= 2}
             assert sets[setting][method] == expected
     base, runs = study(seeds=(9,))
     one = replicates.majority_sets(base, runs)["default"]
     assert one == {"base": judging.correct_ids(base),
-                   "full": judging.correct_ids(runs["default"][9]["full"]),
-                   "lora": judging.correct_ids(runs["default"][9]["lora"])}
+                   "full": judging.correct_ids(runs[ft("default", 9, "full")]),
+                   "lora": judging.correct_ids(runs[ft("default", 9, "lora")])}
+
+
+def test_venn_sets_are_the_majority_sets_and_their_regions():
+    base, runs = study()
+    venn = replicates.venn_sets(base, runs)
+    sets = replicates.majority_sets(base, runs)
+    assert list(venn) == list(sets) == ["default", "no_warmup"]
+    for setting, by_variant in sets.items():
+        assert venn[setting]["sets"] == {v: sorted(ids) for v, ids in by_variant.items()}
+        # Each question's region: a bit per set it is in, in the sets' order (base, full, lora).
+        regions = dict.fromkeys(("100", "010", "110", "001", "101", "011", "111"), 0)
+        for qid in set().union(*by_variant.values()):
+            regions["".join("1" if qid in ids else "0" for ids in by_variant.values())] += 1
+        assert venn[setting]["regions"] == regions
+        assert sum(regions.values()) > 0
 
 
 # --- bad input ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("table", [
-    replicates.accuracy_rows_across_seeds, replicates.seed_rows,
-    replicates.replicate_significance_rows, replicates.stability_rows, replicates.majority_sets])
+    replicates.accuracy_rows, replicates.seed_rows, replicates.replicate_significance_rows,
+    replicates.stability_rows, replicates.majority_sets, replicates.venn_sets])
 def test_a_seed_in_another_question_order_is_named(table):
     base, runs = study()
-    lora = runs["no_warmup"][2]["lora"]
+    lora = runs[ft("no_warmup", 2, "lora")]
     lora[0], lora[1] = lora[1], lora[0]
     with pytest.raises(InputError, match=r"lora \(setting no_warmup, seed 2\) and base cover "
                                          r"different questions \(record 1 is 1, not 0\)"):
@@ -333,18 +398,25 @@ def test_a_seed_in_another_question_order_is_named(table):
 
 def test_a_seed_without_a_method_is_named():
     base, runs = study()
-    del runs["default"][3]["lora"]
+    del runs[ft("default", 3, "lora")]
     with pytest.raises(InputError, match="setting default, seed 3: variants full, not full, lora"):
         replicates.seed_rows(base, runs)
     with pytest.raises(InputError, match="no fine-tuned runs"):
         replicates.stability_rows(base, {})
 
 
+def test_fine_tunes_of_two_models_are_refused():
+    base, runs = study(settings=("default",), seeds=(1,))
+    runs[FineTune("other", "default", 2, "full")] = runs[ft("default", 1, "full")]
+    with pytest.raises(InputError, match="fine-tunes of models m, other"):
+        replicates.accuracy_rows(base, runs)
+
+
 def test_a_record_without_its_score_is_named():
     base, runs = study()
-    del runs["default"][1]["full"][4]["correct"]
+    del runs[ft("default", 1, "full")][4]["correct"]
     with pytest.raises(InputError, match=r"full \(setting default, seed 1\), record 5: no 'correct'"):
-        replicates.accuracy_rows_across_seeds(base, runs)
+        replicates.accuracy_rows(base, runs)
 
 
 # --- summary.csv across models ----------------------------------------------------------------
@@ -355,15 +427,15 @@ def test_summary_rows_from_aggregate_files(tmp_path):
         base, runs = study(seed=seed)
         path = tmp_path / f"{model}.csv"
         rows = replicates.aggregate_rows(replicates.seed_rows(base, runs))
-        path.write_text(tables.rows_to_csv(rows, replicates.AGGREGATE_COLUMNS), encoding="utf-8")
+        path.write_text(rows_to_csv(rows, replicates.AGGREGATE_COLUMNS), encoding="utf-8")
         aggregates[model] = replicates.read_aggregate_csv(path)
         assert aggregates[model][0]["correct"] == str(rows[0]["correct"])
-    summary = replicates.summary_rows(aggregates, {"small": 135.0, "large": 774})
-    assert len(summary) == 2 * 2 * len(judging.METRICS) * 3
-    assert all(list(r) == replicates.SUMMARY_COLUMNS for r in summary)
-    assert summary[0]["model"] == "small" and summary[-1]["params_millions"] == 774
+    rows = summary.summary_rows(aggregates, {"small": 135.0, "large": 774})
+    assert len(rows) == 2 * 2 * len(judging.METRICS) * 3
+    assert all(list(r) == summary.SUMMARY_COLUMNS for r in rows)
+    assert rows[0]["model"] == "small" and rows[-1]["params_millions"] == 774
     with pytest.raises(InputError, match="model large: parameter count None"):
-        replicates.summary_rows(aggregates, {"small": 135.0})
+        summary.summary_rows(aggregates, {"small": 135.0})
     bad = tmp_path / "bad.csv"
     bad.write_text("setting,metric,variant,n_seeds\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"bad.csv: missing column\(s\) mean_pct, sd_pct"):
@@ -385,19 +457,17 @@ def loss_log(rng: random.Random, steps: int) -> list[dict]:
                                              (("default", "no_warmup"), (0, 1))])
 def test_loss_curves_of_every_run(tmp_path, settings, seeds):
     rng = random.Random(0)
-    keys = [(s, k, m) for s in settings for k in seeds for m in ("full", "lora")]
+    keys = [ft(s, k, m) for s in settings for k in seeds for m in ("full", "lora")]
     logs = {key: loss_log(rng, 60) for key in keys}
     figures.plot_loss_runs(logs, {key: 20 for key in keys}, "Fine-tuning loss", tmp_path / "loss.png")
     assert is_png(tmp_path / "loss.png")
-    figures.plot_loss({"full": loss_log(rng, 30)}, {"full": 10}, "one", tmp_path / "one.png")
-    assert is_png(tmp_path / "one.png")
 
 
 @pytest.mark.parametrize("settings", [("default",), ("default", "no_warmup", "rank_8")])
 def test_venn_per_setting(tmp_path, settings):
     base, runs = study(settings=settings)
-    sets = replicates.majority_sets(base, runs)
-    figures.plot_venn_settings(sets, "Right in most seeds", tmp_path / "v.png", tmp_path / "v.svg")
+    venn = replicates.venn_sets(base, runs)
+    figures.plot_venn_settings(venn, "Right in most seeds", tmp_path / "v.png", tmp_path / "v.svg")
     assert is_png(tmp_path / "v.png") and b"<svg" in (tmp_path / "v.svg").read_bytes()[:500]
 
 
@@ -411,11 +481,11 @@ def test_summary_figure(tmp_path, settings, sizes):
     models = ("smol-135m", "gpt2-large", "gemma-270m")
     for seed, model in enumerate(models):
         base, runs = study(settings=settings, seed=seed)
-        text = tables.rows_to_csv(replicates.aggregate_rows(replicates.seed_rows(base, runs)),
-                                  replicates.AGGREGATE_COLUMNS)
+        text = rows_to_csv(replicates.aggregate_rows(replicates.seed_rows(base, runs)),
+                           replicates.AGGREGATE_COLUMNS)
         aggregates[model] = list(csv.DictReader(io.StringIO(text)))
-    rows = replicates.summary_rows(aggregates, dict(zip(models, sizes)))
-    text = tables.rows_to_csv(rows, replicates.SUMMARY_COLUMNS)
+    rows = summary.summary_rows(aggregates, dict(zip(models, sizes)))
+    text = rows_to_csv(rows, summary.SUMMARY_COLUMNS)
     figures.plot_summary(list(csv.DictReader(io.StringIO(text))), tmp_path / "summary.png")
     assert is_png(tmp_path / "summary.png")
 
@@ -429,13 +499,16 @@ def test_pair_order_is_base_then_the_methods():
 
 def test_accuracy_markdown_keeps_the_study_table_and_shows_seeds_and_settings():
     base, runs = study(settings=("default",), seeds=(7,))
-    one_seed = tables.accuracy_markdown(replicates.accuracy_rows_across_seeds(base, runs), "m")
-    assert one_seed == tables.accuracy_markdown(
-        tables.accuracy_rows({"base": base, **runs["default"][7]}), "m")
-    assert "| Model | Correct | Total | Accuracy |" in one_seed
+    one_seed = replicates.accuracy_markdown(replicates.accuracy_rows(base, runs), "m")
+    labels = ["Base model", "Full fine-tune", "LoRA fine-tune", "Mixture of models (any correct)"]
+    study_lines = ["| Model | Correct | Total | Accuracy |", "|---|---:|---:|---:|",
+                   *(f"| {label} | {r['correct']} | {r['total']} | {r['accuracy_pct']:.3g}% |"
+                     for label, r in zip(labels, study_table(one_run(base, runs, "default", 7))))]
+    assert "\n" + "\n".join(study_lines) + "\n\n" in one_seed
+    assert "pooled over seeds" not in one_seed
     base, runs = study()
-    rows = replicates.accuracy_rows_across_seeds(base, runs)
-    text = tables.accuracy_markdown(rows, "m")
+    rows = replicates.accuracy_rows(base, runs)
+    text = replicates.accuracy_markdown(rows, "m")
     assert "| Model | Setting | Seeds | Correct | Total | Accuracy |" in text
     full = next(r for r in rows if r["setting"] == "no_warmup" and r["variant"] == "full")
     assert (f"| Full fine-tune | no_warmup | 3 | {full['correct']} | {3 * len(base)} | "

@@ -1,12 +1,14 @@
-"""The judging tables: what they hold, and that they print the very numbers the formulas
-written by hand printed before statsmodels computed the intervals and p-values."""
+"""The judging tables of one run (bibleft.scores): what they hold, and that they print the
+very numbers the formulas written by hand printed before statsmodels computed the intervals
+and p-values."""
 
 from __future__ import annotations
 
 import random
 from itertools import combinations
 
-from bibleft import judging, tables
+from bibleft import judging, scores
+from bibleft.tableio import rows_to_csv
 from fixtures import predictions_of
 import reference_stats
 
@@ -19,24 +21,24 @@ def test_tables_from_predictions():
         "lora": [" no\nQ: Moses?", " ::", " ::", " ::"],
     }, answers)
     judged = judging.judge_predictions(preds)
-    scores = {(r["metric"], r["variant"]): r for r in tables.score_rows(judged)}
-    assert scores["lenient", "base"]["correct"] == 1
-    assert scores["lenient", "full"]["correct"] == 2
-    assert scores["lenient", "lora"]["correct"] == 1
-    assert scores["lenient", "union"]["correct"] == 2
-    assert scores["first_line", "lora"]["correct"] == 0
-    assert scores["token_f1", "base"]["correct"] == 3
-    assert scores["token_f1", "union"]["correct"] == 3
-    assert len(scores) == len(judging.METRICS) * 4
-    sig = {(r["metric"], r["a"], r["b"]): r for r in tables.significance_rows(judged)}
+    table = {(r["metric"], r["variant"]): r for r in scores.score_rows(judged)}
+    assert table["lenient", "base"]["correct"] == 1
+    assert table["lenient", "full"]["correct"] == 2
+    assert table["lenient", "lora"]["correct"] == 1
+    assert table["lenient", "union"]["correct"] == 2
+    assert table["first_line", "lora"]["correct"] == 0
+    assert table["token_f1", "base"]["correct"] == 3
+    assert table["token_f1", "union"]["correct"] == 3
+    assert len(table) == len(judging.METRICS) * 4
+    sig = {(r["metric"], r["a"], r["b"]): r for r in scores.significance_rows(judged)}
     row = sig["token_f1", "base", "lora"]
     assert (row["a_only"], row["b_only"]) == (3, 0) and float(row["p_value"]) == 0.25
     assert sig["lenient", "", ""]["test"] == "cochrans_q_df2"
-    audit = tables.audit_rows(preds, judged, alternatives=False)
+    audit = scores.audit_rows(preds, judged, alternatives=False)
     assert [r["id"] for r in audit] == [0, 1, 2]  # "Eden" nobody got
     assert audit[2]["token_f1_base"] == 1 and audit[2]["lenient_base"] == 0
     assert audit[0]["response_lora"] == " no\nQ: Moses?"
-    assert list(audit[0]) == tables.audit_columns(["base", "full", "lora"])
+    assert list(audit[0]) == scores.audit_columns(["base", "full", "lora"])
 
 
 # --- the numbers are those of the hand-written formulas ----------------------------------
@@ -78,8 +80,8 @@ def test_score_rows_print_the_hand_formulas_numbers():
                              "total": total, "accuracy_pct": printed_pct(correct / total),
                              "ci_low_pct": printed_pct(low), "ci_high_pct": printed_pct(high)})
     assert {r["correct"] for r in expected} >= {0, total}
-    assert (tables.rows_to_csv(tables.score_rows(judged), tables.SCORE_COLUMNS)
-            == tables.rows_to_csv(expected, tables.SCORE_COLUMNS))
+    assert (rows_to_csv(scores.score_rows(judged), scores.SCORE_COLUMNS)
+            == rows_to_csv(expected, scores.SCORE_COLUMNS))
 
 
 def test_significance_rows_print_the_hand_formulas_numbers():
@@ -94,9 +96,9 @@ def test_significance_rows_print_the_hand_formulas_numbers():
                              "p_value": printed_p(reference_stats.mcnemar_exact_p(only_a, only_b)),
                              "a_only": only_a, "b_only": only_b})
     # Cochran's Q came from statsmodels before too: only the McNemar rows changed hands.
-    mcnemar_rows = [r for r in tables.significance_rows(judged) if r["test"] == "mcnemar_exact"]
-    assert (tables.rows_to_csv(mcnemar_rows, tables.SIGNIFICANCE_COLUMNS)
-            == tables.rows_to_csv(expected, tables.SIGNIFICANCE_COLUMNS))
+    mcnemar_rows = [r for r in scores.significance_rows(judged) if r["test"] == "mcnemar_exact"]
+    assert (rows_to_csv(mcnemar_rows, scores.SIGNIFICANCE_COLUMNS)
+            == rows_to_csv(expected, scores.SIGNIFICANCE_COLUMNS))
     p_values = {float(r["p_value"]) for r in expected}
     assert 1.0 in p_values and min(p_values) < 1e-6
 
@@ -106,7 +108,7 @@ def test_every_interval_prints_as_before():
         for correct in range(total + 1):
             judged = {"ids": list(range(total)),
                       "verdicts": {"lenient": {"base": [i < correct for i in range(total)]}}}
-            row = tables.score_rows(judged)[0]
+            row = scores.score_rows(judged)[0]
             low, high = reference_stats.wilson_interval(correct, total)
             assert (row["ci_low_pct"], row["ci_high_pct"]) == (printed_pct(low), printed_pct(high)), \
                 (correct, total)
@@ -121,6 +123,6 @@ def test_every_p_value_prints_as_before():
             a = [True] * only_a + [False] * only_b
             judged = {"ids": list(range(discordant)),
                       "verdicts": {"lenient": {"a": a, "b": [not x for x in a]}}}
-            row = tables.significance_rows(judged)[0]
+            row = scores.significance_rows(judged)[0]
             assert row["p_value"] == printed_p(reference_stats.mcnemar_exact_p(only_a, only_b)), \
                 (only_a, only_b)

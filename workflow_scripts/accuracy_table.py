@@ -1,14 +1,23 @@
-"""results/<model>/accuracy.csv and accuracy.md: the study's results table, per setting,
-pooled over seeds (with one seed: that run's counts)."""
+"""The study's results table, per setting, pooled over seeds (with one seed: that run's
+counts).
+
+Reads the base model's predictions (`base`: results/<model>/base/predictions/base.jsonl)
+and every fine-tune's (named by its FineTune.key, <setting>/seed<seed>/<method>:
+results/<model>/<setting>/seed<seed>/predictions/<method>.jsonl); writes
+results/<model>/accuracy.csv (`csv`) and accuracy.md (`md`).
+params.options: {fine_tunes: [FineTune.as_dict(), ...]} in grid order.
+"""
 from bibleft.entry import run_step
-from bibleft.fileio import read_jsonl, read_runs, write_text
-from bibleft.replicates import ACCURACY_COLUMNS, accuracy_rows_across_seeds
-from bibleft.tables import accuracy_markdown, rows_to_csv
+from bibleft.fileio import read_jsonl, write_text
+from bibleft.grid import fine_tunes_from
+from bibleft.replicates import ACCURACY_COLUMNS, accuracy_markdown, accuracy_rows
+from bibleft.tableio import rows_to_csv
 
 
 def main(smk):
-    runs = read_runs(smk.params.tuned_runs, smk.input.tuned)
-    rows = accuracy_rows_across_seeds(read_jsonl(smk.input.base), runs)
+    fine_tunes = fine_tunes_from(smk.params.options["fine_tunes"])
+    runs = {ft: read_jsonl(smk.input[ft.key]) for ft in fine_tunes}
+    rows = accuracy_rows(read_jsonl(smk.input.base), runs)
     write_text(smk.output.csv, rows_to_csv(rows, ACCURACY_COLUMNS))
     write_text(smk.output.md, accuracy_markdown(rows, smk.wildcards.model))
     print(rows_to_csv(rows, ACCURACY_COLUMNS))

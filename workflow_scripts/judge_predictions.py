@@ -1,21 +1,30 @@
-"""results/<model>/scores.csv, significance.csv and audit.csv: every metric, its Wilson
-interval, paired tests between the variants, and the questions any variant got right."""
-from bibleft import tables
+"""Every metric, its Wilson interval, paired tests between the variants, and the questions
+any variant got right, for one (model, setting, seed).
+
+Reads the predictions of `base` (results/<model>/base/predictions/base.jsonl), `full` and
+`lora` (results/<model>/<setting>/seed<seed>/predictions/<method>.jsonl); writes
+results/<model>/<setting>/seed<seed>/scores.csv, significance.csv and audit.csv.
+params.options: options.JudgeOptions (the config's `score:`).
+"""
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_text
+from bibleft.grid import VARIANTS
 from bibleft.judging import judge_predictions
+from bibleft.options import JudgeOptions
+from bibleft.scores import (SCORE_COLUMNS, SIGNIFICANCE_COLUMNS, audit_columns, audit_rows,
+                            score_rows, significance_rows)
+from bibleft.tableio import rows_to_csv
 
 
 def main(smk):
-    variants = smk.params.variants
-    predictions = {v: read_jsonl(smk.input[v]) for v in variants}
-    judged = judge_predictions(predictions, **smk.params.judging)
-    scores_csv = tables.rows_to_csv(tables.score_rows(judged), tables.SCORE_COLUMNS)
+    options = JudgeOptions.from_dict(smk.params.options, "params.options")
+    predictions = {v: read_jsonl(smk.input[v]) for v in VARIANTS}
+    judged = judge_predictions(predictions, **options.as_dict())
+    scores_csv = rows_to_csv(score_rows(judged), SCORE_COLUMNS)
     write_text(smk.output.scores, scores_csv)
-    write_text(smk.output.significance,
-               tables.rows_to_csv(tables.significance_rows(judged), tables.SIGNIFICANCE_COLUMNS))
-    audit = tables.audit_rows(predictions, judged, smk.params.judging["alternatives"])
-    write_text(smk.output.audit, tables.rows_to_csv(audit, tables.audit_columns(variants)))
+    write_text(smk.output.significance, rows_to_csv(significance_rows(judged), SIGNIFICANCE_COLUMNS))
+    audit = audit_rows(predictions, judged, options.alternatives)
+    write_text(smk.output.audit, rows_to_csv(audit, audit_columns(VARIANTS)))
     print(scores_csv)
     print(f"{len(audit)} questions right in some variant under some metric")
 

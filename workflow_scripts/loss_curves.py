@@ -1,19 +1,25 @@
-"""results/<model>/loss.png: loss per step of every fine-tune of every setting and seed,
-epoch boundaries marked."""
+"""Loss per step of every fine-tune of every setting and seed, epoch boundaries marked.
+
+Reads every fine-tune's checkpoint folder (named by its FineTune.key,
+<setting>/seed<seed>/<method>: checkpoints/<model>/<setting>/seed<seed>/<method>/, its
+train_log.jsonl and train_summary.json); writes results/<model>/loss.png (`output[0]`).
+params.options: {fine_tunes: [FineTune.as_dict(), ...]} in grid order.
+"""
 import json
 from pathlib import Path
 
 from bibleft.entry import run_step
 from bibleft.figures import plot_loss_runs
 from bibleft.fileio import atomic_path, read_jsonl
+from bibleft.grid import fine_tunes_from
 
 
 def main(smk):
-    logs, per_epoch = {}, {}
-    for (setting, seed, method), ckpt in zip(smk.params.tuned_runs, smk.input, strict=True):
-        key = (setting, int(seed), method)
-        logs[key] = read_jsonl(Path(ckpt) / "train_log.jsonl")
-        per_epoch[key] = json.loads((Path(ckpt) / "train_summary.json").read_text())["steps_per_epoch"]
+    fine_tunes = fine_tunes_from(smk.params.options["fine_tunes"])
+    folders = {ft: Path(smk.input[ft.key]) for ft in fine_tunes}
+    logs = {ft: read_jsonl(folder / "train_log.jsonl") for ft, folder in folders.items()}
+    per_epoch = {ft: json.loads((folder / "train_summary.json").read_text())["steps_per_epoch"]
+                 for ft, folder in folders.items()}
     with atomic_path(smk.output[0]) as tmp:
         plot_loss_runs(logs, per_epoch, f"Fine-tuning loss: {smk.wildcards.model}", tmp)
 

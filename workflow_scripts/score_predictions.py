@@ -1,11 +1,14 @@
-"""results/<model>/predictions/<variant>.jsonl: answers with the study's lenient verdict."""
+"""One generations file with the study's lenient verdict added: reads
+results/<model>/base/generations/base.jsonl or
+results/<model>/<setting>/seed<seed>/generations/<method>.jsonl (`input[0]`), writes the
+same run's predictions/<variant>.jsonl (`output[0]`). params.options: {ignore_case}."""
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_jsonl
 from bibleft.judging import score_records
 
 
 def main(smk):
-    scored = score_records(read_jsonl(smk.input[0]), ignore_case=smk.params.ignore_case)
+    scored = score_records(read_jsonl(smk.input[0]), ignore_case=smk.params.options["ignore_case"])
     write_jsonl(smk.output[0], scored)
     print(f"{sum(r['correct'] for r in scored)}/{len(scored)} correct")
 

@@ -1,17 +1,26 @@
-"""results/<model>/timing.csv: training time per method and generation time per answer."""
+"""Training time per method and generation time per answer, for one (model, setting, seed).
+
+Reads the fine-tunes' checkpoint folders (`full`, `lora`:
+checkpoints/<model>/<setting>/seed<seed>/<method>/train_summary.json) and every variant's
+generation timing (`base_timing`: results/<model>/base/generations/base.timing.json;
+`full_timing`, `lora_timing`: results/<model>/<setting>/seed<seed>/generations/
+<method>.timing.json); writes results/<model>/<setting>/seed<seed>/timing.csv.
+"""
 import json
 from pathlib import Path
 
 from bibleft.entry import run_step
 from bibleft.fileio import write_text
-from bibleft.tables import rows_to_csv, timing_rows
+from bibleft.grid import METHODS, VARIANTS
+from bibleft.tableio import rows_to_csv
+from bibleft.timing import TIMING_COLUMNS, timing_rows
 
 
 def main(smk):
     summaries = {m: json.loads((Path(smk.input[m]) / "train_summary.json").read_text())
-                 for m in smk.params.methods}
-    timings = {v: json.loads(Path(smk.input[f"{v}_timing"]).read_text()) for v in smk.params.variants}
-    write_text(smk.output[0], rows_to_csv(timing_rows(summaries, timings)))
+                 for m in METHODS}
+    timings = {v: json.loads(Path(smk.input[f"{v}_timing"]).read_text()) for v in VARIANTS}
+    write_text(smk.output[0], rows_to_csv(timing_rows(summaries, timings), TIMING_COLUMNS))
 
 
 run_step(snakemake, main)  # noqa: F821

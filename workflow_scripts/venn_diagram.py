@@ -1,19 +1,27 @@
-"""results/<model>/venn.png (+ .svg, + venn_sets.json): which questions each model got
-right, a panel per setting; a fine-tune counts a question when right in most of its seeds."""
+"""Which questions each model got right, a Venn diagram per setting; a fine-tune counts a
+question when right in most of its seeds.
+
+Reads the base model's predictions (`base`: results/<model>/base/predictions/base.jsonl)
+and every fine-tune's (named by its FineTune.key, <setting>/seed<seed>/<method>:
+results/<model>/<setting>/seed<seed>/predictions/<method>.jsonl); writes
+results/<model>/venn.png (`png`), venn.svg (`svg`) and venn_sets.json (`sets`: per
+setting, the ids in each set and the regions' sizes).
+params.options: {fine_tunes: [FineTune.as_dict(), ...]} in grid order.
+"""
 from bibleft.entry import run_step
 from bibleft.figures import plot_venn_settings
-from bibleft.fileio import atomic_path, read_jsonl, read_runs, write_json
-from bibleft.replicates import majority_sets
-from bibleft.tables import venn_regions
+from bibleft.fileio import atomic_path, read_jsonl, write_json
+from bibleft.grid import fine_tunes_from
+from bibleft.replicates import venn_sets
 
 
 def main(smk):
-    sets = majority_sets(read_jsonl(smk.input.base), read_runs(smk.params.tuned_runs, smk.input.tuned))
+    fine_tunes = fine_tunes_from(smk.params.options["fine_tunes"])
+    runs = {ft: read_jsonl(smk.input[ft.key]) for ft in fine_tunes}
+    venn = venn_sets(read_jsonl(smk.input.base), runs)
     with atomic_path(smk.output.png) as png, atomic_path(smk.output.svg) as svg:
-        plot_venn_settings(sets, f"Correct answers: {smk.wildcards.model}", png, svg)
-    write_json(smk.output.sets, {setting: {"sets": {v: sorted(s) for v, s in by_variant.items()},
-                                           "regions": venn_regions(by_variant)}
-                                 for setting, by_variant in sets.items()})
+        plot_venn_settings(venn, f"Correct answers: {smk.wildcards.model}", png, svg)
+    write_json(smk.output.sets, venn)
 
 
 run_step(snakemake, main)  # noqa: F821

@@ -1,12 +1,14 @@
 """The figures: the Venn diagrams of correct answers, loss curves, accuracy with its
 intervals per metric and variant, accuracy by model size across seeds, and the knowledge
-probes."""
+probes. One module for all of them: they change together when the plotting does (the Agg
+backend, one way to save, the bars shared by two figures), and each draws a table that its
+own module computes."""
 
 from __future__ import annotations
 
+from .grid import BASE, FineTune
 from .judging import UNION
-from .replicates import BASE
-from .tables import VARIANT_LABELS, venn_regions
+from .tableio import VARIANT_LABELS
 
 
 def _pyplot():
@@ -30,32 +32,26 @@ def _save(fig, **path_by_format) -> None:
     _pyplot().close(fig)
 
 
-def _venn(ax, sets: dict[str, set]) -> None:
+def _venn(ax, sets: dict[str, list], regions: dict[str, int]) -> None:
     from matplotlib_venn import venn3
     from matplotlib_venn.layout.venn3 import DefaultLayoutAlgorithm
 
     # Unweighted: region areas would be unreadable for counts as small as the study's
     # (21, 8, 9), and an area-proportional layout cannot draw empty sets at all.
-    regions = venn_regions(sets)
     labels = [f"{VARIANT_LABELS.get(v, v)}\n({len(s)} correct)" for v, s in sets.items()]
     venn3(subsets=tuple(regions[k] for k in ("100", "010", "110", "001", "101", "011", "111")),
           set_labels=labels, ax=ax,
           layout_algorithm=DefaultLayoutAlgorithm(fixed_subset_sizes=(1,) * 7))
 
 
-def plot_venn(sets: dict[str, set], title: str, png_path, svg_path) -> None:
-    """The three sets of correct answers (base, full, LoRA) as one Venn diagram."""
-    plot_venn_settings({"": sets}, title, png_path, svg_path)
-
-
-def plot_venn_settings(sets_by_setting: dict[str, dict[str, set]], title: str, png_path,
-                       svg_path) -> None:
-    """One Venn diagram per setting (e.g. replicates.majority_sets), side by side; with one
-    setting, plot_venn's figure."""
-    n = len(sets_by_setting)
+def plot_venn_settings(venn: dict[str, dict], title: str, png_path, svg_path) -> None:
+    """One Venn diagram of the three sets of correct answers (base, full, LoRA) per
+    setting, side by side: `venn` is replicates.venn_sets (each setting's `sets` and
+    `regions`), as venn_sets.json holds it."""
+    n = len(venn)
     fig, axes = _pyplot().subplots(1, n, figsize=(6 * n, 5), squeeze=False)
-    for ax, (setting, sets) in zip(axes[0], sets_by_setting.items()):
-        _venn(ax, sets)
+    for ax, (setting, drawn) in zip(axes[0], venn.items()):
+        _venn(ax, drawn["sets"], drawn["regions"])
         if n > 1:
             ax.set_title(setting)
     if n > 1:
@@ -99,28 +95,19 @@ def _loss_panel(ax, runs: list[tuple[str, list[dict], int | None]]) -> None:
     ax.legend(loc="upper right", fontsize="small" if len(runs) > 3 else None)
 
 
-def plot_loss(logs: dict[str, list[dict]], steps_per_epoch: dict[str, int], title: str, path) -> None:
-    """One panel per fine-tune: loss per step (raw and smoothed), epoch boundaries dashed."""
-    fig, axes = _pyplot().subplots(1, len(logs), figsize=(6 * len(logs), 4), squeeze=False)
-    for ax, (method, records) in zip(axes[0], logs.items()):
-        _loss_panel(ax, [("", records, steps_per_epoch.get(method))])
-        ax.set_title(f"{VARIANT_LABELS.get(method, method)}")
-    fig.suptitle(title)
-    _save(fig, png=path)
-
-
-def plot_loss_runs(logs: dict[tuple, list[dict]], steps_per_epoch: dict[tuple, int], title: str,
-                   path) -> None:
-    """Loss curves of every run: `logs` and `steps_per_epoch` keyed (setting, seed, method).
-    One panel per method, one curve per (setting, seed) labelled "setting, seed N" ("seed
-    N" with one setting); with one run per method, plot_loss's figure."""
-    methods = list(dict.fromkeys(method for _, _, method in logs))
-    several_settings = len({setting for setting, _, _ in logs}) > 1
+def plot_loss_runs(logs: dict[FineTune, list[dict]], steps_per_epoch: dict[FineTune, int],
+                   title: str, path) -> None:
+    """Loss curves of every fine-tune: `logs` (train_log.jsonl's records) and
+    `steps_per_epoch` keyed by fine-tune. One panel per method, one curve per (setting,
+    seed) labelled "setting, seed N" ("seed N" with one setting); with one fine-tune per
+    method, its raw loss under its running mean."""
+    methods = list(dict.fromkeys(ft.method for ft in logs))
+    several_settings = len({ft.setting for ft in logs}) > 1
     fig, axes = _pyplot().subplots(1, len(methods), figsize=(6 * len(methods), 4), squeeze=False)
     for ax, method in zip(axes[0], methods):
-        runs = [(f"{setting}, seed {seed}" if several_settings else f"seed {seed}", records,
-                 steps_per_epoch.get((setting, seed, method)))
-                for (setting, seed, m), records in logs.items() if m == method]
+        runs = [(f"{ft.setting}, seed {ft.seed}" if several_settings else f"seed {ft.seed}",
+                 records, steps_per_epoch.get(ft))
+                for ft, records in logs.items() if ft.method == method]
         _loss_panel(ax, runs)
         ax.set_title(f"{VARIANT_LABELS.get(method, method)}")
     fig.suptitle(title)
@@ -176,7 +163,7 @@ _SETTING_LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def plot_summary(rows: list[dict], path) -> None:
-    """summary.csv (replicates.summary_rows, or read back as strings) as the paper's
+    """summary.csv (summary.summary_rows, or read back as strings) as the paper's
     figure: accuracy pooled over seeds under the study's lenient rule against model size
     (millions of parameters, log axis), a line per variant (and a line style per setting
     when there are several), the pooled Wilson 95% interval as error bars and the spread

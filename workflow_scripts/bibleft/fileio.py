@@ -143,13 +143,3 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None,
                 time.sleep(backoff_s * 2 ** (attempt - 1))
     raise InputError(f"could not download {url} after {retries} tries: {last_err}")
 
-
-def read_runs(tuned_runs: list, paths: list, read=read_jsonl) -> dict:
-    """{setting: {seed: {method: read(path)}}} from a rule's `tuned_runs` params, [setting,
-    seed, method] each, and its input files in the same order."""
-    if len(tuned_runs) != len(paths):
-        raise InputError(f"{len(paths)} input files for {len(tuned_runs)} fine-tunes")
-    runs: dict = {}
-    for (setting, seed, method), path in zip(tuned_runs, paths):
-        runs.setdefault(setting, {}).setdefault(int(seed), {})[method] = read(path)
-    return runs

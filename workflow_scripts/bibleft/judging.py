@@ -167,11 +167,6 @@ def check_same_order(records: dict[str, list[dict]], key, what: str, items: str)
     return keys
 
 
-def check_same_questions(predictions: dict[str, list[dict]]) -> list:
-    """Every variant's predictions must answer the same questions, in the same order."""
-    return check_same_order(predictions, lambda p: p["id"], "predictions", "questions")
-
-
 def check_paired_records(records: dict[str, list[dict]], check_record, key, what: str,
                          items: str, rerun: str) -> list:
     """Every variant's records, each one checked by `check_record(record, variant, index)`,

@@ -1,27 +1,32 @@
-"""Tables across seeds: the fine-tunes trained with several seeds (and under several named
-settings) against the one base model, as accuracy pooled over seeds, scores per seed and
-their spread, paired tests per seed and pooled, and which questions each seed got right.
+"""The tables across seeds: one model's fine-tunes, trained under named settings with
+several seeds, against its one base model. accuracy.csv and accuracy.md (the study's
+lenient rule, pooled over seeds), seeds.csv and aggregate.csv (every metric per seed, its
+spread and pooled interval), significance.csv (paired tests per seed and pooled),
+stability.csv (how many seeds got each question right) and the Venn sets (the questions
+right in most seeds, and the regions they make: venn_sets.json, venn.png).
 
-Every function takes `base`, the base model's predictions, and `runs`,
-{setting: {seed: {method: predictions}}}. The base model answers greedily and is not
-trained: it has no seed, and its one set of answers is compared with every seed of every
-setting. All prediction lists must answer the same questions in the same order.
+Every table takes `base`, the base model's predictions, and `runs`, {grid.FineTune:
+predictions} in grid order (setting, then seed, then method), the order of its rows. The
+base model answers greedily and is not trained: it has no seed, and its one set of answers
+is compared with every seed of every setting. All prediction lists must answer the same
+questions in the same order. With one seed, each table is that run's.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import Counter
 from fractions import Fraction
 from itertools import combinations
 
 from .errors import InputError
+from .grid import BASE, FineTune
 from .judging import METRICS, UNION, check_paired_records, correct_ids, judge_predictions
 from .stats import discordant_counts, mcnemar_exact_p, sign_test_pooled, wilson_interval
-from .tables import _fmt, _pct, read_checked_csv
+from .tableio import VARIANT_LABELS, fmt, pct, read_checked_csv
 
-BASE = "base"
+Runs = dict[FineTune, list[dict]]
+
 ACCURACY_COLUMNS = ["setting", "variant", "n_seeds", "correct", "total", "accuracy_pct",
                     "mean_new_tokens", "stopped_early"]
 SEED_COLUMNS = ["setting", "metric", "variant", "seed", "correct", "total", "accuracy_pct"]
@@ -31,44 +36,59 @@ REPLICATE_SIGNIFICANCE_COLUMNS = ["setting", "seed", "metric", "a", "b", "test",
                                   "p_value", "a_only", "b_only"]
 # stability.csv: these, then one `<method>_right` column per method (stability_columns).
 STABILITY_COLUMNS = ["setting", "id", "position", "question", "answer", "base", "n_seeds"]
-SUMMARY_COLUMNS = ["model", "params_millions", *AGGREGATE_COLUMNS]
 POOLED_SEED = "all"  # the seed column of the pooled test's rows
 
 _RERUN = "rerun every seed's variants with the same eval settings"
 
 
-# --- the input: one base model, runs per setting and seed --------------------------------
+# --- the input: one base model, fine-tunes by setting and seed ---------------------------
 
-def methods_by_setting(runs: dict) -> dict[str, list[str]]:
-    """Each setting's fine-tuning methods, in order, once checked that every seed of the
-    setting has the same ones (a seed without its LoRA would silently pool fewer runs)."""
+def _seeds(fine_tunes: list[FineTune]) -> list[int]:
+    return list(dict.fromkeys(ft.seed for ft in fine_tunes))
+
+
+def _methods(fine_tunes: list[FineTune]) -> list[str]:
+    """The methods of a setting (fine_tunes_by_setting has checked every seed has them)."""
+    return [ft.method for ft in fine_tunes if ft.seed == fine_tunes[0].seed]
+
+
+def _of_method(fine_tunes: list[FineTune], method: str) -> list[FineTune]:
+    """A setting's fine-tunes by `method`, one per seed in seed order."""
+    return [ft for ft in fine_tunes if ft.method == method]
+
+
+def _of_seed(fine_tunes: list[FineTune], seed: int) -> list[FineTune]:
+    """A setting's fine-tunes with `seed`, one per method."""
+    return [ft for ft in fine_tunes if ft.seed == seed]
+
+
+def fine_tunes_by_setting(runs: Runs) -> dict[str, list[FineTune]]:
+    """Each setting's fine-tunes, in the order of `runs`, once checked that they are of one
+    model and that every seed of a setting has the same methods (a seed without its LoRA
+    would silently pool fewer runs)."""
     if not runs:
         raise InputError("no fine-tuned runs: there is no setting with seeds to compare")
-    methods = {}
-    for setting, by_seed in runs.items():
-        if not by_seed:
-            raise InputError(f"setting {setting}: no seeds")
-        first_seed, first = next(iter(by_seed.items()))
-        names = list(first)
-        if not names:
-            raise InputError(f"setting {setting}, seed {first_seed}: no fine-tuned variant")
-        for reserved in (BASE, UNION):
-            if reserved in names:
-                raise InputError(f"setting {setting}: a fine-tuning method cannot be named "
-                                 f"{reserved!r}, the tables' name for the "
-                                 f"{'base model' if reserved == BASE else 'union of variants'}")
-        for seed, by_method in by_seed.items():
-            if list(by_method) != names:
-                raise InputError(f"setting {setting}, seed {seed}: variants "
-                                 f"{', '.join(by_method) or 'none'}, not {', '.join(names)} "
-                                 f"as in seed {first_seed}")
-        methods[setting] = names
-    return methods
+    models = list(dict.fromkeys(ft.model for ft in runs))
+    if len(models) > 1:
+        raise InputError(f"fine-tunes of models {', '.join(models)}: the tables across seeds "
+                         "are one model's")
+    settings: dict[str, list[FineTune]] = {}
+    for ft in runs:
+        settings.setdefault(ft.setting, []).append(ft)
+    for setting, fine_tunes in settings.items():
+        methods = _methods(fine_tunes)
+        for seed in _seeds(fine_tunes):
+            own = [ft.method for ft in _of_seed(fine_tunes, seed)]
+            if own != methods:
+                raise InputError(f"setting {setting}, seed {seed}: variants {', '.join(own)}, "
+                                 f"not {', '.join(methods)} as in seed {fine_tunes[0].seed}")
+    return settings
 
 
-def methods_of(runs: dict) -> list[str]:
+def methods_of(runs: Runs) -> list[str]:
     """Every method of every setting, in first-seen order: stability.csv's columns."""
-    return list(dict.fromkeys(m for names in methods_by_setting(runs).values() for m in names))
+    return list(dict.fromkeys(m for fine_tunes in fine_tunes_by_setting(runs).values()
+                              for m in _methods(fine_tunes)))
 
 
 def _run_name(setting, seed, method: str) -> str:
@@ -76,18 +96,14 @@ def _run_name(setting, seed, method: str) -> str:
     return f"{method} (setting {setting}, seed {seed})"
 
 
-def _named(base: list[dict], runs: dict) -> dict[str, list[dict]]:
+def _named(base: list[dict], runs: Runs) -> dict[str, list[dict]]:
     """Every set of predictions under its own name, the base model's once."""
-    named = {BASE: base}
-    for setting, by_seed in runs.items():
-        for seed, by_method in by_seed.items():
-            for method, predictions in by_method.items():
-                named[_run_name(setting, seed, method)] = predictions
-    return named
+    return {BASE: base, **{_run_name(ft.setting, ft.seed, ft.method): predictions
+                           for ft, predictions in runs.items()}}
 
 
-def _check_scored(base: list[dict], runs: dict, keys: tuple[str, ...]) -> list:
-    """The question ids, once every set of predictions (of runs that methods_by_setting
+def _check_scored(base: list[dict], runs: Runs, keys: tuple[str, ...]) -> list:
+    """The question ids, once every set of predictions (of runs that fine_tunes_by_setting
     has checked) holds `keys`, fields score_predictions writes, and the same questions in
     the same order."""
     def check(record: dict, name: str, index: int) -> None:
@@ -100,7 +116,7 @@ def _check_scored(base: list[dict], runs: dict, keys: tuple[str, ...]) -> list:
                                 "questions", _RERUN)
 
 
-def _judged(base: list[dict], runs: dict, judge_settings: dict) -> dict:
+def _judged(base: list[dict], runs: Runs, judge_settings: dict) -> dict:
     """judge_predictions over every set of predictions at once: the base model is judged
     once, and a mismatch is named by setting, seed and method."""
     return judge_predictions(_named(base, runs), **judge_settings)
@@ -110,70 +126,108 @@ def _verdicts(by_name: dict[str, list[bool]], setting, seed, variant: str) -> li
     return by_name[BASE] if variant == BASE else by_name[_run_name(setting, seed, variant)]
 
 
-# --- the study's rule, pooled over seeds: accuracy.csv -----------------------------------
+# --- the study's rule, pooled over seeds: accuracy.csv, accuracy.md ----------------------
 
-def _accuracy_row(setting, variant: str, per_seed: list[list[dict]]) -> dict:
-    correct = sum(len(correct_ids(predictions)) for predictions in per_seed)
+def _accuracy(correct: int, total: int) -> dict:
+    """`correct`, `total` and `accuracy_pct` as accuracy.csv prints them.
+
+    accuracy.csv has always printed round(100 * correct / total, 3), the metric tables
+    tableio.pct(correct / total): the two differ in the last digit for a few counts (23 of
+    320 is one), so each table keeps its own and the files stay as they were."""
+    return {"correct": correct, "total": total, "accuracy_pct": round(100 * correct / total, 3)}
+
+
+def accuracy_row(setting, variant: str, per_seed: list[list[dict]]) -> dict:
+    """One row of accuracy.csv: `variant`'s predictions in each of its seeds, pooled:
+    lenient accuracy, their mean length in tokens, and how many ended with an end-of-text
+    token before the limit."""
     pooled = [p for predictions in per_seed for p in predictions]
     total = len(pooled)
     return {"setting": setting, "variant": variant, "n_seeds": len(per_seed),
-            "correct": correct, "total": total, "accuracy_pct": round(100 * correct / total, 3),
+            **_accuracy(sum(len(correct_ids(predictions)) for predictions in per_seed), total),
             "mean_new_tokens": round(sum(p["new_tokens"] for p in pooled) / total, 2),
             "stopped_early": sum(bool(p["stopped"]) for p in pooled)}
 
 
-def accuracy_rows_across_seeds(base: list[dict], runs: dict) -> list[dict]:
+def accuracy_rows(base: list[dict], runs: Runs) -> list[dict]:
     """accuracy.csv (ACCURACY_COLUMNS): the study's lenient table, pooled over seeds.
 
     Per setting: the base model (one seed's worth), then each method with its counts
     summed over seeds (`total` = seeds x questions; `mean_new_tokens` over every pooled
     answer), then `union`: per seed, the questions right in the base model or in any of
-    that seed's fine-tunes, summed over seeds. With one seed the numbers are
-    tables.accuracy_rows' for that seed.
+    that seed's fine-tunes, summed over seeds.
     """
-    methods = methods_by_setting(runs)
+    settings = fine_tunes_by_setting(runs)
     n_questions = len(_check_scored(base, runs, ("id", "correct", "new_tokens", "stopped")))
     base_right = correct_ids(base)
     rows = []
-    for setting, by_seed in runs.items():
-        rows.append(_accuracy_row(setting, BASE, [base]))
-        for method in methods[setting]:
-            rows.append(_accuracy_row(setting, method,
-                                      [by_method[method] for by_method in by_seed.values()]))
-        union = sum(len(base_right.union(*map(correct_ids, by_method.values())))
-                    for by_method in by_seed.values())
-        total = len(by_seed) * n_questions
-        rows.append({"setting": setting, "variant": UNION, "n_seeds": len(by_seed),
-                     "correct": union, "total": total,
-                     "accuracy_pct": round(100 * union / total, 3),
+    for setting, fine_tunes in settings.items():
+        seeds = _seeds(fine_tunes)
+        rows.append(accuracy_row(setting, BASE, [base]))
+        for method in _methods(fine_tunes):
+            rows.append(accuracy_row(setting, method,
+                                     [runs[ft] for ft in _of_method(fine_tunes, method)]))
+        union = sum(len(base_right.union(*(correct_ids(runs[ft])
+                                           for ft in _of_seed(fine_tunes, seed))))
+                    for seed in seeds)
+        rows.append({"setting": setting, "variant": UNION, "n_seeds": len(seeds),
+                     **_accuracy(union, len(seeds) * n_questions),
                      "mean_new_tokens": "", "stopped_early": ""})
     return rows
 
 
+def accuracy_markdown(rows: list[dict], model: str) -> str:
+    """accuracy.md, the study's results table: accuracy_rows, with a Setting column when
+    there are several and a Seeds column when a fine-tune was trained with several seeds
+    (with neither, the study's own table)."""
+    settings = list(dict.fromkeys(row["setting"] for row in rows))
+    by_setting = len(settings) > 1
+    with_seeds = any(int(row["n_seeds"]) > 1 for row in rows)
+    header = ["Model", *(["Setting"] if by_setting else []), *(["Seeds"] if with_seeds else []),
+              "Correct", "Total", "Accuracy"]
+    align = ["---", *(["---"] if by_setting else []), *(["---:"] if with_seeds else []),
+             "---:", "---:", "---:"]
+    lines = [f"# Accuracy on BibleQA: {model}", "",
+             "Lenient rule: correct when the short answer occurs anywhere in the response.", ""]
+    if with_seeds:
+        lines += ["Fine-tunes pooled over seeds: correct and total summed over their seeds "
+                  "(the mixture per seed, summed).", ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for row in rows:
+        cells = [VARIANT_LABELS.get(row["variant"], row["variant"]),
+                 *([str(row["setting"])] if by_setting else []),
+                 *([str(row["n_seeds"])] if with_seeds else []),
+                 str(row["correct"]), str(row["total"]), f"{row['accuracy_pct']:.3g}%"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Study (GPT-2 Large, Gronberg 2024): base 2.37% (21/886), full 0.902% (8), "
+              "LoRA 1.02% (9), mixture 3.50% (31).", ""]
+    return "\n".join(lines)
+
+
 # --- every metric, per seed and across seeds: seeds.csv, aggregate.csv --------------------
 
-def seed_rows(base: list[dict], runs: dict, **judge_settings) -> list[dict]:
+def seed_rows(base: list[dict], runs: Runs, **judge_settings) -> list[dict]:
     """seeds.csv (SEED_COLUMNS): per setting and metric, the base model's score (seed
     empty: it has none), then one row per method and seed. `judge_settings` are
-    judging.judge's (ignore_case, alternatives, f1_threshold)."""
-    methods = methods_by_setting(runs)
+    judging.judge's (ignore_case, alternatives, f1_threshold: options.JudgeOptions)."""
+    settings = fine_tunes_by_setting(runs)
     judged = _judged(base, runs, judge_settings)
     total = len(judged["ids"])
 
     def row(setting, metric, variant, seed, verdicts):
         correct = sum(verdicts)
         return {"setting": setting, "metric": metric, "variant": variant, "seed": seed,
-                "correct": correct, "total": total, "accuracy_pct": _pct(correct / total)}
+                "correct": correct, "total": total, "accuracy_pct": pct(correct / total)}
 
     rows = []
-    for setting, by_seed in runs.items():
+    for setting, fine_tunes in settings.items():
         for metric in METRICS:
             by_name = judged["verdicts"][metric]
             rows.append(row(setting, metric, BASE, "", by_name[BASE]))
-            for method in methods[setting]:
-                for seed in by_seed:
-                    rows.append(row(setting, metric, method, seed,
-                                    _verdicts(by_name, setting, seed, method)))
+            for method in _methods(fine_tunes):
+                for ft in _of_method(fine_tunes, method):
+                    rows.append(row(setting, metric, method, ft.seed,
+                                    _verdicts(by_name, setting, ft.seed, method)))
     return rows
 
 
@@ -221,9 +275,14 @@ def aggregate_rows(seed_rows: list[dict]) -> list[dict]:
                     "n_seeds": len(rows), "mean_pct": round(statistics.mean(per_seed), 3),
                     "sd_pct": round(statistics.stdev(per_seed), 3) if len(rows) > 1 else "",
                     "min_pct": round(min(per_seed), 3), "max_pct": round(max(per_seed), 3),
-                    "correct": correct, "total": total, "pooled_pct": _pct(correct / total),
-                    "ci_low_pct": _pct(low), "ci_high_pct": _pct(high)})
+                    "correct": correct, "total": total, "pooled_pct": pct(correct / total),
+                    "ci_low_pct": pct(low), "ci_high_pct": pct(high)})
     return out
+
+
+def read_aggregate_csv(path) -> list[dict]:
+    """Rows of an aggregate.csv (strings), checked for AGGREGATE_COLUMNS."""
+    return read_checked_csv(path, AGGREGATE_COLUMNS, "rerun the workflow to rebuild it from seeds.csv")
 
 
 # --- paired tests per seed and pooled: significance.csv ----------------------------------
@@ -233,31 +292,32 @@ def _shares_right(per_seed: list[list[bool]]) -> list[Fraction]:
     return [Fraction(sum(verdicts), len(per_seed)) for verdicts in zip(*per_seed)]
 
 
-def replicate_significance_rows(base: list[dict], runs: dict, **judge_settings) -> list[dict]:
+def replicate_significance_rows(base: list[dict], runs: Runs, **judge_settings) -> list[dict]:
     """significance.csv (REPLICATE_SIGNIFICANCE_COLUMNS): per setting, metric and pair of
     variants (base and each method, the methods with each other), an exact McNemar test
-    in each seed (as tables.significance_rows), then one pooled over seeds (seed `all`):
+    in each seed (as scores.significance_rows), then one pooled over seeds (seed `all`):
     stats.sign_test_pooled on each question's share of seeds right, which says why."""
-    methods = methods_by_setting(runs)
+    settings = fine_tunes_by_setting(runs)
     judged = _judged(base, runs, judge_settings)
 
     def row(setting, seed, metric, a, b, test, only_a, only_b, p):
         return {"setting": setting, "seed": seed, "metric": metric, "a": a, "b": b,
-                "test": test, "statistic": min(only_a, only_b), "p_value": _fmt(p),
+                "test": test, "statistic": min(only_a, only_b), "p_value": fmt(p),
                 "a_only": only_a, "b_only": only_b}
 
     rows = []
-    for setting, by_seed in runs.items():
+    for setting, fine_tunes in settings.items():
+        seeds = _seeds(fine_tunes)
         for metric in METRICS:
             by_name = judged["verdicts"][metric]
-            for a, b in combinations([BASE, *methods[setting]], 2):
-                for seed in by_seed:
+            for a, b in combinations([BASE, *_methods(fine_tunes)], 2):
+                for seed in seeds:
                     only_a, only_b = discordant_counts(_verdicts(by_name, setting, seed, a),
                                                        _verdicts(by_name, setting, seed, b))
                     rows.append(row(setting, seed, metric, a, b, "mcnemar_exact", only_a, only_b,
                                     mcnemar_exact_p(only_a, only_b)))
                 shares = {v: _shares_right([_verdicts(by_name, setting, seed, v)
-                                            for seed in by_seed]) for v in (a, b)}
+                                            for seed in seeds]) for v in (a, b)}
                 rows.append(row(setting, POOLED_SEED, metric, a, b, "sign_test_pooled",
                                 *sign_test_pooled(shares[a], shares[b])))
     return rows
@@ -269,7 +329,7 @@ def stability_columns(methods: list[str]) -> list[str]:
     return [*STABILITY_COLUMNS, *(f"{m}_right" for m in methods)]
 
 
-def stability_rows(base: list[dict], runs: dict) -> list[dict]:
+def stability_rows(base: list[dict], runs: Runs) -> list[dict]:
     """stability.csv (stability_columns(methods_of(runs))): per setting, one row per
     question: whether the base model got it right (1/0, lenient rule) and in how many of
     `n_seeds` seeds each method did (`<method>_right`).
@@ -278,54 +338,58 @@ def stability_rows(base: list[dict], runs: dict) -> list[dict]:
     (`base` 1, `full_right` 0), and which a fine-tune gains in one seed only (luck) or in
     all of them.
     """
-    methods = methods_by_setting(runs)
+    settings = fine_tunes_by_setting(runs)
     _check_scored(base, runs, ("id", "correct"))
     rows = []
-    for setting, by_seed in runs.items():
+    for setting, fine_tunes in settings.items():
+        by_method = {m: [runs[ft] for ft in _of_method(fine_tunes, m)] for m in _methods(fine_tunes)}
         for i, record in enumerate(base):
             row = {"setting": setting, "id": record["id"], "position": record.get("position", ""),
                    "question": record.get("question", ""), "answer": record.get("answer", ""),
-                   "base": int(bool(record["correct"])), "n_seeds": len(by_seed)}
-            for method in methods[setting]:
-                row[f"{method}_right"] = sum(bool(by_method[method][i]["correct"])
-                                             for by_method in by_seed.values())
+                   "base": int(bool(record["correct"])), "n_seeds": len(_seeds(fine_tunes))}
+            for method, per_seed in by_method.items():
+                row[f"{method}_right"] = sum(bool(predictions[i]["correct"])
+                                             for predictions in per_seed)
             rows.append(row)
     return rows
 
 
-def majority_sets(base: list[dict], runs: dict) -> dict[str, dict[str, set]]:
+def majority_sets(base: list[dict], runs: Runs) -> dict[str, dict[str, set]]:
     """{setting: {"base": ids right, method: ids right in more than half of the seeds}},
     lenient rule: the sets of a Venn diagram across seeds (with one seed, its own sets)."""
-    methods = methods_by_setting(runs)
+    settings = fine_tunes_by_setting(runs)
     _check_scored(base, runs, ("id", "correct"))
     out = {}
-    for setting, by_seed in runs.items():
+    for setting, fine_tunes in settings.items():
+        n_seeds = len(_seeds(fine_tunes))
         sets = {BASE: correct_ids(base)}
-        for method in methods[setting]:
-            seeds_right = Counter(qid for by_method in by_seed.values()
-                                  for qid in correct_ids(by_method[method]))
-            sets[method] = {qid for qid, n in seeds_right.items() if 2 * n > len(by_seed)}
+        for method in _methods(fine_tunes):
+            seeds_right = Counter(qid for ft in _of_method(fine_tunes, method)
+                                  for qid in correct_ids(runs[ft]))
+            sets[method] = {qid for qid, n in seeds_right.items() if 2 * n > n_seeds}
         out[setting] = sets
     return out
 
 
-# --- across models: summary.csv ----------------------------------------------------------
+def venn_regions(sets: dict[str, set]) -> dict[str, int]:
+    """Sizes of the seven regions of a three-set Venn diagram, keyed like matplotlib-venn
+    ('100' = only the first set, '111' = all three)."""
+    a, b, c = (sets[v] for v in sets)
+    universe = a | b | c
+    regions = {}
+    for key in ("100", "010", "110", "001", "101", "011", "111"):
+        inside = [s for s, bit in zip((a, b, c), key) if bit == "1"]
+        outside = [s for s, bit in zip((a, b, c), key) if bit == "0"]
+        members = set.intersection(*inside) if inside else set(universe)
+        for s in outside:
+            members = members - s
+        regions[key] = len(members)
+    return regions
 
-def read_aggregate_csv(path) -> list[dict]:
-    """Rows of an aggregate.csv (strings), checked for AGGREGATE_COLUMNS."""
-    return read_checked_csv(path, AGGREGATE_COLUMNS, "rerun the workflow to rebuild it from seeds.csv")
 
-
-def summary_rows(aggregates: dict[str, list[dict]],
-                 params_millions: dict[str, float]) -> list[dict]:
-    """summary.csv (SUMMARY_COLUMNS): every model's aggregate.csv rows, after the model and
-    its size in millions of parameters (the x axis of figures.plot_summary)."""
-    rows = []
-    for model, aggregate in aggregates.items():
-        size = params_millions.get(model)
-        if (not isinstance(size, (int, float)) or isinstance(size, bool)
-                or not math.isfinite(size) or size <= 0):
-            raise InputError(f"model {model}: parameter count {size!r} is not a positive "
-                             "number of millions")
-        rows += [{"model": model, "params_millions": size, **row} for row in aggregate]
-    return rows
+def venn_sets(base: list[dict], runs: Runs) -> dict[str, dict]:
+    """venn_sets.json and what figures.plot_venn_settings draws: per setting, the
+    majority_sets as sorted ids (`sets`) and their venn_regions (`regions`)."""
+    return {setting: {"sets": {v: sorted(s) for v, s in sets.items()},
+                      "regions": venn_regions(sets)}
+            for setting, sets in majority_sets(base, runs).items()}
