@@ -8,7 +8,7 @@ Measures, on the same models and data, in one run:
       `bibleft.train.train()`: dynamic padding (to the longest verse in the batch, the
       workflow's default) versus every verse padded to 512 tokens (the study's likely
       setting); one verse per example, batch 8, config.yaml's training settings (see
-      `train_settings` for the few the published figures set otherwise), the real ASV;
+      `train_options` for the few the published figures set otherwise), the real ASV;
   (b) answers/s for the study's prompt through `bibleft.generate.greedy_continuations`:
       the workflow's way (batches of 32, length-sorted, the few-shot prefix that every
       prompt shares run once and its KV cache reused) versus the study's (one prompt at a
@@ -37,9 +37,7 @@ taken from SmolLM2-135M (from the tiny model when SmolLM2 is left out).
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
-import io
 import json
 import os
 import resource
@@ -49,8 +47,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflow_scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when loaded by path
+import common  # noqa: E402  (puts workflow_scripts on sys.path)
+
+ROOT = common.ROOT
 sys.path.insert(0, str(ROOT / "tests"))  # fixtures.make_tiny_gpt2
 
 BIBLEQA_ENV = "BIBLEFT_BIBLEQA"  # where --bibleqa is not given: the path of 1001.csv
@@ -63,21 +63,12 @@ FIXED_LENGTH = 512
 MAX_NEW_TOKENS = 15  # the study's
 
 
-def train_settings() -> dict:
-    """config.yaml's training settings (validated as the workflow does), with what the
-    published CPU figures set otherwise."""
-    from bibleft.configcheck import load_config
-
-    config = load_config(ROOT / "config.yaml")
-    return {**config["train"], "seed": config["run"]["seeds"][0],  # the study's one run
-            # Figures per step: a log flush (and on_flush call) after every step, and no
-            # resumable checkpoint (saving one flushes the log and takes time).
-            "log_every": 1, "checkpoint_every": 0,
-            # Eager, dynamic padding alone, EOS appended and IEEE float32 matmuls: how the
-            # published figures were measured (before train.eos and train.tf32 existed).
-            "compile": False, "pad_multiple": 1, "eos": True, "tf32": False,
-            # Timing runs are not the study's: none goes to train.report_to's trackers.
-            "report_to": []}
+def train_options():
+    """config.yaml's training options as the benchmarks time them (common.train_options),
+    with what the published CPU figures set otherwise: a log window (the clock's tick)
+    every step, EOS appended and IEEE float32 matmuls (they were measured before train.eos
+    and train.tf32 existed)."""
+    return common.train_options(common.load_workflow_config(), log_every=1, eos=True, tf32=False)
 
 
 # --- memory -------------------------------------------------------------------------------
@@ -122,24 +113,23 @@ def phase_generate(model, tokenizer, prompts: list[str], batch_size: int, prefix
             "answers_per_cpu_s": len(prompts) / cpu, "peak_rss_mb": peak_rss_mb()}
 
 
-def phase_train(model_dir: str, examples: list[list[int]], settings: dict, steps: int,
+def phase_train(model_dir: str, examples: list[list[int]], options, steps: int,
                 fixed_length: int | None) -> dict:
-    from bibleft import batching
+    from dataclasses import replace
+
     from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-    from bibleft.train import train
+    from bibleft.train import TrainData, train
 
     gc.collect()
     reset_peak_rss()
     tokenizer = load_tokenizer(model_dir)
     model = build_trainable(load_causal_lm(model_dir), "full")
-    collate = (functools.partial(batching.collate_fixed, pad_id=tokenizer.pad_token_id,
-                                 length=fixed_length) if fixed_length else None)
-    flushes = []  # log_every=1: one (step, real tokens so far, wall s, CPU s) per step
-    train(model, examples, tokenizer.pad_token_id, {**settings, "max_steps": 1 + steps},
-          log=io.StringIO(), progress=False, collate=collate,
-          on_flush=lambda step, tokens, seconds: flushes.append(
-              (step, tokens, seconds, time.process_time())))
-    (_, tokens0, wall0, cpu0), (last, tokens1, wall1, cpu1) = flushes[0], flushes[-1]
+    clock = common.Windows()  # log_every=1: a window per step
+    train(model, TrainData(examples, tokenizer.pad_token_id, fixed_length),
+          replace(options, max_steps=1 + steps), clock)
+    first, final = clock.windows[0], clock.windows[-1]
+    tokens0, wall0, cpu0 = first.tokens_seen, first.seconds, clock.cpu_s[0]
+    last, tokens1, wall1, cpu1 = final.step, final.tokens_seen, final.seconds, clock.cpu_s[-1]
     timed, real = last - 1, tokens1 - tokens0  # the steps after the warm-up step
     return {"steps": timed, "real_tokens": real, "real_tokens_per_step": real / timed,
             "wall_s": wall1 - wall0, "cpu_s": cpu1 - cpu0,
@@ -150,6 +140,7 @@ def phase_train(model_dir: str, examples: list[list[int]], settings: dict, steps
 
 def worker(spec: dict) -> dict:
     from bibleft.modeling import load_causal_lm, load_tokenizer
+    from bibleft.options import TrainOptions
 
     def say(text):
         print(f"  [{spec['name']}] {text}", flush=True)
@@ -165,10 +156,11 @@ def worker(spec: dict) -> dict:
                                              prefix_cache=True)
     del model
     examples = json.loads(Path(spec["examples"]).read_text())
+    options = TrainOptions.from_dict(spec["train"], "train")
     say(f"training, dynamic padding (1 warm-up + {spec['steps']} steps)")
-    out["train_dynamic"] = phase_train(model_dir, examples, spec["train"], spec["steps"], None)
+    out["train_dynamic"] = phase_train(model_dir, examples, options, spec["steps"], None)
     say(f"training, every verse padded to {FIXED_LENGTH} (1 warm-up + {spec['fixed_steps']} steps)")
-    out["train_fixed512"] = phase_train(model_dir, examples, spec["train"], spec["fixed_steps"],
+    out["train_fixed512"] = phase_train(model_dir, examples, options, spec["fixed_steps"],
                                         FIXED_LENGTH)
     return out
 
@@ -209,31 +201,15 @@ def prepare_model(name: str, workdir: Path) -> tuple[Path, str]:
     raise SystemExit(f"--models: unknown model {name!r} (tiny, smollm2)")
 
 
-def load_verses(asv_tsv: Path | None):
-    from bibleft import asv
-
-    return asv.read_tsv(asv_tsv) if asv_tsv else asv.verses_from_pythonbible()
-
-
 def tokenized_examples(model_dir: Path, verses, workdir: Path, name: str, eos: bool) -> Path:
-    from bibleft.corpus import tokenize_verses, with_eos
+    """The examples of `verses` for model `name`, cached as JSON for its worker."""
     from bibleft.modeling import load_tokenizer
 
     target = workdir / f"examples-{name}-{len(verses)}{'-eos' if eos else ''}.json"
     if not target.is_file():
-        tokenizer = load_tokenizer(model_dir)
-        ids = with_eos(tokenize_verses(verses, tokenizer, VERSE_FORMAT)["input_ids"],
-                       tokenizer.eos_token_id, eos)
+        ids = common.training_examples(verses, load_tokenizer(model_dir), VERSE_FORMAT, eos)
         target.write_text(json.dumps(ids))
     return target
-
-
-def pick_questions(path: Path, count: int) -> list[dict]:
-    from bibleft.bibleqa import parse_bibleqa
-
-    records = parse_bibleqa(path)
-    stride = max(1, len(records) // count)  # spread over the file: varied lengths
-    return records[::stride][:count]
 
 
 def print_table(results: dict, by_cpu: bool) -> None:
@@ -261,7 +237,7 @@ def print_table(results: dict, by_cpu: bool) -> None:
               f"answers {row['identical_answers']}/{results['settings']['questions']}")
 
 
-def main(argv=None) -> None:
+def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bibleqa", type=Path, default=os.environ.get(BIBLEQA_ENV),
                         help=f"BibleQA 1001.csv, the questions for the generation benchmark "
@@ -286,7 +262,34 @@ def main(argv=None) -> None:
     if not args.bibleqa.is_file():
         raise SystemExit(f"--bibleqa {args.bibleqa}: no such file (the BibleQA 1001.csv)")
     args.workdir.mkdir(parents=True, exist_ok=True)
+    return args
 
+
+def measure_model(name: str, args, verses, prompts: list[str], options, by_cpu: bool) -> dict:
+    """Every phase of model `name`, in a worker process of its own, and its speed-ups."""
+    model_dir, source = prepare_model(name, args.workdir)
+    examples = tokenized_examples(model_dir, verses, args.workdir, name, options.eos)
+    print(f"[{name}] {MODEL_LABELS[name]}: {source}", flush=True)
+    row = run_worker({"name": name, "model_dir": str(model_dir), "examples": str(examples),
+                      "train": options.as_dict(), "prompts": prompts,
+                      "gen_batch_size": args.gen_batch_size, "steps": args.train_steps,
+                      "fixed_steps": args.fixed_steps}, args.workdir, args.threads)
+    row["source"] = source
+    single, batched = row["generate_single"]["answers"], row["generate_batched"]["answers"]
+    row["identical_answers"] = sum(a == b for a, b in zip(single, batched))
+    tok, ans = ("tokens_per_cpu_s", "answers_per_cpu_s") if by_cpu else ("tokens_per_s",
+                                                                         "answers_per_s")
+    row["train_speedup"] = row["train_dynamic"][tok] / row["train_fixed512"][tok]
+    row["generate_speedup"] = row["generate_batched"][ans] / row["generate_single"][ans]
+    row["train_speedup_wall"] = (row["train_dynamic"]["tokens_per_s"]
+                                 / row["train_fixed512"]["tokens_per_s"])
+    row["generate_speedup_wall"] = (row["generate_batched"]["answers_per_s"]
+                                    / row["generate_single"]["answers_per_s"])
+    return row
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     import torch
 
     started = time.perf_counter()
@@ -297,37 +300,18 @@ def main(argv=None) -> None:
           f"{'CPU-second' if by_cpu else 'wall-clock second'}")
     from bibleft.prompts import PAPER_PROMPT, build_prompt
 
-    verses = load_verses(args.asv_tsv)
-    questions = pick_questions(args.bibleqa, args.questions)
-    prompts = [build_prompt(PAPER_PROMPT, q["question"]) for q in questions]
+    verses = common.load_verses(args.asv_tsv)
+    prompts = [build_prompt(PAPER_PROMPT, q) for q in common.pick_questions(args.bibleqa, args.questions)]
     print(f"data: {len(verses):,} ASV verses; {len(prompts)} BibleQA questions from {args.bibleqa}")
 
-    settings = train_settings()
-    results = {"models": {}, "train": settings, "settings": {
-        "batch_size": settings["batch_size"], "fixed_length": FIXED_LENGTH,
+    options = train_options()
+    results = {"models": {}, "train": options.as_dict(), "settings": {
+        "batch_size": options.batch_size, "fixed_length": FIXED_LENGTH,
         "gen_batch_size": args.gen_batch_size, "max_new_tokens": MAX_NEW_TOKENS,
         "questions": len(prompts), "threads": threads, "train_steps": args.train_steps,
         "fixed_steps": args.fixed_steps, "speedups_from": "cpu_time" if by_cpu else "wall_clock"}}
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        model_dir, source = prepare_model(name, args.workdir)
-        examples = tokenized_examples(model_dir, verses, args.workdir, name, settings["eos"])
-        print(f"[{name}] {MODEL_LABELS[name]}: {source}", flush=True)
-        row = run_worker({"name": name, "model_dir": str(model_dir), "examples": str(examples),
-                          "train": settings, "prompts": prompts, "gen_batch_size": args.gen_batch_size,
-                          "steps": args.train_steps, "fixed_steps": args.fixed_steps},
-                         args.workdir, args.threads)
-        row["source"] = source
-        single, batched = row["generate_single"]["answers"], row["generate_batched"]["answers"]
-        row["identical_answers"] = sum(a == b for a, b in zip(single, batched))
-        tok, ans = ("tokens_per_cpu_s", "answers_per_cpu_s") if by_cpu else ("tokens_per_s",
-                                                                             "answers_per_s")
-        row["train_speedup"] = row["train_dynamic"][tok] / row["train_fixed512"][tok]
-        row["generate_speedup"] = row["generate_batched"][ans] / row["generate_single"][ans]
-        row["train_speedup_wall"] = (row["train_dynamic"]["tokens_per_s"]
-                                     / row["train_fixed512"]["tokens_per_s"])
-        row["generate_speedup_wall"] = (row["generate_batched"]["answers_per_s"]
-                                        / row["generate_single"]["answers_per_s"])
-        results["models"][name] = row
+        results["models"][name] = measure_model(name, args, verses, prompts, options, by_cpu)
 
     print()
     print_table(results, by_cpu)

@@ -15,47 +15,44 @@ so no run reuses another's work.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from bench import train_settings  # config.yaml's, as the CPU benchmark uses them
+# Before torch is imported (by common): a cache hit would time a lookup, not a compile.
+os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "0"
+os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "0"
 
-ROOT = Path(__file__).resolve().parents[1]
+import common  # noqa: E402  (puts workflow_scripts on sys.path)
+from bench import train_options  # noqa: E402  (config.yaml's, as the CPU benchmark uses them)
 
 
 def one_run(method: str, scope: str, mode: str, layers: int) -> dict:
-    # Before torch is imported: a cache hit would time a lookup, not a compile.
-    os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "0"
-    os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "0"
-    sys.path.insert(0, str(ROOT / "workflow_scripts"))
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from bibleft.configcheck import load_config
     from bibleft.modeling import build_trainable
-    from bibleft.train import train
+    from bibleft.train import TrainData, train
 
-    config = load_config(ROOT / "config.yaml")
+    lora, targets = common.lora_options(common.load_workflow_config())
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(n_layer=layers, n_embd=64, n_head=2))
-    model = build_trainable(model, method, config["lora"],
-                            config["models"]["gpt2-large"]["lora_targets"])
+    model = build_trainable(model, method, lora.as_dict(), targets)
     examples = [torch.randint(0, 50000, (n,)).tolist() for n in (30, 33, 25, 40) * 4]
-    flushes = []
+    clock = common.Windows()
     # The two steps timed, compiled as this run asks, with lengths in multiples of 16 (as
     # a compiled run of the workflow would set train.pad_multiple).
-    settings = {**train_settings(), "max_steps": 2, "log_every": 1, "compile": mode,
-                "compile_scope": scope, "pad_multiple": 16}
-    result = train(model, examples, 50256, settings, progress=False, log=io.StringIO(),
-                   on_flush=lambda step, tokens, seconds: flushes.append(seconds))
-    report = result["summary"]["compile"]
+    options = replace(train_options(), max_steps=2, log_every=1, compile=mode,
+                      compile_scope=scope, pad_multiple=16)
+    result = train(model, TrainData(examples, 50256), options, clock)
+    report = result.summary["compile"]
+    first, second = (window.seconds for window in clock.windows)
     return {"method": method, "scope": scope, "mode": mode, "blocks": layers,
-            "first_step_s": flushes[0], "next_step_s": flushes[1] - flushes[0],
+            "first_step_s": first, "next_step_s": second - first,
             "graphs": report["graphs"], "graph_breaks": report["graph_breaks"]}
 
 

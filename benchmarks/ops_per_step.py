@@ -17,13 +17,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when loaded by path
+import common  # noqa: E402  (puts workflow_scripts on sys.path)
+import torch  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflow_scripts"))
-
-from bibleft.configcheck import load_config  # noqa: E402
 from bibleft.modeling import build_trainable  # noqa: E402
 
 # No kernel behind these on a GPU: they only make a new view of the same memory.
@@ -45,25 +43,25 @@ class CountOps(TorchDispatchMode):
 def count_step(n_layer: int, lora: bool, autocast: bool, batch: int, length: int) -> Counter:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    settings = load_config(ROOT / "config.yaml")
-    train = settings["train"]
+    workflow_config = common.load_workflow_config()
+    train = common.train_options(workflow_config)
+    lora_options, targets = common.lora_options(workflow_config)
     torch.manual_seed(0)
     config = GPT2Config(n_layer=n_layer, n_embd=64, n_head=2)  # GPT-2 Large: n_embd=1280
     model = GPT2LMHeadModel(config)
-    model = (build_trainable(model, "lora", settings["lora"],
-                             settings["models"]["gpt2-large"]["lora_targets"]) if lora
+    model = (build_trainable(model, "lora", lora_options.as_dict(), targets) if lora
              else build_trainable(model, "full"))
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=train["learning_rate"],
-                                  weight_decay=train["weight_decay"], fused=True)
+    optimizer = torch.optim.AdamW(params, lr=train.learning_rate,
+                                  weight_decay=train.weight_decay, fused=True)
     ids = torch.randint(0, config.vocab_size, (batch, length))
 
     def step():  # what bibleft.train does per step, without accelerate's wrappers
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, train["max_grad_norm"])
+        torch.nn.utils.clip_grad_norm_(params, train.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

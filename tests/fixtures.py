@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib.util
 import shutil
 from pathlib import Path
@@ -25,13 +27,45 @@ BIBLEQA_LINES = [
 ]
 
 
-# The config's `train` block, small: a few quick steps of the tiny GPT-2 on the CPU.
-TRAIN_SETTINGS = {
-    "epochs": 1, "batch_size": 4, "learning_rate": 3e-3, "weight_decay": 0.0, "warmup_steps": 0,
-    "max_steps": None, "seed": 0, "log_every": 5, "checkpoint_every": 0, "precision": "auto",
-    "max_length": 512, "packing": False, "block_size": 16, "max_grad_norm": 1.0,
-    "group_by_length": False, "gradient_checkpointing": False, "compile": False, "eos": True,
-}
+# The training options the tests change from the schema's defaults: a few quick steps of
+# the tiny GPT-2 on the CPU.
+SMALL_TRAIN = {"epochs": 1, "batch_size": 4, "learning_rate": 3e-3, "log_every": 5,
+               "checkpoint_every": 0, "max_length": 512, "block_size": 16, "eos": True}
+LORA = {"r": 4, "alpha": 8, "dropout": 0.1}
+LORA_TARGETS = ["c_attn", "c_proj", "c_fc"]
+
+
+@functools.lru_cache(maxsize=1)
+def schema_train_options():
+    """`train:` as the workflow types it from a minimal config: every value the schema's
+    default (configcheck fills them in, options.Experiment types them)."""
+    from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config
+    from bibleft.options import Experiment
+
+    config = validate_config({"run": {"models": ["tiny"]},
+                              "models": {"tiny": {"source": "tiny", "lora_targets": LORA_TARGETS}}},
+                             load_schema(SCHEMA_PATH))
+    return Experiment.from_config(config).settings["paper"].train
+
+
+def train_options(seed: int = 0, resume_dir=None, **overrides):
+    """TrainOptions of one test run: the schema's defaults, SMALL_TRAIN's values, then
+    `overrides` (a name TrainOptions lacks is a TypeError)."""
+    return dataclasses.replace(schema_train_options(), seed=seed,
+                               resume_dir=None if resume_dir is None else str(resume_dir),
+                               **{**SMALL_TRAIN, **overrides})
+
+
+def finetune_job(fine_tune, model_dir, data, output, train):
+    """The FineTuneJob of `fine_tune` (a grid.FineTune) on the tiny model: LoRA's options
+    and targets for a LoRA fine-tune, no GPUs."""
+    from bibleft.finetuning import FineTuneJob
+    from bibleft.options import LoraOptions
+
+    lora = fine_tune.method == "lora"
+    return FineTuneJob(fine_tune, str(model_dir), str(data), str(output), train,
+                       LoraOptions.from_dict(LORA) if lora else None,
+                       LORA_TARGETS if lora else None, trust_remote_code=False, gpus=[])
 
 
 def write_bibleqa(path: Path, lines: list[str] = BIBLEQA_LINES, newline: str = "\r",

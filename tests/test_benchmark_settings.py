@@ -32,14 +32,14 @@ def test_load_config_checks_the_file_and_fills_in_the_schema_defaults(tmp_path):
 
 
 def test_cpu_benchmark_uses_config_yaml_but_for_the_published_figures_settings():
-    settings = bench.train_settings()
-    published = {"log_every": 1, "checkpoint_every": 0, "compile": False, "pad_multiple": 1,
-                 "eos": True, "tf32": False}
+    options = bench.train_options()
+    published = {"log_every": 1, "checkpoint_every": 0, "compile": False, "compile_scope": None,
+                 "pad_multiple": 1, "eos": True, "tf32": False}
     config = load_config(ROOT / "config.yaml")
     # The training loop needs a seed: the study's run, run.seeds' first. Timing runs go
-    # to no experiment tracker, whatever train.report_to says.
-    assert settings == {**config["train"], "seed": config["run"]["seeds"][0], **published,
-                        "report_to": []}
+    # to no experiment tracker, whatever train.report_to says, and save no checkpoint.
+    assert options.as_dict() == {**config["train"], "seed": config["run"]["seeds"][0],
+                                 "resume_dir": None, **published, "report_to": []}
 
 
 def test_cpu_benchmark_without_bibleqa_says_where_to_give_it(monkeypatch):

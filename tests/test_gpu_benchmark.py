@@ -4,7 +4,6 @@ costs that measurement only. Checked on the CPU with its --smoke model."""
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import subprocess
@@ -17,23 +16,17 @@ from workflow_helpers import ROOT
 
 spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "benchmarks" / "gpu.py")
 gpu = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = gpu  # before it runs: its dataclass looks its module up
 spec.loader.exec_module(gpu)
 
 
-def specs(compiled="", compile="", methods="full,lora"):
-    return gpu.compiled_specs(argparse.Namespace(compiled=compiled, compile=compile,
-                                                 compile_methods=methods))
-
-
 def test_compiled_specs_name_method_mode_and_scope():
-    assert specs("lora:reduce-overhead:blocks,full:default") == [
+    assert gpu.compiled_specs("lora:reduce-overhead:blocks,full:default") == [
         ("lora", "reduce-overhead", "blocks"), ("full", "default", "model")]
-    # The older shorthand: every mode for every method, whole-model scope.
-    assert specs(compile="reduce-overhead", methods="lora,full") == [
-        ("lora", "reduce-overhead", "model"), ("full", "reduce-overhead", "model")]
+    assert gpu.compiled_specs("") == []
     for bad in ["lora", "qlora:default", "lora::blocks", "lora:default:layers", "lora:a:blocks:x"]:
         with pytest.raises(SystemExit, match=f"--compiled '{bad}': expected METHOD:MODE"):
-            specs(bad)
+            gpu.compiled_specs(bad)
 
 
 def test_settings_come_from_config_yaml_as_prepared_and_a_later_edit_is_refused(tmp_path, monkeypatch):
@@ -45,11 +38,12 @@ def test_settings_come_from_config_yaml_as_prepared_and_a_later_edit_is_refused(
     gpu.prepare_config(tmp_path)
     prepared = gpu.load_prepared_config(tmp_path)
     assert prepared == load_config(config)  # validated, the schema's defaults filled in
-    settings = gpu.benchmark_settings(prepared)
+    options = gpu.common.train_options(prepared)  # what the GPU machine builds from it
     # config.yaml's values, but for the benchmark's stated overrides.
-    overrides = {"checkpoint_every": 0, "compile": False, "pad_multiple": 1,
+    overrides = {"checkpoint_every": 0, "compile": False, "compile_scope": None, "pad_multiple": 1,
+                 "report_to": [], "resume_dir": None,
                  "seed": prepared["run"]["seeds"][0]}  # the training loop needs one seed
-    assert settings == {**prepared["train"], **overrides}
+    assert options.as_dict() == {**prepared["train"], **overrides}
     config.write_text(config.read_text(encoding="utf-8").replace("epochs: 4", "epochs: 3"), encoding="utf-8")
     with pytest.raises(SystemExit, match="changed after `benchmarks/gpu.py --prepare`.*run --prepare again"):
         gpu.load_prepared_config(tmp_path)
@@ -93,5 +87,5 @@ def test_smoke_run_records_each_compiled_run_or_its_failure(tmp_path):
     assert "full:no-such-mode:blocks: FAILED after" in proc.stdout
     # The training settings are config.yaml's, through the same checks as the workflow's.
     config = load_config(ROOT / "config.yaml")
-    assert results["settings"] == gpu.benchmark_settings(config)
+    assert results["settings"] == gpu.common.train_options(config).as_dict()
     assert results["lora"] == {**config["lora"], "targets": config["models"]["gpt2-large"]["lora_targets"]}

@@ -18,8 +18,9 @@ import pytest
 from bibleft import launch
 from bibleft.asv import Verse
 from bibleft.corpus import save_dataset, tokenize_verses
+from bibleft.grid import FineTune
 from bibleft.modeling import load_tokenizer
-from fixtures import write_bibleqa
+from fixtures import finetune_job, train_options, write_bibleqa
 from workflow_helpers import copy_project, snakemake, tiny_config, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,15 +76,12 @@ def test_dry_run_of_the_rule_prints_the_launch_command(tiny_gpt2, tmp_path, monk
     # Generation runs on one GPU, whatever training gets.
     dry = snakemake(project, "results/tiny-gpt2/base/generations/base.jsonl", "-n", "--cores", "2",
                     "--configfile", str(config))
-    assert re.search(r"rule generate_answers:.*?resources:[^\n]*gpu=1\b", dry.stdout, re.S), dry.stdout[-2000:]
+    assert re.search(r"rule generate_(base_)?answers:.*?resources:[^\n]*gpu=1\b", dry.stdout, re.S), dry.stdout[-2000:]
 
 
-SETTINGS = {
-    "epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "weight_decay": 0.01, "warmup_steps": 3,
-    "max_steps": None, "seed": 7, "log_every": 1, "checkpoint_every": 4, "precision": "fp32",
-    "max_length": 64, "packing": False, "block_size": 32, "max_grad_norm": 1.0,
-    "group_by_length": False, "gradient_checkpointing": False, "compile": False, "eos": True,
-}
+SETTINGS = {"epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "weight_decay": 0.01,
+            "warmup_steps": 3, "log_every": 1, "checkpoint_every": 4, "precision": "fp32",
+            "max_length": 64, "block_size": 32}
 PROCESSES = 2
 TOTAL_STEPS = 24   # 48 examples / (2 per process x 2 processes) x 2 epochs
 
@@ -103,10 +101,9 @@ def test_launched_processes_stop_together_on_sigterm_and_resume(tiny_gpt2, tmp_p
               for i in range(48)]
     save_dataset(tokenize_verses(verses, tokenizer, "text"), tmp_path / "data", num_shards=1)
     out, resume_dir = tmp_path / "out", tmp_path / "resume"
-    spec = {"model": str(tiny_gpt2), "data": str(tmp_path / "data"), "output": str(out),
-            "method": "full", "train": SETTINGS, "lora": None, "lora_targets": None,
-            "trust_remote_code": False, "resume_dir": str(resume_dir)}
-    (tmp_path / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    job = finetune_job(FineTune("tiny", "paper", 7, "full"), tiny_gpt2, tmp_path / "data", out,
+                       train_options(7, resume_dir, **SETTINGS))
+    (tmp_path / "spec.json").write_text(json.dumps(job.as_dict()), encoding="utf-8")
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(scripts=str(ROOT / "workflow_scripts"), spec=str(tmp_path / "spec.json"),
                                     script=str(FINETUNE), processes=PROCESSES), encoding="utf-8")

@@ -3,7 +3,6 @@ GPT-2 (batched as one at a time; a model trained on verses knows them, the base 
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
@@ -14,8 +13,8 @@ from bibleft.asv import Verse
 from bibleft.corpus import tokenize_verses, with_eos
 from bibleft.generate import generate_token_ids
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-from bibleft.train import train
-from fixtures import TRAIN_SETTINGS
+from bibleft.train import TrainData, train
+from fixtures import train_options
 
 GENESIS = [
     Verse("Genesis", 1, 1, "In the beginning God created the heavens and the earth."),
@@ -167,10 +166,9 @@ def trained(tiny_gpt2, tokenizer):
                         tokenizer.eos_token_id, True) * 2
     torch.manual_seed(0)
     model = build_trainable(load_causal_lm(tiny_gpt2), "full")
-    result = train(model, examples, tokenizer.pad_token_id,
-                   {**TRAIN_SETTINGS, "epochs": 100, "max_steps": 60}, progress=False,
-                   log=io.StringIO())
-    return result["model"].eval()
+    result = train(model, TrainData(examples, tokenizer.pad_token_id),
+                   train_options(epochs=100, max_steps=60))
+    return result.model.eval()
 
 
 def test_context_and_target_tokenize_as_the_whole_line(tokenizer):

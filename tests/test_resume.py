@@ -18,9 +18,11 @@ import torch
 
 from bibleft.asv import Verse
 from bibleft.corpus import save_dataset, tokenize_verses
-from bibleft.finetuning import finetune
+from bibleft.finetuning import FineTuneJob, finetune
+from bibleft.grid import FineTune
 from bibleft.modeling import load_tokenizer
 from bibleft.train import EXIT_PREEMPTED
+from fixtures import finetune_job, train_options
 
 ROOT = Path(__file__).resolve().parents[1]
 FINETUNE = ROOT / "workflow_scripts" / "finetune.py"
@@ -42,12 +44,10 @@ EPOCHS = 2             # the resumed run crosses an epoch boundary
 TOTAL_STEPS = 24
 KILL_AFTER_STEP = 5    # SIGTERM once this step has been logged
 
-SETTINGS = {
-    "epochs": EPOCHS, "batch_size": 2, "learning_rate": 1e-3, "weight_decay": 0.01, "warmup_steps": 3,
-    "max_steps": None, "seed": 7, "log_every": 1, "checkpoint_every": 4, "precision": "fp32",
-    "max_length": 64, "packing": False, "block_size": 32, "max_grad_norm": 1.0,
-    "group_by_length": False, "gradient_checkpointing": False, "compile": False, "eos": True,
-}
+SEED = 7
+SETTINGS = {"epochs": EPOCHS, "batch_size": 2, "learning_rate": 1e-3, "weight_decay": 0.01,
+            "warmup_steps": 3, "log_every": 1, "checkpoint_every": 4, "precision": "fp32",
+            "max_length": 64, "block_size": 32}
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +59,12 @@ def corpus(tiny_gpt2, tmp_path_factory) -> Path:
     return out
 
 
-def write_spec(tmp: Path, name: str, model: Path, data: Path, method: str) -> Path:
-    spec = {"model": str(model), "data": str(data), "output": str(tmp / name / "out"),
-            "method": method, "train": SETTINGS,
-            "lora": {"r": 4, "alpha": 8, "dropout": 0.1} if method == "lora" else None,
-            "lora_targets": ["c_attn", "c_proj", "c_fc"] if method == "lora" else None,
-            "trust_remote_code": False, "resume_dir": str(tmp / name / "resume")}
+def write_spec(tmp: Path, name: str, model: Path, data: Path, method: str, **settings) -> Path:
+    """The job as the launching process writes it for finetune.py --spec."""
+    job = finetune_job(FineTune("tiny", "paper", SEED, method), model, data, tmp / name / "out",
+                       train_options(SEED, tmp / name / "resume", **{**SETTINGS, **settings}))
     path = tmp / f"{name}.json"
-    path.write_text(json.dumps(spec), encoding="utf-8")
+    path.write_text(json.dumps(job.as_dict()), encoding="utf-8")
     return path
 
 
@@ -87,7 +85,7 @@ def single_thread():
 def run_to_end(spec: Path) -> None:
     """An uninterrupted (or resumed) run, in this process: only the run to be killed
     needs a process of its own, and each start costs seconds of imports."""
-    finetune(json.loads(spec.read_text()))
+    finetune(FineTuneJob.from_dict(json.loads(spec.read_text())))
 
 
 def run_and_terminate(spec: Path, after_step: int) -> tuple[int, str]:
@@ -166,9 +164,7 @@ def test_checkpoint_from_other_settings_is_not_resumed(tiny_gpt2, corpus, tmp_pa
     spec = write_spec(tmp_path, "run", tiny_gpt2, corpus, "full")
     status, log = run_and_terminate(spec, KILL_AFTER_STEP)
     assert status == EXIT_PREEMPTED, log[-2000:]
-    changed = json.loads(spec.read_text())
-    changed["train"] = {**SETTINGS, "learning_rate": 5e-4}
-    spec.write_text(json.dumps(changed), encoding="utf-8")
+    write_spec(tmp_path, "run", tiny_gpt2, corpus, "full", learning_rate=5e-4)
     capsys.readouterr()
     run_to_end(spec)
     assert "written with other settings" in capsys.readouterr().err

@@ -3,6 +3,7 @@ run named after the fine-tune, and none of them can make a run fail."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
@@ -22,11 +23,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from bibleft.asv import Verse
 from bibleft.corpus import save_dataset, tokenize_verses, with_eos
-from bibleft.finetuning import finetune, job_spec, run_name
+from bibleft.finetuning import FineTuneJob, finetune
+from bibleft.grid import FineTune
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-from bibleft.tracking import flat_config
-from bibleft.train import Preempted, train
-from fixtures import TRAIN_SETTINGS
+from bibleft.tracking import Trackers, flat_config
+from bibleft.train import Preempted, TrainData, train
+from fixtures import finetune_job, train_options
 
 VERSES = [
     "In the beginning God created the heaven and the earth.",
@@ -37,8 +39,8 @@ VERSES = [
     "Rejoice evermore.",
 ]
 # 24 examples at batch size 4: 6 steps, logged in windows of 4 and 2 (several records a flush).
-SETTINGS = {**TRAIN_SETTINGS, "precision": "fp32", "log_every": 4, "max_length": 64}
-RUN = {"model": "tiny", "setting": "paper", "seed": 3, "method": "full"}
+SETTINGS = {"precision": "fp32", "log_every": 4, "max_length": 64}
+RUN = FineTune("tiny", "paper", 3, "full")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,11 +60,16 @@ def examples(tiny_gpt2) -> tuple[list[list[int]], int]:
     return with_eos(ids, tokenizer.eos_token_id, True), tokenizer.pad_token_id
 
 
-def train_tiny(tiny_gpt2, examples, log: io.StringIO, **settings) -> dict:
+def train_tiny(tiny_gpt2, examples, log: io.StringIO, trackers=Trackers, run_name=RUN.name,
+               **settings):
+    """A run with the `trackers` of `settings` (train.report_to, train.tracking_dir), as
+    finetuning.finetune builds them; its stderr (the job's log) into `log`."""
     ids, pad_id = examples
     model = build_trainable(load_causal_lm(tiny_gpt2), "full")
-    return train(model, ids, pad_id, {**SETTINGS, **settings}, log=log, progress=False,
-                 run_name="tiny/paper/seed3/full")
+    options = train_options(**{**SETTINGS, **settings})
+    trackers = trackers(options.report_to, options.tracking_dir, run_name, options.as_dict())
+    with contextlib.redirect_stderr(log):
+        return train(model, TrainData(ids, pad_id), options, trackers)
 
 
 def scalars(run_dir: Path, tag: str) -> dict[int, float]:
@@ -77,12 +84,8 @@ def tracker_warnings(log: io.StringIO) -> list[str]:
 
 def test_tensorboard_gets_every_step_of_train_log(tiny_gpt2, corpus, tmp_path, capsys):
     trackers = tmp_path / "trackers"
-    spec = {"model": str(tiny_gpt2), "data": str(corpus), "output": str(tmp_path / "out"),
-            "method": "full", "lora": None, "lora_targets": None, "trust_remote_code": False,
-            "resume_dir": str(tmp_path / "resume"), "run": RUN,
-            "train": {**SETTINGS, "seed": 3, "report_to": ["tensorboard"],
-                      "tracking_dir": str(trackers)}}
-    finetune(spec)
+    finetune(finetune_job(RUN, tiny_gpt2, corpus, tmp_path / "out", train_options(
+        3, tmp_path / "resume", **SETTINGS, report_to=["tensorboard"], tracking_dir=str(trackers))))
     assert "warning: tracker" not in capsys.readouterr().err
 
     records = [json.loads(line) for line in (tmp_path / "out" / "train_log.jsonl").open()]
@@ -101,21 +104,30 @@ def test_tensorboard_gets_every_step_of_train_log(tiny_gpt2, corpus, tmp_path, c
     (hparams,) = run_dir.glob("*/hparams.yml")
     config = yaml.safe_load(hparams.read_text())
     assert config["setting"] == "paper" and config["seed"] == 3 and config["method"] == "full"
-    assert config["train.learning_rate"] == SETTINGS["learning_rate"]
+    assert config["train.learning_rate"] == train_options().learning_rate
     assert config["train.report_to"] == '["tensorboard"]' and config["lora"] == "null"
+    assert config == flat_config(json.loads((tmp_path / "out" / "settings.json").read_text()))
 
 
-def test_job_spec_names_the_run_after_its_checkpoint_folder():
+class Wildcards(SimpleNamespace):
+    def keys(self):
+        return vars(self).keys()
+
+
+def test_the_job_of_the_rule_is_named_after_its_checkpoint_folder():
+    fine_tune = FineTune("gpt2", "paper", 1, "lora")
+    options = {"train": train_options(1, fine_tune.resume_dir).as_dict(),
+               "lora": {"r": 8, "alpha": 8, "dropout": 0.0}, "lora_targets": ["c_attn"],
+               "trust_remote_code": False}
     smk = SimpleNamespace(
         input=SimpleNamespace(model="models/gpt2", data="data/tokenized/gpt2/paper"),
-        output=["checkpoints/gpt2/paper/seed1/lora"],
-        params=SimpleNamespace(method="lora", train={"seed": 1}, lora={"r": 8},
-                               lora_targets=["c_attn"], trust_remote_code=False,
-                               resume_dir="resume/gpt2/paper/seed1/lora"),
-        wildcards=SimpleNamespace(model="gpt2", setting="paper", seed="1", method="lora"))
-    spec = job_spec(smk)
-    assert run_name(spec) == "gpt2/paper/seed1/lora" == spec["output"].removeprefix("checkpoints/")
-    assert run_name({**spec, "run": None}) is None  # train()'s default name
+        output=["checkpoints/gpt2/paper/seed1/lora"], params=SimpleNamespace(options=options),
+        wildcards=Wildcards(model="gpt2", setting="paper", seed="1", method="lora"))
+    job = FineTuneJob.from_snakemake(smk, gpus=["0"])
+    assert job.fine_tune == fine_tune and job.gpus == ["0"]
+    assert job.fine_tune.name == "gpt2/paper/seed1/lora" == job.output.removeprefix("checkpoints/")
+    assert job.train.resume_dir == "resume/gpt2/paper/seed1/lora" and job.lora.r == 8
+    assert FineTuneJob.from_dict(json.loads(json.dumps(job.as_dict()))) == job
 
 
 def test_flat_config_keeps_what_every_tracker_takes():
@@ -169,7 +181,7 @@ def test_a_tracker_not_installed_warns_once_and_training_goes_on(tiny_gpt2, exam
     assert sorted(scalars(tmp_path / "tensorboard" / "tiny/paper/seed3/full", "train/loss")) == [
         1, 2, 3, 4, 5, 6]
     plain = train_tiny(tiny_gpt2, examples, io.StringIO())
-    assert [r["loss"] for r in result["log"]] == [r["loss"] for r in plain["log"]]
+    assert [r["loss"] for r in result.records] == [r["loss"] for r in plain.records]
 
 
 def test_a_tracker_that_cannot_start_warns_and_training_goes_on(tiny_gpt2, examples, tmp_path,
@@ -184,7 +196,7 @@ def test_a_tracker_that_cannot_start_warns_and_training_goes_on(tiny_gpt2, examp
     assert tracker_warnings(log) == [
         "warning: tracker tensorboard: not used: could not start (ConnectionError: Failed to "
         "connect to https://tracker.example: timed out); training goes on without it"]
-    assert [r["step"] for r in result["log"]] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in result.records] == [1, 2, 3, 4, 5, 6]
     assert "step 6/6" in log.getvalue()
 
 
@@ -210,7 +222,7 @@ def test_a_tracker_that_fails_mid_run_is_dropped_and_training_goes_on(tiny_gpt2,
         "left on device); training goes on without it"]
     assert calls == [1, 2, 3]  # no more tries after the failure
     assert finished == ["tensorboard/tiny/paper/seed3/full"]  # closed once, when dropped
-    assert [r["step"] for r in result["log"]] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in result.records] == [1, 2, 3, 4, 5, 6]
 
 
 def test_the_tracker_run_is_closed_on_preemption(tiny_gpt2, examples, tmp_path, monkeypatch):
@@ -219,15 +231,14 @@ def test_the_tracker_run_is_closed_on_preemption(tiny_gpt2, examples, tmp_path, 
     monkeypatch.setattr(TensorBoardTracker, "finish",
                         lambda self: finished.append(self.run_name) or finish(self))
 
-    def preempt(step, tokens_seen, seconds):  # SLURM's warning, once step 4 is logged
-        os.kill(os.getpid(), signal.SIGTERM)
+    class PreemptedAfterStep4(Trackers):  # SLURM's warning, once step 4 is logged
+        def on_flush(self, records, window):
+            super().on_flush(records, window)
+            os.kill(os.getpid(), signal.SIGTERM)
 
-    ids, pad_id = examples
-    model = build_trainable(load_causal_lm(tiny_gpt2), "full")
     with pytest.raises(Preempted) as stopped:
-        train(model, ids, pad_id, {**SETTINGS, "report_to": ["tensorboard"],
-                                   "tracking_dir": str(tmp_path)},
-              log=io.StringIO(), progress=False, on_flush=preempt, run_name="preempted")
+        train_tiny(tiny_gpt2, examples, io.StringIO(), PreemptedAfterStep4, "preempted",
+                   report_to=["tensorboard"], tracking_dir=str(tmp_path))
     assert stopped.value.step == 4
     assert finished == ["tensorboard/preempted"]
     assert sorted(scalars(tmp_path / "tensorboard" / "preempted", "train/loss")) == [1, 2, 3, 4]
@@ -246,12 +257,10 @@ def test_two_processes_make_one_tracker_run(tiny_gpt2, corpus, tmp_path):
     """Under `accelerate launch` (two CPU processes) the main process alone logs: one run,
     one event file, with the losses averaged over the processes, as train_log.jsonl has them."""
     trackers = tmp_path / "trackers"
-    spec = {"model": str(tiny_gpt2), "data": str(corpus), "output": str(tmp_path / "out"),
-            "method": "full", "lora": None, "lora_targets": None, "trust_remote_code": False,
-            "resume_dir": str(tmp_path / "resume"), "run": RUN,
-            "train": {**SETTINGS, "batch_size": 2, "seed": 3, "report_to": ["tensorboard"],
-                      "tracking_dir": str(trackers)}}
-    (tmp_path / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    job = finetune_job(RUN, tiny_gpt2, corpus, tmp_path / "out", train_options(
+        3, tmp_path / "resume", **SETTINGS, batch_size=2, report_to=["tensorboard"],
+        tracking_dir=str(trackers)))
+    (tmp_path / "spec.json").write_text(json.dumps(job.as_dict()), encoding="utf-8")
     driver = tmp_path / "driver.py"
     driver.write_text(LAUNCH.format(scripts=str(ROOT / "workflow_scripts"),
                                     script=str(ROOT / "workflow_scripts" / "finetune.py"),

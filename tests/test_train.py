@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 import pytest
@@ -13,8 +14,9 @@ from bibleft.compiling import transformer_blocks
 from bibleft.corpus import tokenize_verses, with_eos
 from bibleft.errors import InputError
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-from bibleft.train import train
-from fixtures import TRAIN_SETTINGS as SETTINGS, make_tiny_gpt2
+from bibleft.options import TrainOptions
+from bibleft.train import TrainCallback, TrainData, train
+from fixtures import make_tiny_gpt2, schema_train_options, train_options
 
 VERSES = [
     "In the beginning God created the heavens and the earth.",
@@ -136,38 +138,49 @@ def test_loss_falls_on_a_repeated_tiny_corpus(tiny_gpt2, tmp_path, packing):
     tokenizer = load_tokenizer(tiny_gpt2)
     examples = tiny_corpus(tokenizer, copies=12)  # 72 verses, 18 steps per epoch at batch 4
     model = build_trainable(load_causal_lm(tiny_gpt2), "full")
-    settings = {**SETTINGS, "epochs": 2, "packing": packing}
-    result = train(model, examples, tokenizer.pad_token_id, settings, progress=False,
-                   log=io.StringIO())
-    losses = [r["loss"] for r in result["log"]]
-    assert len(losses) == result["summary"]["steps"] > 10
+    result = train(model, TrainData(examples, tokenizer.pad_token_id),
+                   train_options(epochs=2, packing=packing))
+    losses = [r["loss"] for r in result.records]
+    assert len(losses) == result.summary["steps"] > 10
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
     # From ~ln(50257) = 10.8 for random weights; memorising six verses goes much lower.
     assert last < first - 2.5, (first, last)
     assert all(torch.isfinite(torch.tensor(losses)))
 
 
-def test_fixed_padding_trains_on_the_same_real_tokens(tiny_gpt2):
+class Flushes(TrainCallback):
+    def __init__(self):
+        self.calls = []
+
+    def on_flush(self, records, window):
+        self.calls.append((records, window))
+
+
+def test_fixed_padding_trains_on_the_same_real_tokens(tiny_gpt2, monkeypatch):
     tokenizer = load_tokenizer(tiny_gpt2)
     examples = tiny_corpus(tokenizer, copies=1)
-    widths = []
+    widths, collate_fixed = [], batching.collate_fixed
 
-    def fixed_64(rows):  # the benchmarks' way: every example padded to one length
-        batch = batching.collate_fixed(rows, tokenizer.pad_token_id, 64)
+    def fixed(rows, pad_id, length):  # the benchmarks' way: every example padded to one length
+        batch = collate_fixed(rows, pad_id, length)
         widths.append(batch["input_ids"].shape[1])
         return batch
 
+    monkeypatch.setattr(batching, "collate_fixed", fixed)
     seen = {}
-    for name, collate in (("dynamic", None), ("fixed", fixed_64)):
+    for name, fixed_length in (("dynamic", None), ("fixed", 64)):
         model = build_trainable(load_causal_lm(tiny_gpt2), "full")
-        flushes = []
-        result = train(model, examples, tokenizer.pad_token_id, {**SETTINGS, "log_every": 1},
-                       progress=False, log=io.StringIO(), on_flush=lambda *f: flushes.append(f),
-                       collate=collate)
-        seen[name] = result["summary"]["tokens_seen"]
-        assert [f[0] for f in flushes] == [1, 2]  # one call per log window, with the step
-        assert flushes[-1][1] == seen[name] and flushes[-1][2] > 0
-    assert widths == [64, 64]  # the collate given was the one trained with
+        flushes = Flushes()
+        result = train(model, TrainData(examples, tokenizer.pad_token_id, fixed_length),
+                       train_options(log_every=1), flushes)
+        seen[name] = result.summary["tokens_seen"]
+        # One call per log window, with its new records and the figures so far.
+        assert [[r["step"] for r in records] for records, _ in flushes.calls] == [[1], [2]]
+        assert [records[0] for records, _ in flushes.calls] == result.records
+        window = flushes.calls[-1][1]
+        assert (window.step, window.tokens_seen) == (2, seen[name]) and window.seconds > 0
+        assert window.tokens_per_s > 0 and window.peak_memory_mb > 0
+    assert widths == [64, 64]  # the fixed length given was the one trained with
     assert seen["dynamic"] == seen["fixed"] == sum(len(ex) for ex in examples)
 
 
@@ -181,24 +194,22 @@ def test_learning_rate_warms_up_linearly_then_decays_linearly_to_zero(tiny_gpt2,
     tokenizer = load_tokenizer(tiny_gpt2)
     examples = tiny_corpus(tokenizer, copies=2)  # 12 verses: 3 steps an epoch at batch 4
     model = build_trainable(load_causal_lm(tiny_gpt2), "full")
-    result = train(model, examples, tokenizer.pad_token_id,
-                   {**SETTINGS, "epochs": 2, "log_every": 1, "warmup_steps": warmup},
-                   progress=False, log=io.StringIO())
-    rates = [r["learning_rate"] for r in result["log"]]
-    assert rates == pytest.approx([SETTINGS["learning_rate"] * f for f in factors], abs=1e-12)
+    options = train_options(epochs=2, log_every=1, warmup_steps=warmup)
+    result = train(model, TrainData(examples, tokenizer.pad_token_id), options)
+    rates = [r["learning_rate"] for r in result.records]
+    assert rates == pytest.approx([options.learning_rate * f for f in factors], abs=1e-12)
 
 
-def test_tokens_seen_counts_real_tokens_not_padding(tiny_gpt2):
+def test_tokens_seen_counts_real_tokens_not_padding(tiny_gpt2, capsys):
     tokenizer = load_tokenizer(tiny_gpt2)
     examples = tiny_corpus(tokenizer, copies=2)
     model = build_trainable(load_causal_lm(tiny_gpt2), "full")
-    log = io.StringIO()
-    result = train(model, examples, tokenizer.pad_token_id, {**SETTINGS, "epochs": 1},
-                   progress=False, log=log)
-    summary = result["summary"]
-    assert summary["steps"] == batching.steps_per_epoch(len(examples), SETTINGS["batch_size"])
+    options = train_options(epochs=1)
+    result = train(model, TrainData(examples, tokenizer.pad_token_id), options)
+    summary = result.summary
+    assert summary["steps"] == batching.steps_per_epoch(len(examples), options.batch_size)
     assert summary["tokens_seen"] == sum(len(ex) for ex in examples)
-    assert "tokens/s" in log.getvalue() and summary["tokens_per_second"] > 0
+    assert "tokens/s" in capsys.readouterr().err and summary["tokens_per_second"] > 0
 
 
 def test_lora_trains_only_the_adapter(tiny_gpt2):
@@ -207,9 +218,8 @@ def test_lora_trains_only_the_adapter(tiny_gpt2):
     model = build_trainable(load_causal_lm(tiny_gpt2), "lora", {"r": 4, "alpha": 8, "dropout": 0.0},
                             ["c_attn", "c_proj", "c_fc"])
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    result = train(model, examples, tokenizer.pad_token_id, {**SETTINGS, "max_steps": 3},
-                   progress=False, log=io.StringIO())
-    changed = {n for n, p in result["model"].named_parameters() if not torch.equal(p, before[n])}
+    result = train(model, TrainData(examples, tokenizer.pad_token_id), train_options(max_steps=3))
+    changed = {n for n, p in result.model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all("lora_" in n for n in changed)
 
 
@@ -221,10 +231,11 @@ def _train_without_dropout(model_dir, examples, pad_id, method="full", **setting
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     log = io.StringIO()
-    result = train(model, examples, pad_id, {**SETTINGS, "log_every": 1, "max_steps": 4, **settings},
-                   progress=False, log=log)
-    return {"losses": [r["loss"] for r in result["log"]], "summary": result["summary"],
-            "log": log.getvalue(), "model": result["model"]}
+    with contextlib.redirect_stderr(log):
+        result = train(model, TrainData(examples, pad_id),
+                       train_options(log_every=1, max_steps=4, **settings))
+    return {"losses": [r["loss"] for r in result.records], "summary": result.summary,
+            "log": log.getvalue(), "model": result.model}
 
 
 @pytest.mark.e2e
@@ -295,3 +306,20 @@ def test_block_compilation_needs_a_model_that_names_its_blocks(tiny_gpt2):
     with pytest.raises(InputError, match=r"train\.compile_scope: blocks: GPT2LMHeadModel names "
                                          r"no block class .*use compile_scope: model"):
         transformer_blocks(model)
+
+
+def test_train_options_take_exactly_the_schema_keys():
+    """Defaults live in the schema alone: options missing a key fail, naming it."""
+    values = schema_train_options().as_dict()
+    del values["warmup_steps"]
+    with pytest.raises(KeyError, match=r"train: missing warmup_steps"):
+        TrainOptions.from_dict(values, "train")
+
+
+def test_train_needs_the_options_of_one_fine_tune(tiny_gpt2):
+    model = load_causal_lm(tiny_gpt2)
+    data = TrainData([[1, 2, 3]], 0)
+    with pytest.raises(ValueError, match=r"seed is None.*for_fine_tune"):
+        train(model, data, train_options(seed=None))
+    with pytest.raises(ValueError, match=r"per method.*for_fine_tune"):
+        train(model, data, train_options(compile={"full": "default", "lora": False}))

@@ -1,7 +1,8 @@
-"""Resumable training checkpoints: the trainable weights, the optimizer, schedule, loss
-scaler and RNG states, and the run's log so far, in a scratch directory outside the job's
-output. Tensors go to safetensors and everything else to JSON: no pickle, so loading a
-checkpoint cannot run code."""
+"""Resumable training checkpoints: a run's `TrainState` saved and restored whole, with the
+tensors of its `TrainParts` (the trainable weights, the optimizer, schedule and loss
+scaler) and the RNG states, in a scratch directory outside the job's output. Tensors go
+to safetensors and everything else to JSON: no pickle, so loading a checkpoint cannot
+run code; each checkpoint is written to a temporary folder and moved into place."""
 
 from __future__ import annotations
 
@@ -9,11 +10,39 @@ import hashlib
 import json
 import shutil
 import sys
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .fileio import atomic_dir, write_json
+from .fileio import atomic_dir, read_jsonl, write_json, write_jsonl
+
+
+@dataclass
+class TrainState:
+    """Where a training run stands, all of it plain values: the steps taken, the real
+    (non-padding) tokens seen, the training seconds so far and those of each finished
+    epoch, and one record per step (step, epoch, loss, learning_rate). A fresh run's is
+    TrainState(); a resumed run's is the checkpoint's, and it goes on from there."""
+
+    step: int = 0
+    tokens_seen: int = 0
+    elapsed_s: float = 0.0
+    epoch_seconds: list[float] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainParts:
+    """The objects a step changes, whose state a checkpoint holds beside the TrainState:
+    the model (its trainable weights only), the optimizer, the learning-rate schedule and
+    the loss scaler (None without fp16)."""
+
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    scaler: Any = None
 
 
 def settings_fingerprint(settings: dict) -> str:
@@ -47,34 +76,32 @@ def _load_optimizer(optimizer, tensors: dict, scalars: dict) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": scalars["param_groups"]})
 
 
-def save_resume_checkpoint(resume_dir: Path, step: int, model, optimizer, scheduler, scaler,
-                           log_records: list[dict], elapsed_s: float, epoch_seconds: list,
-                           tokens_seen: int, fingerprint: str, keep: int = 1) -> Path:
-    """Write `resume_dir/step-<step>` and delete all but the newest `keep` checkpoints."""
+def save(resume_dir: Path, state: TrainState, parts: TrainParts, fingerprint: str,
+         keep: int = 1) -> Path:
+    """Write `resume_dir/step-<state.step>` and delete all but the newest `keep` checkpoints."""
     from safetensors.torch import save_file
 
     trainable = {f"model.{n}": p.detach().cpu().contiguous()
-                 for n, p in model.named_parameters() if p.requires_grad}
-    opt_tensors, opt_scalars = _optimizer_tensors(optimizer)
+                 for n, p in parts.model.named_parameters() if p.requires_grad}
+    opt_tensors, opt_scalars = _optimizer_tensors(parts.optimizer)
     rng = {"rng.cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    target = resume_dir / f"step-{step:08d}"
+    progress = {k: v for k, v in asdict(state).items() if k != "records"}
+    target = resume_dir / f"step-{state.step:08d}"
     with atomic_dir(target) as tmp:
         save_file({**trainable, **opt_tensors, **rng}, str(tmp / "state.safetensors"))
         write_json(tmp / "state.json", {
-            "step": step, "fingerprint": fingerprint, "optimizer": opt_scalars,
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "elapsed_s": elapsed_s, "epoch_seconds": epoch_seconds, "tokens_seen": tokens_seen})
-        with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in log_records)
+            "fingerprint": fingerprint, "state": progress, "optimizer": opt_scalars,
+            "scheduler": parts.scheduler.state_dict(),
+            "scaler": parts.scaler.state_dict() if parts.scaler is not None else None})
+        write_jsonl(tmp / "train_log.jsonl", state.records)
     for old in sorted(resume_dir.glob("step-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return target
 
 
-def latest_resume_checkpoint(resume_dir: Path, fingerprint: str) -> Path | None:
+def latest(resume_dir: Path, fingerprint: str) -> Path | None:
     """The newest complete checkpoint written with these settings, or None."""
     for ckpt in sorted(resume_dir.glob("step-*"), reverse=True):
         meta = ckpt / "state.json"
@@ -85,28 +112,26 @@ def latest_resume_checkpoint(resume_dir: Path, fingerprint: str) -> Path | None:
     return None
 
 
-def restore_resume_checkpoint(ckpt: Path, model, optimizer, scheduler, scaler) -> dict:
-    """Load `ckpt` into the model, optimizer, schedule, scaler and RNGs; return its
-    state.json (step, elapsed_s, epoch_seconds, tokens_seen, ...) with the log so far
-    under `log_records`."""
+def restore(ckpt: Path, parts: TrainParts) -> TrainState:
+    """Load `ckpt` into `parts` and the RNGs; return its TrainState."""
     from safetensors.torch import load_file
 
     meta = json.loads((ckpt / "state.json").read_text())
     tensors = load_file(str(ckpt / "state.safetensors"))
-    params = dict(model.named_parameters())
+    params = dict(parts.model.named_parameters())
     with torch.no_grad():
         for name, value in tensors.items():
             if name.startswith("model."):
                 params[name[len("model."):]].copy_(value)
-    _load_optimizer(optimizer, {k: v for k, v in tensors.items() if k.startswith("opt.")},
+    _load_optimizer(parts.optimizer, {k: v for k, v in tensors.items() if k.startswith("opt.")},
                     meta["optimizer"])
-    scheduler.load_state_dict(meta["scheduler"])
-    if scaler is not None and meta["scaler"]:
-        scaler.load_state_dict(meta["scaler"])
+    parts.scheduler.load_state_dict(meta["scheduler"])
+    if parts.scaler is not None and meta["scaler"]:
+        parts.scaler.load_state_dict(meta["scaler"])
     torch.set_rng_state(tensors["rng.cpu"])
     cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states[:torch.cuda.device_count()])
-    with open(ckpt / "train_log.jsonl", encoding="utf-8") as fh:
-        meta["log_records"] = [json.loads(line) for line in fh if line.strip()]
-    return meta
+    names = {f.name for f in fields(TrainState)} - {"records"}
+    return TrainState(**{k: meta["state"][k] for k in names},
+                      records=read_jsonl(ckpt / "train_log.jsonl"))

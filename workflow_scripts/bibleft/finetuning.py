@@ -1,74 +1,109 @@
-"""One fine-tuning job, from its spec to its output directory: a full fine-tune
+"""One fine-tuning job, from its `FineTuneJob` to its output directory: a full fine-tune
 (safetensors model + tokenizer) or a LoRA adapter, with train_log.jsonl,
 train_summary.json and the resolved settings (settings.json)."""
 
 from __future__ import annotations
 
-import json
 import shutil
+from dataclasses import dataclass, fields
 
 from .corpus import load_examples, with_eos
-from .fileio import atomic_dir, write_json
+from .fileio import atomic_dir, write_json, write_jsonl
+from .grid import FineTune, run_of
 from .hub import model_provenance
 from .modeling import build_trainable, load_causal_lm, load_tokenizer
-from .train import train
+from .options import LoraOptions, TrainOptions
+from .tracking import Trackers
+from .train import TrainData, train
 
 
-def job_spec(smk) -> dict:
-    """What one fine-tuning job needs, as plain JSON-able values (a launched multi-GPU job
-    passes it to its processes as a file). `run`: which run of the grid it is, from the
-    rule's wildcards (not a param: a new param would rerun every fine-tune already made),
-    for the experiment trackers."""
-    params, wildcards = smk.params, smk.wildcards
-    return {"model": str(smk.input.model), "data": str(smk.input.data), "output": str(smk.output[0]),
-            "method": params.method, "train": dict(params.train), "lora": params.lora,
-            "lora_targets": params.lora_targets, "trust_remote_code": params.trust_remote_code,
-            "resume_dir": params.resume_dir,
-            "run": {"model": wildcards.model, "setting": wildcards.setting,
-                    "seed": int(wildcards.seed), "method": wildcards.method}}
+@dataclass(frozen=True)
+class FineTuneJob:
+    """What one fine-tuning job needs: which fine-tune of the grid it is, the base model
+    and tokenized data folders it reads, the folder it writes, its options (`train` set
+    for this fine-tune: its seed and resume folder; `lora` and `lora_targets` None for a
+    full fine-tune), and the GPUs it claimed. A launched multi-GPU job passes it to its
+    processes as JSON (`as_dict`, `from_dict`)."""
+
+    fine_tune: FineTune
+    base_model: str
+    data: str
+    output: str
+    train: TrainOptions
+    lora: LoraOptions | None
+    lora_targets: list[str] | None
+    trust_remote_code: bool
+    gpus: list[str]
+
+    def __post_init__(self):
+        if (self.fine_tune.method == "lora") != (self.lora is not None):
+            raise ValueError(f"{self.fine_tune.name}: LoRA options are for a LoRA fine-tune "
+                             f"only (lora={self.lora!r})")
+        if self.train.seed != self.fine_tune.seed:
+            raise ValueError(f"{self.fine_tune.name}: train.seed {self.train.seed!r} is not the "
+                             "fine-tune's (TrainOptions.for_fine_tune sets it)")
+
+    @classmethod
+    def from_snakemake(cls, smk, gpus: list[str]) -> FineTuneJob:
+        """The job of rule finetune: its wildcards name the fine-tune, its input the base
+        model and data, its output the folder to write, `params.options` the rest."""
+        return cls.from_dict({"fine_tune": run_of(smk.wildcards).as_dict(),
+                              "base_model": str(smk.input.model), "data": str(smk.input.data),
+                              "output": str(smk.output[0]), **smk.params.options, "gpus": gpus})
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FineTuneJob:
+        """`as_dict`'s mapping typed again; it must hold exactly the job's fields."""
+        names = [f.name for f in fields(cls)]
+        missing, unknown = [n for n in names if n not in values], [k for k in values if k not in names]
+        if missing or unknown:
+            raise KeyError(f"FineTuneJob: missing {missing}, unknown {unknown}")
+        return cls(**{**values, "fine_tune": FineTune.from_dict(values["fine_tune"]),
+                      "train": TrainOptions.from_dict(values["train"], "train"),
+                      "lora": LoraOptions.from_dict(values["lora"], "lora")
+                      if values["lora"] is not None else None})
+
+    def as_dict(self) -> dict:
+        """The job as JSON-able values."""
+        return {"fine_tune": self.fine_tune.as_dict(), "base_model": self.base_model,
+                "data": self.data, "output": self.output, "train": self.train.as_dict(),
+                "lora": self.lora.as_dict() if self.lora else None,
+                "lora_targets": self.lora_targets, "trust_remote_code": self.trust_remote_code,
+                "gpus": self.gpus}
+
+    def settings(self) -> dict:
+        """Its resolved settings, which fine-tune first (settings.json, and the trackers'
+        run configuration)."""
+        job = self.as_dict()
+        return {**job.pop("fine_tune"), **{k: v for k, v in job.items() if k not in ("output", "gpus")}}
 
 
-def run_name(spec: dict) -> str | None:
-    """The job's run in the experiment trackers: <model>/<setting>/seed<seed>/<method>, as
-    its checkpoint folder (None for a spec without `run`: train()'s default name)."""
-    run = spec.get("run")
-    return f"{run['model']}/{run['setting']}/seed{run['seed']}/{run['method']}" if run else None
-
-
-def run_config(spec: dict) -> dict:
-    """What the trackers record as the run's configuration: which run, and the job's
-    resolved settings (train, lora, the base model and data)."""
-    return {**(spec.get("run") or {}), "method": spec["method"], "base_model": spec["model"],
-            "data": spec["data"], "train": spec["train"], "lora": spec["lora"],
-            "lora_targets": spec["lora_targets"]}
-
-
-def finetune(spec: dict) -> None:
-    """Train as `spec` says and, in the main process, write the output directory; the
+def finetune(job: FineTuneJob) -> None:
+    """Train as `job` says and, in the main process, write the output directory; the
     finished output supersedes the resumable checkpoints, which are then deleted."""
     import torch
 
-    tokenizer = load_tokenizer(spec["model"], trust_remote_code=spec["trust_remote_code"])
-    model = load_causal_lm(spec["model"], trust_remote_code=spec["trust_remote_code"])
+    tokenizer = load_tokenizer(job.base_model, trust_remote_code=job.trust_remote_code)
+    model = load_causal_lm(job.base_model, trust_remote_code=job.trust_remote_code)
     # LoRA's new weights are drawn from the global RNG: seed it, so that a rerun (or a
     # run with another number of GPUs) starts from the same adapter.
-    torch.manual_seed(spec["train"]["seed"])
-    model = build_trainable(model, spec["method"], spec["lora"], spec["lora_targets"])
-    examples = with_eos(load_examples(spec["data"]), tokenizer.eos_token_id, spec["train"]["eos"])
-    result = train(model, examples, tokenizer.pad_token_id, dict(spec["train"]),
-                   resume_dir=spec["resume_dir"], run_name=run_name(spec), run_config=run_config(spec))
-    if not result["is_main"]:
+    torch.manual_seed(job.train.seed)
+    model = build_trainable(model, job.fine_tune.method, job.lora.as_dict() if job.lora else None,
+                            job.lora_targets)
+    examples = with_eos(load_examples(job.data), tokenizer.eos_token_id, job.train.eos)
+    trackers = Trackers(job.train.report_to, job.train.tracking_dir, job.fine_tune.name,
+                        job.settings())
+    result = train(model, TrainData(examples, tokenizer.pad_token_id), job.train, trackers)
+    if not result.is_main:
         return
-    with atomic_dir(spec["output"]) as tmp:
-        result["model"].save_pretrained(str(tmp))  # safetensors (model or adapter)
+    with atomic_dir(job.output) as tmp:
+        result.model.save_pretrained(str(tmp))  # safetensors (model or adapter)
         tokenizer.save_pretrained(str(tmp))
-        with open(tmp / "train_log.jsonl", "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in result["log"])
-        write_json(tmp / "train_summary.json", {"method": spec["method"], **result["summary"],
-                                                "gpus": spec.get("gpus", []),
-                                                "base_model": model_provenance(spec["model"])})
-        write_json(tmp / "settings.json", {"method": spec["method"], "base_model": spec["model"],
-                                           "data": spec["data"], "train": spec["train"],
-                                           "lora": spec["lora"], "lora_targets": spec["lora_targets"]})
-    shutil.rmtree(spec["resume_dir"], ignore_errors=True)
-    print(f"saved {spec['method']} fine-tune -> {spec['output']}")
+        write_jsonl(tmp / "train_log.jsonl", result.records)
+        write_json(tmp / "train_summary.json", {"method": job.fine_tune.method, **result.summary,
+                                                "gpus": job.gpus,
+                                                "base_model": model_provenance(job.base_model)})
+        write_json(tmp / "settings.json", job.settings())
+    if job.train.resume_dir is not None:
+        shutil.rmtree(job.train.resume_dir, ignore_errors=True)
+    print(f"saved {job.fine_tune.method} fine-tune -> {job.output}")

@@ -4,13 +4,16 @@ accelerate's `Accelerator(log_with=..., project_dir=...)` knows the trackers (Te
 MLflow, W&B, Trackio, Comet, Aim, ClearML, DVCLive, SwanLab) and starts them in the main
 process only, so a run on several processes logs once. What this module adds:
 
-- one run per fine-tune, named <model>/<setting>/seed<seed>/<method>, in project `bibleft`,
-  with the job's resolved settings (flattened: see `flat_config`) as its configuration;
+- `Trackers`, the training loop's callback (train.TrainCallback): one run per fine-tune,
+  named by the job (<model>/<setting>/seed<seed>/<method>: grid.FineTune.name), in
+  project `bibleft`, with the job's resolved settings (flattened: see `flat_config`) as its
+  configuration, and every step's loss, learning rate and epoch plus each log flush's
+  tokens/s and peak memory;
 - file-based trackers write under `train.tracking_dir` (`tracker_args`, docs/tools.md);
 - a tracker whose package is not installed, that accelerate does not know, or that fails
   to start, log or close (a server out of reach, a missing login) costs one line in the
-  job's log and nothing else: training goes on without it. accelerate would drop a
-  missing package silently (or, for a name it does not know, raise), and its
+  job's log (stderr) and nothing else: training goes on without it. accelerate would drop
+  a missing package silently (or, for a name it does not know, raise), and its
   `init_trackers`, `log` and `end_training` stop at the first tracker that raises, so
   each tracker is started, fed and closed here on its own. `end_training` also destroys
   the process group, which is not the training loop's to destroy (benchmarks call
@@ -21,19 +24,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
-PROJECT = "bibleft"          # the project (W&B, Trackio, Comet, SwanLab, ClearML) or experiment (MLflow, Aim)
-DEFAULT_RUN_NAME = "train"   # a direct train() call without a run name
-DEFAULT_DIR = "trackers"     # train.tracking_dir's default
+from .train import TrainCallback, Window
 
-
-def requested(settings: dict) -> list[str]:
-    return list(dict.fromkeys(settings.get("report_to") or []))
-
-
-def tracking_dir(settings: dict) -> Path:
-    return Path(settings.get("tracking_dir") or DEFAULT_DIR)
+PROJECT = "bibleft"  # the project (W&B, Trackio, Comet, SwanLab, ClearML) or experiment (MLflow, Aim)
 
 
 def _unavailable(name: str) -> str | None:
@@ -55,16 +51,6 @@ def _version(package: str) -> str:
         return md.version(package)
     except md.PackageNotFoundError:
         return "?"
-
-
-def accelerator_kwargs(settings: dict) -> dict:
-    """`log_with` and `project_dir` for the Accelerator: the requested trackers that
-    accelerate can start here. Nothing when there are none, so a run without trackers
-    builds the same Accelerator as before they existed."""
-    usable = [name for name in requested(settings) if _unavailable(name) is None]
-    if not usable:
-        return {}
-    return {"log_with": usable, "project_dir": str(tracking_dir(settings))}
 
 
 def flat_config(config: dict, prefix: str = "") -> dict:
@@ -138,31 +124,45 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"
 
 
-class Trackers:
-    """The run's started trackers (main process only; none elsewhere)."""
+class Trackers(TrainCallback):
+    """The trackers of `report_to` for one run named `run_name`, writing under `directory`
+    (train.tracking_dir), with `config` as the run's configuration; as train()'s callback.
+    Started in the main process only; none elsewhere."""
 
-    def __init__(self, accelerator, log):
-        self.accelerator, self.job_log = accelerator, log
+    def __init__(self, report_to: list[str], directory: str | Path, run_name: str, config: dict):
+        self.requested = list(dict.fromkeys(report_to))
+        self.directory, self.run_name, self.config = Path(directory), run_name, config
+        self.accelerator = None
         self.active: list = []  # accelerate's tracker objects, in accelerator.trackers too
 
     @property
     def names(self) -> list[str]:
         return [tracker.name for tracker in self.active]
 
-    def warn(self, name: str, what: str) -> None:
-        print(f"warning: tracker {name}: {what}; training goes on without it", file=self.job_log, flush=True)
+    @staticmethod
+    def warn(name: str, what: str) -> None:
+        print(f"warning: tracker {name}: {what}; training goes on without it", file=sys.stderr, flush=True)
 
-    def start(self, settings: dict, run_name: str, config: dict) -> Trackers:
-        """Start every tracker of `settings["report_to"]` that can start, one at a time
-        through `accelerator.init_trackers`, each with the run's flattened `config`."""
-        accelerator = self.accelerator
+    def accelerator_kwargs(self) -> dict:
+        """`log_with` and `project_dir` for the Accelerator: the requested trackers that
+        accelerate can start here. Nothing when there are none, so a run without trackers
+        builds the same Accelerator as before they existed."""
+        usable = [name for name in self.requested if _unavailable(name) is None]
+        if not usable:
+            return {}
+        return {"log_with": usable, "project_dir": str(self.directory)}
+
+    def on_start(self, accelerator) -> None:
+        """Start every requested tracker that can start, one at a time through
+        `accelerator.init_trackers`, each with the run's flattened configuration."""
+        self.accelerator = accelerator
         if not accelerator.is_main_process:
-            return self
-        for name in requested(settings):
+            return
+        for name in self.requested:
             why = _unavailable(name)
             if why is not None:
                 self.warn(name, f"not used: {why}")
-        directory, values = tracking_dir(settings), flat_config(config)
+        directory, run_name, values = self.directory, self.run_name, flat_config(self.config)
         wanted = list(accelerator.log_with)
         for tracker_type in wanted:
             name = str(tracker_type)
@@ -183,7 +183,28 @@ class Trackers:
                 self.active.extend(accelerator.trackers)
         accelerator.log_with = [t for t in wanted if str(t) in self.names]
         accelerator.trackers = list(self.active)
-        return self
+
+    def on_flush(self, records: list[dict], window: Window) -> None:
+        """A log flush's per-step records (step, epoch, loss, learning_rate), each at its
+        step, and the window's throughput and peak memory at its last step."""
+        if not self.active:
+            return
+        for i, record in enumerate(records):
+            values = {"train/loss": record["loss"], "train/learning_rate": record["learning_rate"],
+                      "train/epoch": record["epoch"]}
+            if i == len(records) - 1:
+                values.update({"train/tokens_per_s": window.tokens_per_s,
+                               "train/peak_memory_mb": window.peak_memory_mb})
+            self.log(values, record["step"])
+
+    def on_end(self) -> None:
+        """Finish every tracker's run (after training, preemption or a failure)."""
+        for tracker in list(self.active):
+            self._drop(tracker)
+            try:
+                tracker.finish()
+            except Exception as err:  # noqa: BLE001
+                self.warn(tracker.name, f"could not close its run ({_reason(err)})")
 
     def log(self, values: dict, step: int) -> None:
         """`values` at `step` to each tracker; one that raises is dropped for the rest of
@@ -195,27 +216,6 @@ class Trackers:
                 self._drop(tracker)
                 self._finish_quietly(tracker)
                 self.warn(tracker.name, f"dropped at step {step}: logging failed ({_reason(err)})")
-
-    def log_steps(self, records: list[dict], tokens_per_s: float, peak_memory_mb: float) -> None:
-        """A log flush's per-step records (step, epoch, loss, learning_rate), each at its
-        step, and the window's throughput and peak memory at its last step."""
-        if not self.active:
-            return
-        for i, record in enumerate(records):
-            values = {"train/loss": record["loss"], "train/learning_rate": record["learning_rate"],
-                      "train/epoch": record["epoch"]}
-            if i == len(records) - 1:
-                values.update({"train/tokens_per_s": tokens_per_s, "train/peak_memory_mb": peak_memory_mb})
-            self.log(values, record["step"])
-
-    def close(self) -> None:
-        """Finish every tracker's run (after training, preemption or a failure)."""
-        for tracker in list(self.active):
-            self._drop(tracker)
-            try:
-                tracker.finish()
-            except Exception as err:  # noqa: BLE001
-                self.warn(tracker.name, f"could not close its run ({_reason(err)})")
 
     def _drop(self, tracker) -> None:
         self.active.remove(tracker)

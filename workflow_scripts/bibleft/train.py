@@ -1,33 +1,34 @@
 """The fine-tuning loop, shared by full fine-tuning and LoRA.
 
-One loop for both methods (they differ only in `modeling.build_trainable`). It logs a
-banner, then every `log_every` steps one line (step, epoch, loss, learning rate,
-tokens/s, peak memory), which also goes to the experiment trackers of `train.report_to`
-(`tracking`), keeps a tqdm bar with ETA, saves resumable checkpoints into a scratch
-directory outside the job's output (`checkpointing`), and on SIGTERM (SLURM's warning
-before a time-limit kill or preemption) saves one and exits non-zero.
+One loop for both methods (they differ only in `modeling.build_trainable`):
+`train(model, data, options, callback)`. It logs a banner to stderr (the rule's log),
+then every `log_every` steps one line (step, epoch, loss, learning rate, tokens/s, peak
+memory), keeps a tqdm bar with ETA, saves the run's `TrainState` into resumable
+checkpoints in a scratch directory outside the job's output (`checkpointing`), and on
+SIGTERM (SLURM's warning before a time-limit kill or preemption) saves one and exits
+non-zero. What a caller adds (the experiment trackers of `tracking`, a benchmark's clock)
+is one `TrainCallback`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import resource
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from . import batching
-from .checkpointing import (latest_resume_checkpoint, restore_resume_checkpoint,
-                            save_resume_checkpoint, settings_fingerprint)
+from . import batching, checkpointing
+from .checkpointing import TrainParts, TrainState, settings_fingerprint
 from .compiling import (CUDA_GRAPH_MODES, compile_counts, compile_for_training, compile_mode,
                         compile_report, report_line)
 from .errors import InputError
+from .options import TrainOptions
 from .precision import configure_matmul
-from .tracking import DEFAULT_RUN_NAME, Trackers, accelerator_kwargs
 
 EXIT_PREEMPTED = 143  # 128 + SIGTERM: what a job killed by SIGTERM reports
 
@@ -36,6 +37,76 @@ class Preempted(SystemExit):
     def __init__(self, step: int):
         super().__init__(EXIT_PREEMPTED)
         self.step = step
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """What a run learns from: the examples (token id lists; each ends in EOS only if
+    `train.eos` asked for it: see corpus.with_eos) and the pad token. Batches are padded
+    to their longest example (cut at `train.max_length`, rounded up to `train.pad_multiple`)
+    or, with `fixed_length`, every example to that length (the benchmarks' comparison
+    with the study's likely way; no setting asks for it)."""
+
+    examples: list[list[int]]
+    pad_id: int
+    fixed_length: int | None = None
+
+    def collate(self, rows: list[list[int]], options: TrainOptions) -> dict:
+        if self.fixed_length is not None:
+            return batching.collate_fixed(rows, self.pad_id, self.fixed_length)
+        return batching.collate(rows, self.pad_id, max_length=options.max_length,
+                                pad_multiple=options.pad_multiple)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A log flush's figures: the last step, the real tokens and training seconds so far
+    (those before a resume included), and the window's throughput and peak memory."""
+
+    step: int
+    tokens_seen: int
+    seconds: float
+    tokens_per_s: float
+    peak_memory_mb: float
+
+
+class TrainCallback:
+    """What a caller adds to a run; every hook does nothing unless overridden.
+
+    accelerator_kwargs(): extra arguments for the Accelerator (the trackers' log_with);
+    on_start(accelerator): after set-up, before the first step;
+    on_flush(records, window): in every process after each log flush, with its new
+        per-step records (averaged over processes) and the Window;
+    on_end(): however the run ends (finished, preempted or failed).
+    """
+
+    def accelerator_kwargs(self) -> dict:
+        return {}
+
+    def on_start(self, accelerator) -> None:
+        pass
+
+    def on_flush(self, records: list[dict], window: Window) -> None:
+        pass
+
+    def on_end(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """One record per step (step, epoch, loss, learning_rate), the run's figures (steps,
+    tokens, seconds, memory, ...), the trained model without accelerate's wrappers, and
+    whether this process is the one to save it."""
+
+    records: list[dict]
+    summary: dict
+    model: object
+    is_main: bool
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def library_versions() -> dict:
@@ -95,69 +166,64 @@ class Preemption:
 
 
 class StepLog:
-    """The run's per-step records, a log line per flush, and the clock.
+    """The steps since the last flush, and the clock; a flush turns them into the
+    state's records.
 
     A step's loss and real-token count stay on the device until the next flush: reading
     one back is a host sync, and one per step would stop the host from queueing the next
     step's kernels while the GPU still runs this one.
     """
 
-    def __init__(self, accelerator, total_steps: int, log, on_flush, start: dict,
-                 trackers: Trackers | None = None):
-        self.accelerator, self.total_steps = accelerator, total_steps
-        self.log, self.on_flush, self.trackers = log, on_flush, trackers
-        # `start`: the resumed checkpoint's state (see Trainer.resume), or a fresh run's.
-        self.records, self.tokens_seen = start["log_records"], start["tokens_seen"]
-        self.epoch_seconds, self.elapsed_before = start["epoch_seconds"], start["elapsed_s"]
+    def __init__(self, accelerator, total_steps: int, per_epoch: int, state: TrainState):
+        self.accelerator, self.total_steps, self.per_epoch = accelerator, total_steps, per_epoch
+        self.state, self.elapsed_before = state, state.elapsed_s
         self.pending_losses: list[torch.Tensor] = []
         self.pending_tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
         self.pending_meta: list[tuple[int, float, float]] = []
         self.started = self.window_start = self.epoch_start = time.perf_counter()
-        self.window_tokens = self.tokens_seen
+        self.window_tokens = state.tokens_seen
 
     def elapsed(self) -> float:
         """Training seconds so far, those before a resume included."""
         return self.elapsed_before + time.perf_counter() - self.started
 
-    def add(self, step: int, epoch: float, learning_rate: float, loss: torch.Tensor,
+    def add(self, step: int, learning_rate: float, loss: torch.Tensor,
             real_tokens: torch.Tensor) -> None:
         self.pending_losses.append(loss)
         self.pending_tokens += real_tokens
-        self.pending_meta.append((step, epoch, learning_rate))
+        self.pending_meta.append((step, step / self.per_epoch, learning_rate))
 
     def end_epoch(self) -> None:
         now = time.perf_counter()
-        self.epoch_seconds.append(now - self.epoch_start)
+        self.state.epoch_seconds.append(now - self.epoch_start)
         self.epoch_start = now
 
-    def flush(self) -> None:
-        """Turn the pending steps into records (averaged over processes), log a line and
-        send the records to the trackers (main process only)."""
+    def flush(self, callback: TrainCallback) -> None:
+        """Turn the pending steps into the state's records (averaged over processes), log
+        a line (main process) and pass the new records to the callback."""
         if not self.pending_losses:
             return
-        several = self.accelerator.num_processes > 1
+        state, several = self.state, self.accelerator.num_processes > 1
         losses = torch.stack(self.pending_losses).float()
         losses = self.accelerator.reduce(losses, reduction="mean") if several else losses
         tokens = (self.accelerator.reduce(self.pending_tokens.clone(), reduction="sum") if several
                   else self.pending_tokens)
-        self.tokens_seen += int(tokens.item())
+        state.tokens_seen += int(tokens.item())
         new = [{"step": step, "epoch": round(epoch, 6), "loss": loss, "learning_rate": lr}
                for (step, epoch, lr), loss in zip(self.pending_meta, losses.tolist())]
-        self.records.extend(new)
+        state.records.extend(new)
         now = time.perf_counter()
-        rate = (self.tokens_seen - self.window_tokens) / max(now - self.window_start, 1e-9)
+        state.elapsed_s = self.elapsed_before + now - self.started
+        window = Window(new[-1]["step"], state.tokens_seen, state.elapsed_s,
+                        (state.tokens_seen - self.window_tokens) / max(now - self.window_start, 1e-9),
+                        peak_memory_mb(self.accelerator.device))
         if self.accelerator.is_main_process:
-            last, peak = self.records[-1], peak_memory_mb(self.accelerator.device)
-            print(f"step {last['step']}/{self.total_steps} epoch {last['epoch']:.3f} "
-                  f"loss {sum(losses.tolist()) / len(losses):.4f} lr {last['learning_rate']:.3e} "
-                  f"tokens/s {rate:,.0f} peak_mem_mb {peak:,.0f}",
-                  file=self.log, flush=True)
-            if self.trackers is not None:
-                self.trackers.log_steps(new, rate, peak)
-        self.window_start, self.window_tokens = now, self.tokens_seen
-        if self.on_flush is not None:
-            self.on_flush(self.records[-1]["step"], self.tokens_seen,
-                          self.elapsed_before + now - self.started)
+            last = new[-1]
+            say(f"step {last['step']}/{self.total_steps} epoch {last['epoch']:.3f} "
+                f"loss {sum(losses.tolist()) / len(losses):.4f} lr {last['learning_rate']:.3e} "
+                f"tokens/s {window.tokens_per_s:,.0f} peak_mem_mb {window.peak_memory_mb:,.0f}")
+        self.window_start, self.window_tokens = now, state.tokens_seen
+        callback.on_flush(new, window)
         self.pending_losses.clear()
         self.pending_meta.clear()
         self.pending_tokens.zero_()
@@ -166,57 +232,64 @@ class StepLog:
 class Trainer:
     """What a run sets up before its first step: accelerate (one process of several under
     `accelerate launch`), the examples and how many steps they make, the optimizer and
-    learning-rate schedule, torch.compile and the resumable checkpoints (`resume_dir`,
-    none if None); then one optimisation step at a time."""
+    learning-rate schedule, torch.compile and the resumable checkpoints
+    (`options.resume_dir`, none if None); then one optimisation step at a time."""
 
-    def __init__(self, model, examples: list[list[int]], settings: dict,
-                 resume_dir: Path | None = None):
+    def __init__(self, model, data: TrainData, options: TrainOptions, accelerator_kwargs: dict):
         from accelerate import Accelerator
-        from transformers import get_linear_schedule_with_warmup
 
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.precision = pick_precision(settings.get("precision", "auto"), device)
-        # train.report_to: the trackers accelerate can start here (tracking.Trackers starts them).
+        self.precision = pick_precision(options.precision, device)
         self.accelerator = accelerator = Accelerator(
             cpu=device.type != "cuda",
             mixed_precision={"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[self.precision],
-            **accelerator_kwargs(settings))
-        self.matmul = configure_matmul(accelerator.device, bool(settings.get("tf32")))  # train.tf32
-        if settings.get("packing"):
-            examples = batching.pack_examples(examples, settings["block_size"])
-        self.examples, self.settings, self.resume_dir = examples, settings, resume_dir
-        self.per_epoch = batching.steps_per_epoch(len(examples), settings["batch_size"],
+            **accelerator_kwargs)
+        self.matmul = configure_matmul(accelerator.device, options.tf32)
+        examples = data.examples
+        if options.packing:
+            examples = batching.pack_examples(examples, options.block_size)
+        self.data, self.examples, self.options = data, examples, options
+        self.per_epoch = batching.steps_per_epoch(len(examples), options.batch_size,
                                                   accelerator.num_processes)
-        self.total_steps = settings["epochs"] * self.per_epoch
-        if settings.get("max_steps"):
-            self.total_steps = min(self.total_steps, settings["max_steps"])
+        self.total_steps = options.epochs * self.per_epoch
+        if options.max_steps:
+            self.total_steps = min(self.total_steps, options.max_steps)
+        self.model, self.optimizer, self.scheduler = self._prepare(model)
+        self.scaler = getattr(accelerator, "scaler", None)
+        self.compile_mode = compile_mode(options.compile)
+        # configcheck refuses the pair in the workflow's config; this is for direct callers.
+        if self.compile_mode and options.gradient_checkpointing:
+            raise InputError("train.gradient_checkpointing cannot be combined with train.compile")
+        self.compile_before = compile_counts() if self.compile_mode else None
+        self.forward = compile_for_training(self.model, self.compile_mode, options.compile_scope)
+        self.cuda_graphs = device.type == "cuda" and self.compile_mode in CUDA_GRAPH_MODES
+        # n_examples and world: the same settings over other data or another number of
+        # processes make other steps, which a checkpoint must not resume. Where the
+        # checkpoints are kept is not what they hold.
+        self.fingerprint = settings_fingerprint({**options.as_dict(), "resume_dir": None,
+                                                 "n_examples": len(examples),
+                                                 "world": accelerator.num_processes})
 
-        if settings.get("gradient_checkpointing"):
+    def _prepare(self, model) -> tuple:
+        """The model (gradient checkpointing on if asked), fused AdamW over its trainable
+        parameters and HF's linear schedule, through accelerate."""
+        from transformers import get_linear_schedule_with_warmup
+
+        options = self.options
+        if options.gradient_checkpointing:
             model.gradient_checkpointing_enable()
             if hasattr(model, "enable_input_require_grads"):
                 model.enable_input_require_grads()
         self.params = [p for p in model.parameters() if p.requires_grad]
         # Fused AdamW: one kernel for all parameters, on the GPU and (3x faster than the
         # default for-each version there too) on the CPU.
-        optimizer = torch.optim.AdamW(self.params, lr=settings["learning_rate"],
-                                      weight_decay=settings["weight_decay"], fused=True)
+        optimizer = torch.optim.AdamW(self.params, lr=options.learning_rate,
+                                      weight_decay=options.weight_decay, fused=True)
         # HF Trainer's default schedule, exactly: linear warm-up from 0, then linear decay to 0.
-        self.scheduler = get_linear_schedule_with_warmup(optimizer, settings["warmup_steps"],
-                                                         self.total_steps)
-        self.model, self.optimizer = accelerator.prepare(model, optimizer)
-        self.compile_mode = compile_mode(settings.get("compile"))
-        # configcheck refuses the pair in the workflow's config; this is for direct callers.
-        if self.compile_mode and settings.get("gradient_checkpointing"):
-            raise InputError("train.gradient_checkpointing cannot be combined with train.compile")
-        self.compile_before = compile_counts() if self.compile_mode else None
-        self.forward = compile_for_training(self.model, self.compile_mode,
-                                            settings.get("compile_scope") or "model")
-        self.cuda_graphs = device.type == "cuda" and self.compile_mode in CUDA_GRAPH_MODES
-        self.scaler = getattr(accelerator, "scaler", None)
-        # n_examples and world: the same settings over other data or another number of
-        # processes make other steps, which a checkpoint must not resume.
-        self.fingerprint = settings_fingerprint({**settings, "n_examples": len(examples),
-                                                 "world": accelerator.num_processes})
+        scheduler = get_linear_schedule_with_warmup(optimizer, options.warmup_steps,
+                                                     self.total_steps)
+        model, optimizer = self.accelerator.prepare(model, optimizer)
+        return model, optimizer, scheduler
 
     @property
     def is_main(self) -> bool:
@@ -225,54 +298,60 @@ class Trainer:
     def unwrapped_model(self):
         return self.accelerator.unwrap_model(self.model)
 
+    @property
+    def parts(self) -> TrainParts:
+        """What a checkpoint holds besides the state (the model without accelerate's wrappers)."""
+        return TrainParts(self.unwrapped_model(), self.optimizer, self.scheduler, self.scaler)
+
     def banner(self) -> str:
         trainable = sum(p.numel() for p in self.params)
         total = sum(p.numel() for p in self.unwrapped_model().parameters())
-        settings = self.settings
-        return (f"examples={len(self.examples)} batch_size={settings['batch_size']} x "
+        options = self.options
+        return (f"examples={len(self.examples)} batch_size={options.batch_size} x "
                 f"{self.accelerator.num_processes} process(es) steps/epoch={self.per_epoch} "
-                f"total_steps={self.total_steps} epochs={settings['epochs']} "
+                f"total_steps={self.total_steps} epochs={options.epochs} "
                 f"device={self.accelerator.device} precision={self.precision} matmul={self.matmul} "
-                f"trainable={trainable:,}/{total:,} packing={bool(settings.get('packing'))}")
+                f"trainable={trainable:,}/{total:,} packing={options.packing}")
 
     def compile_summary(self) -> dict | None:
         return compile_report(self.compile_mode, self.compile_before) if self.compile_mode else None
 
-    def resume(self, log) -> dict:
+    def resume(self) -> TrainState:
         """The state to start from: the newest checkpoint in the resume directory written
         with these settings, restored into the model, optimizer and schedule, or a fresh
         run's."""
-        ckpt = latest_resume_checkpoint(self.resume_dir, self.fingerprint) if self.resume_dir else None
+        resume_dir = self.options.resume_dir
+        ckpt = checkpointing.latest(Path(resume_dir), self.fingerprint) if resume_dir else None
         if ckpt is None:
-            return {"step": 0, "elapsed_s": 0.0, "epoch_seconds": [], "tokens_seen": 0, "log_records": []}
-        start = restore_resume_checkpoint(ckpt, self.unwrapped_model(), self.optimizer,
-                                          self.scheduler, self.scaler)
-        print(f"resuming from {ckpt} at step {start['step']}", file=log, flush=True)
-        return start
+            return TrainState()
+        state = checkpointing.restore(ckpt, self.parts)
+        say(f"resuming from {ckpt} at step {state.step}")
+        return state
 
-    def save(self, step: int, steps: StepLog) -> None:
-        """Flush the log and save a resumable checkpoint (the main process writes it)."""
-        steps.flush()
-        if self.resume_dir is not None and self.is_main:
-            save_resume_checkpoint(self.resume_dir, step, self.unwrapped_model(), self.optimizer,
-                                   self.scheduler, self.scaler, steps.records, steps.elapsed(),
-                                   steps.epoch_seconds, steps.tokens_seen, self.fingerprint)
+    def save(self, state: TrainState, steps: StepLog, callback: TrainCallback) -> None:
+        """Flush the log and save the state in a resumable checkpoint (the main process
+        writes it)."""
+        steps.flush(callback)
+        if self.options.resume_dir is not None and self.is_main:
+            state.elapsed_s = steps.elapsed()
+            checkpointing.save(Path(self.options.resume_dir), state, self.parts, self.fingerprint)
         self.accelerator.wait_for_everyone()
 
     def rows_by_step(self, start_step: int):
         """This process's examples for each step from `start_step` to the last."""
         return batching.rows_by_step(
-            self.examples, self.settings["batch_size"], self.settings["seed"],
-            self.settings.get("group_by_length", False), start_step, self.total_steps,
-            self.accelerator.process_index, self.accelerator.num_processes)
+            self.examples, self.options.batch_size, self.options.seed, self.options.group_by_length,
+            start_step, self.total_steps, self.accelerator.process_index,
+            self.accelerator.num_processes)
 
-    def to_device(self, batch: dict) -> dict:
+    def batch(self, rows: list[list[int]]) -> dict:
+        """A step's rows collated and on the device."""
         # A copy from pageable memory makes the host wait for the GPU to drain; from pinned
         # memory it is truly asynchronous, so the host can queue the next step's kernels
         # while the GPU still runs this one.
         cuda = self.accelerator.device.type == "cuda"
         return {k: (v.pin_memory() if cuda else v).to(self.accelerator.device, non_blocking=True)
-                for k, v in batch.items()}
+                for k, v in self.data.collate(rows, self.options).items()}
 
     def step(self, batch: dict) -> torch.Tensor:
         """One optimisation step on a batch on the device; returns its loss, detached."""
@@ -288,114 +367,94 @@ class Trainer:
             loss = self.forward(input_ids=batch["input_ids"], labels=batch["labels"],
                                 use_cache=False).loss
         self.accelerator.backward(loss)
-        if self.settings.get("max_grad_norm"):
-            self.accelerator.clip_grad_norm_(self.params, self.settings["max_grad_norm"])
+        if self.options.max_grad_norm:
+            self.accelerator.clip_grad_norm_(self.params, self.options.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         # A copy: a CUDA graph's output is overwritten by its next replay.
         return loss.detach().clone() if self.cuda_graphs else loss.detach()
 
-    def summary(self, steps: StepLog, step: int, start_step: int) -> dict:
-        elapsed, device = steps.elapsed(), self.accelerator.device
+    def summary(self, state: TrainState, resumed_from: int) -> dict:
+        step, elapsed, device = state.step, state.elapsed_s, self.accelerator.device
         return {
-            "steps": step, "steps_per_epoch": self.per_epoch, "epochs": self.settings["epochs"],
-            "examples": len(self.examples), "batch_size": self.settings["batch_size"],
-            "processes": self.accelerator.num_processes, "tokens_seen": steps.tokens_seen,
+            "steps": step, "steps_per_epoch": self.per_epoch, "epochs": self.options.epochs,
+            "examples": len(self.examples), "batch_size": self.options.batch_size,
+            "processes": self.accelerator.num_processes, "tokens_seen": state.tokens_seen,
             "seconds_total": elapsed,
             "seconds_per_epoch": elapsed / (step / self.per_epoch) if step else None,
-            "epoch_seconds": steps.epoch_seconds,
-            "tokens_per_second": steps.tokens_seen / max(elapsed, 1e-9),
+            "epoch_seconds": state.epoch_seconds,
+            "tokens_per_second": state.tokens_seen / max(elapsed, 1e-9),
             "peak_memory_mb": peak_memory_mb(device), "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "precision": self.precision, "matmul_precision": self.matmul,
-            "resumed_from_step": start_step,
-            "final_loss": steps.records[-1]["loss"] if steps.records else math.nan,
+            "resumed_from_step": resumed_from,
+            "final_loss": state.records[-1]["loss"] if state.records else math.nan,
             "library_versions": library_versions(), "compile": self.compile_summary(),
         }
 
 
-def train(model, examples: list[list[int]], pad_id: int, settings: dict,
-          resume_dir: str | Path | None = None, log=None, progress: bool = True,
-          on_flush=None, collate=None, run_name: str | None = None,
-          run_config: dict | None = None) -> dict:
-    """Fine-tune `model` in place on `examples` (token id lists; each ends in EOS only if
-    `train.eos` asked for it: see corpus.with_eos).
+def train(model, data: TrainData, options: TrainOptions,
+          callback: TrainCallback | None = None) -> TrainResult:
+    """Fine-tune `model` in place on `data` as `options` (the config's `train:` for one
+    fine-tune: TrainOptions.for_fine_tune) say; `callback` adds trackers or timing.
 
-    `settings`: the config's `train` block (schemas/config.schema.yaml) with `compile`
-    resolved to one mode; tf32, compile_scope and pad_multiple may be left out. The
-    learning rate follows transformers' get_linear_schedule_with_warmup exactly: up from
-    0 over warmup_steps, then down to 0 at the last step.
-    `collate(rows) -> batch` pads a step's examples into input_ids, attention_mask and
-    labels: by default batching.collate with max_length and pad_multiple (benchmarks pass
-    batching.collate_fixed). With `resume_dir`, a checkpoint is saved there every
-    checkpoint_every steps and on SIGTERM, and the newest one of the same settings resumed.
-    `on_flush(step, tokens_seen, seconds)`, if given, is called after each log flush
-    (benchmarks time the steps after a warm-up with it).
-    With `settings["report_to"]` (train.report_to), the experiment trackers get a run
-    named `run_name` whose configuration is `run_config` (default: `settings`), and every
-    step's loss, learning rate and epoch plus each flush's tokens/s and peak memory; the
-    run is closed however training ends. A tracker that cannot start or log warns in
-    `log` and training goes on (bibleft.tracking).
-
-    Returns {"log": one record per step (step, epoch, loss, learning_rate), "summary": the
-    run's figures (steps, tokens, seconds, memory, ...), "model": the trained model
-    without accelerate's wrappers, "is_main": whether this process is the one to save it}.
+    The learning rate follows transformers' get_linear_schedule_with_warmup exactly: up
+    from 0 over warmup_steps, then down to 0 at the last step. With `options.resume_dir`,
+    a checkpoint is saved there every checkpoint_every steps and on SIGTERM, and the
+    newest one of the same options resumed.
     """
-    log = log or sys.stderr
-    collate = collate or functools.partial(batching.collate, pad_id=pad_id,
-                                           max_length=settings.get("max_length"),
-                                           pad_multiple=settings.get("pad_multiple") or 1)
-    torch.manual_seed(settings["seed"])
-    trainer = Trainer(model, examples, settings, Path(resume_dir) if resume_dir else None)
-    start = trainer.resume(log)
-    if trainer.is_main:
-        print(trainer.banner(), file=log, flush=True)
-    trackers = Trackers(trainer.accelerator, log)
+    if options.seed is None:
+        raise ValueError("TrainOptions.seed is None: train the options of one fine-tune "
+                         "(TrainOptions.for_fine_tune)")
+    if isinstance(options.compile, dict):
+        raise ValueError(f"train.compile {options.compile!r} is per method: resolve it for one "
+                         "fine-tune (TrainOptions.for_fine_tune)")
+    callback = callback or TrainCallback()
+    torch.manual_seed(options.seed)
+    run = Trainer(model, data, options, callback.accelerator_kwargs())
+    state = run.resume()
+    resumed_from = state.step
+    if run.is_main:
+        say(run.banner())
     try:
-        trackers.start(settings, run_name or DEFAULT_RUN_NAME,
-                       settings if run_config is None else run_config)
-        steps, step = _train_steps(trainer, start, collate, settings, log, progress, on_flush,
-                                   trackers)
-        summary = trainer.summary(steps, step, start["step"])  # before closing: not its time
+        callback.on_start(run.accelerator)
+        _loop(run, state, callback)
+        summary = run.summary(state, resumed_from)  # before on_end: closing is not training
     finally:
-        trackers.close()  # after the last step, a preemption or a failure alike
-    return {"log": steps.records, "summary": summary, "model": trainer.unwrapped_model(),
-            "is_main": trainer.is_main}
+        callback.on_end()  # after the last step, a preemption or a failure alike
+    return TrainResult(state.records, summary, run.unwrapped_model(), run.is_main)
 
 
-def _train_steps(trainer: Trainer, start: dict, collate, settings: dict, log, progress: bool,
-                 on_flush, trackers: Trackers) -> tuple[StepLog, int]:
-    """The loop of `train`, from the step `start` names to the last: its StepLog and the
-    last step reached."""
+def _loop(run: Trainer, state: TrainState, callback: TrainCallback) -> None:
+    """The steps from `state.step` to the last, `state` kept current: each step, then the
+    log flush, the stop check and the checkpoint it may be due."""
     from tqdm.auto import tqdm
 
-    trainer.model.train()
-    step, total_steps, per_epoch = start["step"], trainer.total_steps, trainer.per_epoch
-    ckpt_every = settings.get("checkpoint_every") or 0
-    with Preemption(trainer.accelerator) as preemption, tqdm(
-            total=total_steps, initial=step, desc="train", file=log, mininterval=5,
-            disable=not (progress and trainer.is_main), dynamic_ncols=False) as bar:
-        steps = StepLog(trainer.accelerator, total_steps, log, on_flush, start, trackers)
-        for rows in trainer.rows_by_step(step):
-            batch = trainer.to_device(collate(rows))
-            loss = trainer.step(batch)
-            step += 1
-            if trainer.compile_mode and step == start["step"] + 1 and trainer.is_main:
-                print(report_line(trainer.compile_summary()), file=log, flush=True)
-            steps.add(step, step / per_epoch, trainer.scheduler.get_last_lr()[0], loss,
-                      batch["attention_mask"].sum())
+    options, first = run.options, state.step + 1
+    run.model.train()
+    with Preemption(run.accelerator) as preemption, tqdm(
+            total=run.total_steps, initial=state.step, desc="train", file=sys.stderr, mininterval=5,
+            disable=not run.is_main, dynamic_ncols=False) as bar:
+        steps = StepLog(run.accelerator, run.total_steps, run.per_epoch, state)
+        for rows in run.rows_by_step(state.step):
+            batch = run.batch(rows)
+            loss = run.step(batch)
+            state.step += 1
+            if run.compile_mode and state.step == first and run.is_main:
+                say(report_line(run.compile_summary()))
+            steps.add(state.step, run.scheduler.get_last_lr()[0], loss, batch["attention_mask"].sum())
             bar.update(1)
-            if step % settings["log_every"] == 0:
-                steps.flush()
+            if state.step % options.log_every == 0:
+                steps.flush(callback)
             if preemption.stop_requested():
-                print(f"SIGTERM at step {step}: saving a resumable checkpoint and exiting",
-                      file=log, flush=True)
-                trainer.save(step, steps)
-                raise Preempted(step)
-            if ckpt_every and step % ckpt_every == 0 and step < total_steps:
-                trainer.save(step, steps)
-            if step % per_epoch == 0 or step >= total_steps:
+                say(f"SIGTERM at step {state.step}: saving a resumable checkpoint and exiting")
+                run.save(state, steps, callback)
+                raise Preempted(state.step)
+            if options.checkpoint_every and state.step % options.checkpoint_every == 0 \
+                    and state.step < run.total_steps:
+                run.save(state, steps, callback)
+            if state.step % run.per_epoch == 0 or state.step >= run.total_steps:
                 steps.end_epoch()
-        steps.flush()
-    return steps, step
+        steps.flush(callback)
+    state.elapsed_s = steps.elapsed()

