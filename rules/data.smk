@@ -13,9 +13,8 @@ rule asv_text:
     resources:
         gpu=0,
     params:
-        source=config["data"]["asv"]["source"],
-        url=config["data"]["asv"]["url"],
-        sha256=config["data"]["asv"]["sha256"],
+        # Where the text comes from; the training slice (books, max_verses) is not its concern.
+        options={key: getattr(EXPERIMENT.data.asv, key) for key in ("source", "url", "sha256")},
     script:
         "../workflow_scripts/asv_text.py"
 
@@ -34,8 +33,8 @@ rule bibleqa_raw:
         gpu=0,
     params:
         # The URL only matters when no local file is given.
-        url=None if config["data"]["bibleqa"]["path"] else config["data"]["bibleqa"]["url"],
-        sha256=None if config["data"]["bibleqa"]["path"] else config["data"]["bibleqa"]["sha256"],
+        options=None if EXPERIMENT.data.bibleqa.path else {"url": EXPERIMENT.data.bibleqa.url,
+                                                            "sha256": EXPERIMENT.data.bibleqa.sha256},
     script:
         "../workflow_scripts/bibleqa_raw.py"
 

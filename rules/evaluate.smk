@@ -7,7 +7,7 @@
 
 rule accuracy_table:
     input:
-        unpack(across_runs(rules.score_predictions.output[0])),
+        unpack(across_fine_tunes("predictions")),
     output:
         csv=report("results/{model}/accuracy.csv", caption="../report/accuracy.rst", category="Accuracy",
                    subcategory="{model}"),
@@ -20,14 +20,14 @@ rule accuracy_table:
     resources:
         gpu=0,
     params:
-        tuned_runs=TUNED_RUNS,
+        options=fine_tunes_options,
     script:
         "../workflow_scripts/accuracy_table.py"
 
 
 rule venn_diagram:
     input:
-        unpack(across_runs(rules.score_predictions.output[0])),
+        unpack(across_fine_tunes("predictions")),
     output:
         png=report("results/{model}/venn.png", caption="../report/venn.rst", category="Accuracy",
                    subcategory="{model}"),
@@ -41,14 +41,14 @@ rule venn_diagram:
     resources:
         gpu=0,
     params:
-        tuned_runs=TUNED_RUNS,
+        options=fine_tunes_options,
     script:
         "../workflow_scripts/venn_diagram.py"
 
 
 rule loss_curves:
     input:
-        all_fine_tunes,
+        unpack(all_checkpoints),
     output:
         report("results/{model}/loss.png", caption="../report/loss.rst", category="Training",
                subcategory="{model}"),
@@ -60,7 +60,7 @@ rule loss_curves:
     resources:
         gpu=0,
     params:
-        tuned_runs=TUNED_RUNS,
+        options=fine_tunes_options,
     script:
         "../workflow_scripts/loss_curves.py"
 
@@ -69,7 +69,7 @@ rule timing_table:
     input:
         unpack(checkpoints_and_timings),
     output:
-        report("results/{model}/{setting}/seed{seed}/timing.csv", caption="../report/timing.rst",
+        report(folder_file(FineTune, "timing.csv"), caption="../report/timing.rst",
                category="Training", subcategory="{model}"),
     log:
         "logs/evaluate/{model}/{setting}/seed{seed}/timing_table.log",
@@ -78,8 +78,5 @@ rule timing_table:
         "../envs/data.yaml"
     resources:
         gpu=0,
-    params:
-        variants=VARIANTS,
-        methods=METHODS,
     script:
         "../workflow_scripts/timing_table.py"

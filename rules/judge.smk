@@ -7,14 +7,13 @@
 
 rule judge_predictions:
     input:
-        unpack(per_variant(rules.score_predictions.output[0])),
+        unpack(variant_files("predictions")),
     output:
-        scores=report("results/{model}/{setting}/seed{seed}/scores.csv", caption="../report/scores.rst",
+        scores=report(folder_file(FineTune, "scores.csv"), caption="../report/scores.rst",
                       category="Judgement", subcategory="{model} {setting} seed {seed}"),
-        significance=report("results/{model}/{setting}/seed{seed}/significance.csv",
-                            caption="../report/significance.rst", category="Judgement",
-                            subcategory="{model} {setting} seed {seed}"),
-        audit=report("results/{model}/{setting}/seed{seed}/audit.csv", caption="../report/audit.rst",
+        significance=report(folder_file(FineTune, "significance.csv"), caption="../report/significance.rst",
+                            category="Judgement", subcategory="{model} {setting} seed {seed}"),
+        audit=report(folder_file(FineTune, "audit.csv"), caption="../report/audit.rst",
                      category="Judgement", subcategory="{model} {setting} seed {seed}"),
     log:
         "logs/judge/{model}/{setting}/seed{seed}/judge_predictions.log",
@@ -24,9 +23,7 @@ rule judge_predictions:
     resources:
         gpu=0,
     params:
-        variants=VARIANTS,
-        # One mapping (settings_of): ignore_case and alternatives are both booleans.
-        judging=settings_of("score", ["ignore_case", "alternatives", "f1_threshold"]),
+        options=EXPERIMENT.judge.as_dict(),
     script:
         "../workflow_scripts/judge_predictions.py"
 
@@ -35,7 +32,7 @@ rule accuracy_bars:
     input:
         scores=rules.judge_predictions.output.scores,
     output:
-        report("results/{model}/{setting}/seed{seed}/accuracy_bars.png", caption="../report/accuracy_bars.rst",
+        report(folder_file(FineTune, "accuracy_bars.png"), caption="../report/accuracy_bars.rst",
                category="Judgement", subcategory="{model} {setting} seed {seed}"),
     log:
         "logs/judge/{model}/{setting}/seed{seed}/accuracy_bars.log",
@@ -50,7 +47,7 @@ rule accuracy_bars:
 
 rule seed_tables:
     input:
-        unpack(across_runs(rules.score_predictions.output[0])),
+        unpack(across_fine_tunes("predictions")),
     output:
         seeds=report("results/{model}/seeds.csv", caption="../report/seeds.rst", category="Across seeds",
                      subcategory="{model}"),
@@ -68,16 +65,15 @@ rule seed_tables:
     resources:
         gpu=0,
     params:
-        tuned_runs=TUNED_RUNS,
-        # One mapping (settings_of): ignore_case and alternatives are both booleans.
-        judging=settings_of("score", ["ignore_case", "alternatives", "f1_threshold"]),
+        options=lambda wc: fine_tunes_options(wc, judge=EXPERIMENT.judge.as_dict()),
     script:
         "../workflow_scripts/seed_tables.py"
 
 
 rule model_summary:
     input:
-        aggregates=expand(rules.seed_tables.output.aggregate, model=RUN_MODELS),
+        unpack(lambda wc: {model: expand(rules.seed_tables.output.aggregate, model=model)[0]
+                           for model in GRID.models}),
     output:
         csv=report("results/summary.csv", caption="../report/summary.rst", category="Across models"),
         png=report("results/summary.png", caption="../report/summary.rst", category="Across models"),
@@ -89,7 +85,6 @@ rule model_summary:
     resources:
         gpu=0,
     params:
-        models=RUN_MODELS,
-        params_millions=[model_size(m) for m in RUN_MODELS],
+        options={"params_millions": {model: model_size(model) for model in GRID.models}},
     script:
         "../workflow_scripts/model_summary.py"

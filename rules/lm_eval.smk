@@ -9,38 +9,22 @@
 
 rule lm_eval_compare:
     input:
-        questions=rules.bibleqa_records.output[0],
-        base_model=lambda wc: model_dir(wc.model),
-        full=lambda wc: checkpoint(wc.model, wc.setting, wc.seed, "full"),
-        lora=lambda wc: checkpoint(wc.model, wc.setting, wc.seed, "lora"),
-        base_predictions=lambda wc: variant_file(rules.score_predictions.output[0], wc.model,
-                                                 wc.setting, wc.seed, "base"),
-        full_predictions=lambda wc: variant_file(rules.score_predictions.output[0], wc.model,
-                                                 wc.setting, wc.seed, "full"),
-        lora_predictions=lambda wc: variant_file(rules.score_predictions.output[0], wc.model,
-                                                 wc.setting, wc.seed, "lora"),
+        unpack(lm_eval_inputs),
     output:
-        table="results/{model}/{setting}/seed{seed}/lm_eval.csv",
-        samples=directory("results/{model}/{setting}/seed{seed}/lm_eval"),
+        table=folder_file(FineTune, "lm_eval.csv"),
+        samples=directory(folder_file(FineTune, "lm_eval")),
     log:
         "logs/lm_eval/{model}/{setting}/seed{seed}.log",
     conda:
         "../envs/lm_eval.yaml"
-    threads: sizing.threads(GENERATE_GPUS, config["resources"]["cpus_per_gpu"])
+    threads: sizing.threads(GENERATE_GPUS, EXPERIMENT.resources.cpus_per_gpu)
     resources:
         gpu=GENERATE_GPUS,
         mem_mb=lambda wc, attempt: sizing.generate_mem_mb(model_size(wc.model), attempt),
         # three models, each loaded and answering in its own harness process
         runtime=lambda wc, attempt: 3 * sizing.generate_runtime_min(model_size(wc.model), attempt),
     params:
-        python=config["lm_eval"]["python"],
-        batch_size=config["lm_eval"]["batch_size"],
-        task_dir=os.path.join(workflow.basedir, "lm_eval_tasks"),
-        prompt=lambda wc: config["eval"]["prompt"],  # holds "{question}": not a wildcard
-        max_new_tokens=config["eval"]["max_new_tokens"],
-        limit=config["eval"]["limit"],
-        dtype=config["eval"]["dtype"],
-        chat_template=config["eval"]["chat_template"],
-        trust_remote_code=lambda wc: model_entry(wc.model)["trust_remote_code"],
+        # A function: the prompt holds "{question}", which is not a wildcard.
+        options=lambda wc: {**EXPERIMENT.lm_eval.as_dict(), **answering_options(wc.model)},
     script:
         "../workflow_scripts/lm_eval_compare.py"

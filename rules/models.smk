@@ -17,8 +17,7 @@ rule prepare_model:
     resources:
         gpu=0,
     params:
-        source=lambda wc: model_entry(wc.model)["source"],
-        # A param, so pinning or changing it re-downloads (Snakemake's params trigger).
-        revision=lambda wc: model_entry(wc.model)["revision"],
+        # The revision is an option, so pinning or changing it downloads again.
+        options=lambda wc: {"source": model_entry(wc.model).source, "revision": model_entry(wc.model).revision},
     script:
         "../workflow_scripts/prepare_model.py"

@@ -1,47 +1,65 @@
 # Each model answers every question (generation: the GPU job), then the study's lenient
-# rule scores the answers (a cheap job, so changing the rule never regenerates). {run} is
-# `base` (the base model, once per model) or <setting>/seed<seed> (that run's fine-tunes).
+# rule scores the answers (a cheap job, so changing the rule never regenerates). The rules
+# are written for a fine-tune (bibleft.grid.FineTune: results/<model>/<setting>/seed<seed>/)
+# and used again for the base model, which answers once per model (grid.BaseModel:
+# results/<model>/base/; greedy decoding has no seed).
 
 
 rule generate_answers:
     input:
-        unpack(generation_inputs),
+        unpack(answering_inputs),
     output:
-        answers="results/{model}/{run}/generations/{variant}.jsonl",
-        timing="results/{model}/{run}/generations/{variant}.timing.json",
+        answers=file_pattern(FineTune, "generations"),
+        timing=file_pattern(FineTune, "generations", ".timing.json"),
     log:
-        "logs/generate/{model}/{run}/{variant}.log",
+        "logs/generate/{model}/{setting}/seed{seed}/{method}.log",
     benchmark:
-        "logs/generate/{model}/{run}/{variant}.benchmark.tsv"
+        "logs/generate/{model}/{setting}/seed{seed}/{method}.benchmark.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: sizing.threads(GENERATE_GPUS, config["resources"]["cpus_per_gpu"])
+    threads: sizing.threads(GENERATE_GPUS, EXPERIMENT.resources.cpus_per_gpu)
     resources:
         gpu=GENERATE_GPUS,
         mem_mb=lambda wc, attempt: sizing.generate_mem_mb(model_size(wc.model), attempt),
         runtime=lambda wc, attempt: sizing.generate_runtime_min(model_size(wc.model), attempt),
     params:
-        # One mapping (settings_of): several are booleans. A function, as the prompt holds
-        # "{question}", which is not a wildcard.
-        settings=lambda wc: settings_of("eval", ["prompt", "max_new_tokens", "limit", "batch_size",
-                                                 "dtype", "tf32", "prefix_cache", "chat_template"]),
-        trust_remote_code=lambda wc: model_entry(wc.model)["trust_remote_code"],
+        # A function: the prompt holds "{question}", which is not a wildcard.
+        options=lambda wc: answering_options(wc.model),
     script:
         "../workflow_scripts/generate_answers.py"
+
+
+use rule generate_answers as generate_base_answers with:
+    output:
+        answers=file_pattern(BaseModel, "generations"),
+        timing=file_pattern(BaseModel, "generations", ".timing.json"),
+    log:
+        "logs/generate/{model}/base/base.log",
+    benchmark:
+        "logs/generate/{model}/base/base.benchmark.tsv"
 
 
 rule score_predictions:
     input:
         rules.generate_answers.output.answers,
     output:
-        "results/{model}/{run}/predictions/{variant}.jsonl",
+        file_pattern(FineTune, "predictions"),
     log:
-        "logs/score/{model}/{run}/{variant}.log",
+        "logs/score/{model}/{setting}/seed{seed}/{method}.log",
     conda:
         "../envs/data.yaml"
     resources:
         gpu=0,
     params:
-        ignore_case=config["score"]["ignore_case"],
+        options={"ignore_case": EXPERIMENT.judge.ignore_case},
     script:
         "../workflow_scripts/score_predictions.py"
+
+
+use rule score_predictions as score_base_predictions with:
+    input:
+        rules.generate_base_answers.output.answers,
+    output:
+        file_pattern(BaseModel, "predictions"),
+    log:
+        "logs/score/{model}/base/base.log",

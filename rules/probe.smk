@@ -7,8 +7,7 @@
 
 rule probe_texts:
     input:
-        asv=rules.asv_text.output[0],
-        texts=[os.path.expanduser(path) for path in config["probes"]["texts"].values()],
+        unpack(probe_text_inputs),
     output:
         "data/probes/texts.jsonl",
     log:
@@ -18,55 +17,62 @@ rule probe_texts:
     resources:
         gpu=0,
     params:
-        # The training slice decides which verses are "seen". One mapping (settings_of).
-        settings={
-            "books": config["data"]["asv"]["books"],
-            "max_verses": config["data"]["asv"]["max_verses"],
-            "verse_format": config["data"]["verse_format"],
-            "probes_books": config["probes"]["books"],
-            **settings_of("probes", ["verses", "completions", "translations", "seed"]),
+        options={
+            # The training slice decides which verses are "seen".
+            "books": EXPERIMENT.data.asv.books,
+            "max_verses": EXPERIMENT.data.asv.max_verses,
+            "verse_format": EXPERIMENT.data.verse_format,
+            "probes_books": EXPERIMENT.probes.books,
+            **{key: getattr(EXPERIMENT.probes, key) for key in ("verses", "completions", "translations", "seed")},
+            "texts": list(EXPERIMENT.probes.texts),
         },
-        text_names=list(config["probes"]["texts"]),
     script:
         "../workflow_scripts/probe_texts.py"
 
 
 rule run_probes:
     input:
-        unpack(probe_inputs),
+        unpack(probing_inputs),
     output:
-        records="results/{model}/{run}/probes/{variant}.jsonl",
-        timing="results/{model}/{run}/probes/{variant}.timing.json",
+        records=file_pattern(FineTune, "probes"),
+        timing=file_pattern(FineTune, "probes", ".timing.json"),
     log:
-        "logs/probes/{model}/{run}/{variant}.log",
+        "logs/probes/{model}/{setting}/seed{seed}/{method}.log",
     benchmark:
-        "logs/probes/{model}/{run}/{variant}.benchmark.tsv"
+        "logs/probes/{model}/{setting}/seed{seed}/{method}.benchmark.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: sizing.threads(GENERATE_GPUS, config["resources"]["cpus_per_gpu"])
+    threads: sizing.threads(GENERATE_GPUS, EXPERIMENT.resources.cpus_per_gpu)
     resources:
         gpu=GENERATE_GPUS,
         mem_mb=lambda wc, attempt: sizing.generate_mem_mb(model_size(wc.model), attempt),
         runtime=lambda wc, attempt: sizing.generate_runtime_min(model_size(wc.model), attempt),
     params:
-        # One mapping: tf32 and trust_remote_code are both booleans (settings_of).
-        settings={"batch_size": config["probes"]["batch_size"],
-                  **settings_of("eval", ["dtype", "tf32"])},
-        trust_remote_code=lambda wc: model_entry(wc.model)["trust_remote_code"],
+        options=lambda wc: probing_options(wc.model),
     script:
         "../workflow_scripts/run_probes.py"
 
 
+use rule run_probes as run_base_probes with:
+    output:
+        records=file_pattern(BaseModel, "probes"),
+        timing=file_pattern(BaseModel, "probes", ".timing.json"),
+    log:
+        "logs/probes/{model}/base/base.log",
+    benchmark:
+        "logs/probes/{model}/base/base.benchmark.tsv"
+
+
 rule probe_table:
     input:
-        unpack(per_variant(rules.run_probes.output.records)),
+        unpack(variant_files("probes")),
     output:
-        csv=report("results/{model}/{setting}/seed{seed}/probes.csv", caption="../report/probes.rst",
+        csv=report(folder_file(FineTune, "probes.csv"), caption="../report/probes.rst",
                    category="Probes", subcategory="{model} {setting} seed {seed}"),
-        significance=report("results/{model}/{setting}/seed{seed}/probes_significance.csv",
+        significance=report(folder_file(FineTune, "probes_significance.csv"),
                             caption="../report/probes.rst", category="Probes",
                             subcategory="{model} {setting} seed {seed}"),
-        png=report("results/{model}/{setting}/seed{seed}/probes.png", caption="../report/probes.rst",
+        png=report(folder_file(FineTune, "probes.png"), caption="../report/probes.rst",
                    category="Probes", subcategory="{model} {setting} seed {seed}"),
     log:
         "logs/probes/{model}/{setting}/seed{seed}/probe_table.log",
@@ -75,7 +81,5 @@ rule probe_table:
         "../envs/data.yaml"
     resources:
         gpu=0,
-    params:
-        variants=VARIANTS,
     script:
         "../workflow_scripts/probe_table.py"

@@ -6,7 +6,7 @@
 rule tokenize_corpus:
     input:
         asv=rules.asv_text.output[0],
-        model=lambda wc: model_dir(tokenizer_source_model(wc.tokenizer)),
+        model=lambda wc: base_model_dir(tokenizer_source_model(wc.tokenizer)),
     output:
         directory("data/tokenized/{tokenizer}/{verse_format}"),
     log:
@@ -16,9 +16,10 @@ rule tokenize_corpus:
     resources:
         gpu=0,
     params:
-        slice=settings_of("data", ["asv"])["asv"],  # books and max_verses: the training slice
-        verse_format="{verse_format}",
-        num_shards=config["data"]["num_shards"],
-        trust_remote_code=lambda wc: model_entry(tokenizer_source_model(wc.tokenizer))["trust_remote_code"],
+        options=lambda wc: {
+            # the training slice
+            "books": EXPERIMENT.data.asv.books, "max_verses": EXPERIMENT.data.asv.max_verses,
+            "num_shards": EXPERIMENT.data.num_shards,
+            "trust_remote_code": model_entry(tokenizer_source_model(wc.tokenizer)).trust_remote_code},
     script:
         "../workflow_scripts/tokenize_corpus.py"

@@ -297,7 +297,7 @@ def test_demo_profile_plans_the_whole_study(tmp_path):
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
     assert counts["prepare_model"] == 1 and counts["finetune"] == 2
-    assert counts["generate_answers"] == 3
+    assert counts["generate_answers"] == 2 and counts["generate_base_answers"] == 1
     assert str(qa) in result.stdout  # bibleqa_raw reads the local file, not the URL
 
 
@@ -316,5 +316,6 @@ def test_the_gemma_overlay_plans_both_models_and_their_summary(tmp_path):
                           "--config", f"data={{bibleqa: {{path: {qa}}}}}",
                           "--directory", str(tmp_path / "run"))
     assert counts["prepare_model"] == 2 and counts["tokenize_corpus"] == 2
-    assert counts["finetune"] == 4 and counts["generate_answers"] == 6
+    assert counts["finetune"] == 4 and counts["generate_answers"] == 4
+    assert counts["generate_base_answers"] == 2
     assert counts["model_summary"] == 1  # results/summary.csv

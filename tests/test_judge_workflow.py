@@ -1,10 +1,6 @@
-"""The judging rules and the HTML report on a finished tiny run.
-
-A tiny random GPT-2 answers nothing right, which would leave every count at 0 and every
-test trivially at p = 1. So after generation the fixture plants a few known responses
-into the generation files (the only thing it changes), then lets the real DAG score,
-judge and report them.
-"""
+"""The judging rules and the HTML report on the finished tiny run, whose answers hold a
+few planted responses (workflow_helpers.PLANTED): a tiny random GPT-2 answers nothing
+right, which would leave every count at 0 and every test trivially at p = 1."""
 
 from __future__ import annotations
 
@@ -14,46 +10,27 @@ from pathlib import Path
 import pytest
 
 from bibleft import judging
-from bibleft.fileio import read_jsonl, write_jsonl
+from bibleft.fileio import read_jsonl
 from bibleft.prompts import PAPER_PROMPT, build_prompt
 import reference_stats
-from workflow_helpers import (planned_jobs, snakemake, tiny_config, tiny_project, with_overlay,
-                              write_config)
+from workflow_helpers import (TINY_MODEL, planned_jobs, run_file, snakemake, tiny_config,
+                              with_overlay, write_config)
 
 pytestmark = pytest.mark.e2e  # runs the workflow through the snakemake CLI
 
-MODEL = "tiny-gpt2"
+MODEL = TINY_MODEL
 VARIANTS = ("base", "full", "lora")
-# question id -> response, per variant; ids and answers from tests/fixtures.py.
-PLANTED = {
-    "base": {1: " Mary\n\nQ: Who was Jesus' father?", 2: " Eden", 5: " A rib",
-             66: " Is it not Sarah?", 177: " mount of Sinai", 83: " a lyre"},
-    "full": {1: " Mary", 11: " cain"},
-    "lora": {1: " Mary", 15: " He was strong\n\nQ: Who was Moses?"},
-}
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    setup = tiny_project(tmp_path_factory.mktemp("judge"))
-    project, config = setup["project"], setup["config"]
-    generations = [variant_file(project, "generations", v) for v in VARIANTS]
-    snakemake(project, *(str(path.relative_to(project)) for path in generations), "--cores", "2",
-              *with_overlay(config))
-    for variant, path in zip(VARIANTS, generations):
-        records = read_jsonl(path)
-        for record in records:
-            record["response"] = PLANTED[variant].get(record["id"], record["response"])
-        write_jsonl(path, records)
-    snakemake(project, "--cores", "2", *with_overlay(config))
-    snakemake(project, *with_overlay(config), "--report", "report.html")
-    return setup
+@pytest.fixture
+def run(tiny_run):
+    """The finished tiny run with its planted responses (workflow_helpers.PLANTED)."""
+    return tiny_run
 
 
 def variant_file(project: Path, kind: str, variant: str) -> Path:
     """The base model's files are in results/<model>/base/, the fine-tunes' in their run's."""
-    run_dir = "base" if variant == "base" else "paper/seed42"
-    return project / "results" / MODEL / run_dir / kind / f"{variant}.jsonl"
+    return run_file(project, kind, variant)
 
 
 def results(run) -> Path:
@@ -194,4 +171,5 @@ def test_a_metric_setting_rescores_without_regenerating(run, tmp_path):
         run["model_dir"], run["bibleqa"], **{"score.alternatives": True, "score.f1_threshold": 0.9}))
     planned = planned_jobs(run["project"], *with_overlay(overlay))
     assert "judge_predictions" in planned
-    assert not {"generate_answers", "score_predictions", "finetune"} & set(planned)
+    assert not {"generate_answers", "generate_base_answers", "score_predictions",
+                "score_base_predictions", "finetune"} & set(planned)

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slurm
 ROOT = Path(__file__).resolve().parents[1]
 CI = ROOT / ".ci" / "slurm"
 PARTITION, ACCOUNT = "gpu", "ci"   # what start.sh creates
-MODEL_RULES = {"finetune", "generate_answers", "run_probes"}  # the rules that ask for a GPU
+# the rules that ask for a GPU
+MODEL_RULES = {"finetune", "generate_answers", "generate_base_answers", "run_probes", "run_base_probes"}
 # The tiny grid: two GPT-2 "sizes" x two seeds (probes off: 18 GPU jobs on one fake GPU).
 GRID_MODELS = {"tiny-gpt2": None, "tiny-gpt2-deep": 3}  # slug -> layers (None: the shared fixture)
 GRID_SEEDS = [42, 43]
@@ -135,7 +136,8 @@ def test_grid_runs_on_slurm_each_fine_tune_a_gpu_job(slurm_cluster, project, tmp
         f"model rules were not submitted: {sorted(set(jobs.values()))}"
     n_models = len(GRID_MODELS)
     assert list(jobs.values()).count("finetune") == n_models * len(GRID_SEEDS) * 2
-    assert list(jobs.values()).count("generate_answers") == n_models * (1 + len(GRID_SEEDS) * 2)
+    assert list(jobs.values()).count("generate_answers") == n_models * len(GRID_SEEDS) * 2
+    assert list(jobs.values()).count("generate_base_answers") == n_models
     rows = sacct(jobs)
     assert {r["JobID"] for r in rows} == set(jobs)
     for row in rows:

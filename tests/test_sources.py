@@ -45,9 +45,8 @@ def test_gguf_file_is_watched_only_for_a_path():
 
 
 def test_a_good_local_model_and_hub_id_pass(tiny_gpt2):
-    sources.check_model_entry("tiny", {"source": str(tiny_gpt2), "revision": None}, "models/tiny")
-    sources.check_model_entry("hub", {"source": "openai-community/gpt2", "revision": "main"},
-                              "models/hub")
+    sources.check_model_entry("tiny", str(tiny_gpt2), None, "models/tiny")
+    sources.check_model_entry("hub", "openai-community/gpt2", "main", "models/hub")
 
 
 @pytest.mark.parametrize("entry, message", [
@@ -60,7 +59,7 @@ def test_a_good_local_model_and_hub_id_pass(tiny_gpt2):
 ])
 def test_a_bad_entry_names_its_key(entry, message):
     with pytest.raises(InputError) as err:
-        sources.check_model_entry("m", entry, "models/m")
+        sources.check_model_entry("m", entry["source"], entry["revision"], "models/m")
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
 
@@ -69,4 +68,4 @@ def test_pickle_weights_are_refused_before_any_job(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
     with pytest.raises(InputError, match="models.m.source: .*only pickle weights"):
-        sources.check_model_entry("m", {"source": str(tmp_path), "revision": None}, "models/m")
+        sources.check_model_entry("m", str(tmp_path), None, "models/m")

@@ -12,21 +12,19 @@ import pytest
 
 from bibleft.fileio import read_jsonl
 from fixtures import BIBLEQA_LINES
-from workflow_helpers import (copy_project, planned_jobs, snakemake, tiny_config, tiny_project,
-                              with_overlay, write_config)
+from workflow_helpers import (TINY_MODEL, copy_project, planned_jobs, run_file, snakemake,
+                              tiny_config, with_overlay, write_config)
 
 pytestmark = pytest.mark.e2e  # runs the workflow through the snakemake CLI
 
-MODEL = "tiny-gpt2"
+MODEL = TINY_MODEL
 VARIANTS = ("base", "full", "lora")
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A finished tiny run in a copy of the project."""
-    setup = tiny_project(tmp_path_factory.mktemp("e2e"))
-    snakemake(setup["project"], "--cores", "2", *with_overlay(setup["config"]))
-    return setup
+@pytest.fixture
+def run(tiny_run):
+    """The finished tiny run (conftest.tiny_run), shared with the other end-to-end tests."""
+    return tiny_run
 
 
 def results(run) -> Path:
@@ -44,8 +42,7 @@ def run_results(run) -> Path:
 
 def variant_file(run, kind: str, variant: str, suffix: str = ".jsonl") -> Path:
     """generations/, predictions/ or probes/ of a variant: the base model's in base/."""
-    folder = results(run) / "base" if variant == "base" else run_results(run)
-    return folder / kind / f"{variant}{suffix}"
+    return run_file(run["project"], kind, variant, suffix)
 
 
 def test_every_contract_file_exists(run):
@@ -196,7 +193,7 @@ def test_second_run_does_nothing(run):
 def test_lora_setting_reruns_lora_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "lora", **{"lora.r": 4})))
     assert jobs.get("finetune") == 1 and jobs.get("generate_answers") == 1
-    assert jobs.get("score_predictions") == 1
+    assert jobs.get("score_predictions") == 1 and "generate_base_answers" not in jobs
     assert "tokenize_corpus" not in jobs and "asv_text" not in jobs
     assert {"accuracy_table", "venn_diagram", "loss_curves", "timing_table"} <= set(jobs)
 
@@ -218,16 +215,18 @@ def test_compile_mode_per_method_reruns_that_method_only(run):
 def test_prompt_change_regenerates_answers_only(run):
     prompt = "Q: {question}\nA:"
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "prompt", **{"eval.prompt": prompt})))
-    assert jobs.get("generate_answers") == 3 and jobs.get("score_predictions") == 3
+    assert jobs.get("generate_answers") == 2 and jobs.get("generate_base_answers") == 1
+    assert jobs.get("score_predictions") == 2 and jobs.get("score_base_predictions") == 1
     assert "finetune" not in jobs and "tokenize_corpus" not in jobs
     assert "loss_curves" not in jobs
 
 
 def test_scoring_setting_rescores_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "score", **{"score.ignore_case": True})))
-    assert jobs.get("score_predictions") == 3
+    assert jobs.get("score_predictions") == 2 and jobs.get("score_base_predictions") == 1
     assert {"accuracy_table", "venn_diagram"} <= set(jobs)
-    assert not {"generate_answers", "finetune", "tokenize_corpus", "loss_curves"} & set(jobs)
+    assert not {"generate_answers", "generate_base_answers", "finetune", "tokenize_corpus",
+                "loss_curves"} & set(jobs)
 
 
 def test_numbers_typed_on_the_command_line_are_numbers(run):
@@ -239,7 +238,7 @@ def test_numbers_typed_on_the_command_line_are_numbers(run):
 
 def test_probe_setting_reruns_the_probes_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "probes", **{"probes.verses": 5})))
-    assert jobs == {"probe_texts": 1, "run_probes": 3, "probe_table": 1, "all": 1}
+    assert jobs == {"probe_texts": 1, "run_probes": 2, "run_base_probes": 1, "probe_table": 1, "all": 1}
     off = overlay(run, "no-probes", **{"probes.enabled": False})
     assert planned_jobs(run["project"], *with_overlay(off)) == {}
 
@@ -262,14 +261,15 @@ def test_paper_config_dry_run_resolves_the_study_dag(tmp_path):
     project = copy_project(tmp_path / "project")
     jobs = planned_jobs(project)
     assert jobs["prepare_model"] == 1 and jobs["tokenize_corpus"] == 1
-    assert jobs["finetune"] == 2 and jobs["generate_answers"] == 3
-    assert jobs["score_predictions"] == 3
-    assert jobs["probe_texts"] == 1 and jobs["run_probes"] == 3 and jobs["probe_table"] == 1
+    assert jobs["finetune"] == 2 and jobs["generate_answers"] == 2 and jobs["generate_base_answers"] == 1
+    assert jobs["score_predictions"] == 2 and jobs["score_base_predictions"] == 1
+    assert jobs["probe_texts"] == 1 and jobs["run_probes"] == 2 and jobs["run_base_probes"] == 1
+    assert jobs["probe_table"] == 1
     assert {"accuracy_table", "venn_diagram", "loss_curves", "timing_table"} <= set(jobs)
     out = snakemake(project, "-n").stdout
     # GPU requests on the model rules, none on the data rules.
     blocks = {b.split(":", 1)[0].strip(): b for b in out.split("rule ")[1:]}
-    for rule in ("finetune", "generate_answers", "run_probes"):
+    for rule in ("finetune", "generate_answers", "generate_base_answers", "run_probes", "run_base_probes"):
         assert "gpu=1" in blocks[rule] and "mem_mb=" in blocks[rule] and "runtime=" in blocks[rule]
     assert "gpu=0" in blocks["tokenize_corpus"]
 
@@ -289,14 +289,79 @@ def test_a_second_seed_plans_its_fine_tunes_answers_and_probes_only(run):
                     "all": 1}
 
 
-def test_flipping_one_boolean_among_several_reruns_its_rules(run):
-    # Snakemake compares a rule's params as a set of values without their names: a rule
-    # with two booleans must pass them in one mapping, or turning one on goes unnoticed.
-    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "tf32", **{"eval.tf32": True})))
-    assert jobs.get("generate_answers") == 3 and jobs.get("run_probes") == 3
-    assert "finetune" not in jobs
-    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "chat", **{"eval.chat_template": True})))
-    assert jobs.get("generate_answers") == 3 and "run_probes" not in jobs
-    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "alt", **{"score.alternatives": True})))
-    assert jobs.get("judge_predictions") == 1 and jobs.get("seed_tables") == 1
-    assert "generate_answers" not in jobs and "score_predictions" not in jobs
+# --- every boolean setting reruns exactly its rules and their dependents ------------------
+# Snakemake compares a rule's params as a set of values without their names: a rule with
+# two booleans among its params would not see one of them flip. Every rule passes its
+# settings as one mapping (rules/common.smk); this checks each boolean of the schema.
+
+# What reads each step's output, in the tiny run (one model, one setting, one seed).
+ACROSS_SEEDS = {"accuracy_table": 1, "venn_diagram": 1, "seed_tables": 1, "all": 1}
+JUDGED = {"judge_predictions": 1, "accuracy_bars": 1}
+SCORED = {"score_predictions": 2, "score_base_predictions": 1, **JUDGED, **ACROSS_SEEDS}
+ANSWERED = {"generate_answers": 2, "generate_base_answers": 1, "timing_table": 1, **SCORED}
+PROBED = {"run_probes": 2, "run_base_probes": 1, "probe_table": 1, "all": 1}
+FINE_TUNED = {"finetune": 2, "loss_curves": 1, "generate_answers": 2, "run_probes": 2,
+              "score_predictions": 2, "timing_table": 1, "probe_table": 1, **JUDGED, **ACROSS_SEEDS}
+# Each boolean of the schema (the models registry's as models.<model>.<key>), flipped from
+# the tiny run's value, and the jobs that must rerun: exactly the rules that read it and
+# what depends on their outputs.
+FLIPS = {
+    "train.packing": FINE_TUNED, "train.group_by_length": FINE_TUNED, "train.eos": FINE_TUNED,
+    "train.tf32": FINE_TUNED, "train.gradient_checkpointing": FINE_TUNED,
+    "train.compile": FINE_TUNED,
+    "eval.chat_template": ANSWERED, "eval.prefix_cache": ANSWERED,
+    "eval.tf32": {**ANSWERED, **PROBED},
+    "score.ignore_case": SCORED,
+    "score.alternatives": {**JUDGED, "seed_tables": 1, "all": 1},
+    "probes.enabled": {},  # off: the probes' outputs are no longer wanted, nothing reruns
+    "models.<model>.trust_remote_code": {"tokenize_corpus": 1, **FINE_TUNED, **ANSWERED, **PROBED},
+}
+
+
+def schema_booleans() -> set[str]:
+    """Every key of the config schema whose value is a boolean or may be one."""
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas/config.schema.yaml").read_text())
+    found = set()
+
+    def walk(node, path):
+        branches = [node, *node.get("anyOf", []), *node.get("oneOf", [])]
+        branches = [schema["$defs"][b["$ref"].rsplit("/", 1)[-1]] if "$ref" in b else b for b in branches]
+        if any(b.get("type") == "boolean" or True in b.get("enum", []) for b in branches):
+            found.add(".".join(path))
+        for name, sub in node.get("properties", {}).items():
+            walk(sub, [*path, name])
+        if path == ["models"]:
+            walk(node["additionalProperties"], [*path, "<model>"])
+
+    walk(schema, [])
+    return found
+
+
+def flipped(run, key: str) -> str:
+    """An overlay of the tiny config with the boolean `key` flipped from its value in the
+    tiny run (config.yaml, the tiny overlay over it, the schema's defaults)."""
+    import yaml
+
+    from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config
+
+    merged = yaml.safe_load((run["project"] / "config.yaml").read_text())
+    for section, values in tiny_config(run["model_dir"], run["bibleqa"]).items():
+        merged[section] = {**merged.get(section, {}), **values} if section != "models" else values
+    value = validate_config(merged, load_schema(SCHEMA_PATH))
+    dotted = key.replace("<model>", MODEL)
+    for part in dotted.split("."):
+        value = value[part]
+    return overlay(run, f"flip-{dotted}", **{dotted: not value})
+
+
+def test_every_boolean_setting_reruns_exactly_its_rules_and_their_dependents(run):
+    assert schema_booleans() == set(FLIPS)  # a new boolean needs its line in FLIPS
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:  # dry runs: mostly building the DAG, two at a time
+        planned = dict(zip(FLIPS, pool.map(
+            lambda key: planned_jobs(run["project"], *with_overlay(flipped(run, key))), FLIPS)))
+    wrong = {key: (planned[key], expected) for key, expected in FLIPS.items() if planned[key] != expected}
+    assert not wrong, wrong

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from bibleft.fileio import read_jsonl, write_jsonl
+from bibleft.grid import METHODS, BaseModel, FineTune
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # What a user's clone holds that the workflow needs; copied so tests can touch files.
@@ -28,6 +31,50 @@ def tiny_project(base: Path, **overrides) -> dict:
     config = write_config(base / "tiny.yaml", tiny_config(model_dir, bibleqa, **overrides))
     return {"project": project, "base": base, "model_dir": model_dir, "bibleqa": bibleqa,
             "config": config}
+
+
+# The tiny run's model and its one fine-tuning run (the default grid: one setting, one seed).
+TINY_MODEL = "tiny-gpt2"
+TINY_RUN = ("paper", 42)
+# A tiny random GPT-2 answers nothing right, which would leave every count at 0 and every
+# test trivially at p = 1. So once the answers are generated, finished_tiny_run plants
+# these responses (question id -> response, per variant; ids and answers from
+# tests/fixtures.py) into the generation files, the only thing it changes, and lets the
+# real DAG score, judge and report them.
+PLANTED = {
+    "base": {1: " Mary\n\nQ: Who was Jesus' father?", 2: " Eden", 5: " A rib",
+             66: " Is it not Sarah?", 177: " mount of Sinai", 83: " a lyre"},
+    "full": {1: " Mary", 11: " cain"},
+    "lora": {1: " Mary", 15: " He was strong\n\nQ: Who was Moses?"},
+}
+
+
+def tiny_runs(model: str = TINY_MODEL) -> dict:
+    """The tiny run's three variants as typed runs of the grid."""
+    return {"base": BaseModel(model), **{m: FineTune(model, *TINY_RUN, m) for m in METHODS}}
+
+
+def run_file(project: Path, kind: str, variant: str, suffix: str = ".jsonl") -> Path:
+    """A variant's generations/, predictions/ or probes/ file in the tiny run."""
+    return project / tiny_runs()[variant].file(kind, suffix)
+
+
+def finished_tiny_run(base: Path) -> dict:
+    """tiny_project, run to the end once with PLANTED responses, and its HTML report
+    (report.html): what the end-to-end tests read and dry-run against."""
+    setup = tiny_project(base)
+    project, config = setup["project"], setup["config"]
+    generations = {v: run_file(project, "generations", v) for v in PLANTED}
+    snakemake(project, *(str(path.relative_to(project)) for path in generations.values()),
+              "--cores", "2", *with_overlay(config))
+    for variant, path in generations.items():
+        records = read_jsonl(path)
+        for record in records:
+            record["response"] = PLANTED[variant].get(record["id"], record["response"])
+        write_jsonl(path, records)
+    snakemake(project, "--cores", "2", *with_overlay(config))
+    snakemake(project, *with_overlay(config), "--report", "report.html")
+    return setup
 
 
 def copy_project(dest: Path) -> Path:

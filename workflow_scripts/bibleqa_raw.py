@@ -1,4 +1,5 @@
-"""data/raw/bibleqa.tsv: the published question file, downloaded and checked, or copied."""
+"""data/raw/bibleqa.tsv: the published question file, downloaded (data.bibleqa.url) and
+checked (data.bibleqa.sha256), or copied from data.bibleqa.path."""
 import shutil
 
 from bibleft.entry import run_step
@@ -11,8 +12,9 @@ def main(smk):
             shutil.copyfile(smk.input.local[0], tmp)
         print(f"copied {smk.input.local[0]}")
     else:
-        download(smk.params.url, smk.output[0], sha256=smk.params.sha256)
-        print(f"downloaded {smk.params.url} (sha256 {'checked' if smk.params.sha256 else 'not checked'})")
+        options = smk.params.options
+        download(options["url"], smk.output[0], sha256=options["sha256"])
+        print(f"downloaded {options['url']} (sha256 {'checked' if options['sha256'] else 'not checked'})")
 
 
 run_step(snakemake, main)  # noqa: F821

@@ -20,29 +20,31 @@ from bibleft.entry import run_step
 from bibleft.errors import InputError
 from bibleft.fileio import atomic_path, read_jsonl, write_jsonl
 from bibleft.lmeval import compare, harness_command, read_samples, summary_row
+from bibleft.options import AnswerOptions
 from bibleft.prompts import PAPER_PROMPT
 
 VARIANTS = ("base", "full", "lora")
 
 
-def check_protocol(params) -> None:
+def check_protocol(answer: AnswerOptions) -> None:
     """The task file holds the study's prompt and 15 tokens: the workflow's answers are
     comparable only when the config asks the same."""
-    if params.prompt != PAPER_PROMPT:
+    if answer.prompt != PAPER_PROMPT:
         raise InputError("lm_eval_compare: eval.prompt is not the study's prompt, which "
                          "lm_eval_tasks/bibleqa_study/ holds; compare with the study's prompt")
-    if params.max_new_tokens != 15:
+    if answer.max_new_tokens != 15:
         raise InputError("lm_eval_compare: eval.max_new_tokens is not 15, the task's max_gen_toks")
-    if params.chat_template:
+    if answer.chat_template:
         raise InputError("lm_eval_compare: eval.chat_template is true; the task asks with the "
                          "plain completion prompt (the harness's --apply_chat_template builds "
                          "other turns than bibleft.prompts)")
 
 
 def main(smk):
-    params = smk.params
-    check_protocol(params)
-    python = params.python
+    options = smk.params.options
+    answer = AnswerOptions.from_dict(options["answer"])
+    check_protocol(answer)
+    python = options["python"]
     if shutil.which(python) is None and not os.access(python, os.X_OK):
         raise InputError(f"lm_eval_compare: no Python at lm_eval.python={python}; install the "
                          "harness: python3 -m venv .venv-lmeval && .venv-lmeval/bin/pip install "
@@ -62,10 +64,10 @@ def main(smk):
     for variant in VARIANTS:
         model, adapter = models[variant]
         command = harness_command(python, model, os.path.abspath(smk.input.questions),
-                                  out_dir / variant, adapter=adapter, dtype=params.dtype,
-                                  batch_size=params.batch_size, device=device,
-                                  limit=params.limit, trust_remote_code=params.trust_remote_code,
-                                  task_dir=params.task_dir)
+                                  out_dir / variant, adapter=adapter, dtype=answer.dtype,
+                                  batch_size=options["batch_size"], device=device,
+                                  limit=answer.limit, trust_remote_code=options["trust_remote_code"],
+                                  task_dir=smk.input.task)
         print("$ " + shlex.join(command), flush=True)
         sys.stderr.flush()
         done = subprocess.run(command, env=env, stdout=sys.stdout, stderr=sys.stderr)

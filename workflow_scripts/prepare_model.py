@@ -8,13 +8,13 @@ from bibleft.hub import download_model
 
 
 def main(smk):
-    source = smk.params.source
+    source, revision = smk.params.options["source"], smk.params.options["revision"]
     if is_gguf_source(source):
         record = prepare_gguf_model(source, smk.output[0])
         print(f"converted {source}: {record['file']} (sha256 {record['sha256']}), dequantized to "
               f"float32 -> {smk.output[0]}")
         return
-    record = download_model(source, smk.params.revision, smk.output[0])
+    record = download_model(source, revision, smk.output[0])
     print(f"downloaded {source} at commit {record['commit']} (revision {record['revision'] or 'main'}) "
           f"-> {smk.output[0]}")
 

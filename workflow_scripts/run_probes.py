@@ -1,4 +1,6 @@
-"""results/<model>/probes/<variant>.jsonl: each variant's NLL and recall on the probe set."""
+"""results/<model>/base/probes/base.jsonl, or a fine-tune's
+results/<model>/<setting>/seed<seed>/probes/<method>.jsonl (and .timing.json): the
+variant's NLL and recall on data/probes/texts.jsonl."""
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_json, write_jsonl
@@ -9,14 +11,13 @@ from bibleft.probes import run_probes
 def main(smk):
     # First, before anything touches CUDA: the claim decides which GPU "cuda" is.
     gpus = claim_gpus(min(1, int(getattr(smk.resources, "gpu", 0) or 0)))
-    params = smk.params
+    options = smk.params.options
     probes = read_jsonl(smk.input.texts)
-    # eval.tf32, as for the answers. One tokenizer serves both probes: each lays out its
-    # own padding (NLL on the right, generation on the left), whatever its padding side.
-    settings = params.settings
-    tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), settings["dtype"],
-                                        settings["tf32"], params.trust_remote_code)
-    records, timing = run_probes(model, tokenizer, probes, settings["batch_size"])
+    # eval.dtype and eval.tf32, as for the answers. One tokenizer serves both probes: each
+    # lays out its own padding (NLL on the right, generation on the left).
+    tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), options["dtype"],
+                                        options["tf32"], options["trust_remote_code"])
+    records, timing = run_probes(model, tokenizer, probes, options["batch_size"])
     write_jsonl(smk.output.records, records)
     write_json(smk.output.timing, {**timing, "gpus": gpus})
     print(f"{timing['nll_records']} nll and {timing['recall_records']} recall probes in "

@@ -1,4 +1,5 @@
-"""data/tokenized/<tokenizer>/<verse_format>/: one example per verse (the run setting's data.verse_format), no EOS, in shards."""
+"""data/tokenized/<tokenizer>/<verse_format>/: the training slice of data/raw/asv.tsv, one
+example per verse in that format, no EOS, as a sharded `datasets` dataset."""
 from bibleft import asv
 from bibleft.corpus import save_dataset, tokenize_verses
 from bibleft.entry import run_step
@@ -6,14 +7,14 @@ from bibleft.modeling import load_tokenizer
 
 
 def main(smk):
-    data_slice = smk.params.slice  # data.asv: books and max_verses
-    verses = asv.select_verses(asv.read_tsv(smk.input.asv), data_slice["books"], data_slice["max_verses"])
-    tokenizer = load_tokenizer(smk.input.model, trust_remote_code=smk.params.trust_remote_code)
-    columns = tokenize_verses(verses, tokenizer, smk.params.verse_format)
-    save_dataset(columns, smk.output[0], smk.params.num_shards)
+    options, verse_format = smk.params.options, smk.wildcards.verse_format
+    verses = asv.select_verses(asv.read_tsv(smk.input.asv), options["books"], options["max_verses"])
+    tokenizer = load_tokenizer(smk.input.model, trust_remote_code=options["trust_remote_code"])
+    columns = tokenize_verses(verses, tokenizer, verse_format)
+    save_dataset(columns, smk.output[0], options["num_shards"])
     n_examples, n_tokens = len(columns["input_ids"]), sum(columns["n_tokens"])
     skipped = len(verses) - n_examples
-    print(f"{len(verses)} verses -> {n_examples} examples ({smk.params.verse_format}"
+    print(f"{len(verses)} verses -> {n_examples} examples ({verse_format}"
           + (f"; {skipped} empty verse(s) skipped" if skipped else "")
           + f"), {n_tokens} tokens (mean {n_tokens / max(n_examples, 1):.1f}) -> {smk.output[0]}")
 

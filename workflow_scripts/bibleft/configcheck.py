@@ -162,12 +162,18 @@ def _copy_typed(overlay: dict, resolved: dict) -> None:
             overlay[key] = resolved[key]
 
 
-def _check_train(train: dict, where: str) -> None:
+def _check_no_seed(train: dict, where: str) -> None:
+    """train.seed is gone: a config (or a setting's overlay) that still sets it is told where
+    seeds are listed now."""
     if "seed" in train:
         raise InputError(f"config error: {where}train.seed: {SEEDS_HINT}")
-    modes = train.get("compile")
+
+
+def _check_train(train: dict, where: str) -> None:
+    """What the schema cannot say of a validated train block (every key present)."""
+    modes = train["compile"]
     modes = modes.values() if isinstance(modes, dict) else [modes]
-    if train.get("gradient_checkpointing") and any(modes):
+    if train["gradient_checkpointing"] and any(modes):
         raise InputError(f"config error: {where}train.gradient_checkpointing: true cannot be combined with "
                          "train.compile (torch.compile fails on or mis-trains transformers' "
                          "checkpointed blocks); turn one of them off")
@@ -182,7 +188,7 @@ def _check_settings(config: dict, validator, schema: dict) -> None:
                              f"(known: {', '.join(sorted(config['settings']))})")
     for name in config["settings"]:
         overlay = config["settings"][name] = config["settings"][name] or {}
-        _check_train(overlay.get("train", {}), f"settings.{name}.")
+        _check_no_seed(overlay.get("train") or {}, f"settings.{name}.")
         candidate = {**config, **resolved_setting(config, name)}
         _type_command_line_values(candidate, validator)
         error = best_match(validator.iter_errors(candidate))
@@ -198,8 +204,8 @@ def validate_config(config: dict, schema: dict) -> dict:
     Texts where the schema wants a number, boolean, list or null are read as YAML first
     (`_type_command_line_values`): that is how Snakemake passes nested `--config` values.
     """
-    if isinstance(config.get("train"), dict) and "seed" in config["train"]:
-        raise InputError(f"config error: train.seed: {SEEDS_HINT}")
+    if isinstance(config.get("train"), dict):
+        _check_no_seed(config["train"], "")
     validator = _Validator(schema)
     _type_command_line_values(config, validator)
     error = best_match(validator.iter_errors(config))

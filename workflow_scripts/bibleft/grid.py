@@ -118,6 +118,12 @@ class FineTune:
 Run = BaseModel | FineTune
 
 
+def folder_file(run_type: type, name: str) -> str:
+    """The path of a file directly in a run's folder, with the run's fields as wildcards:
+    e.g. results/{model}/{setting}/seed{seed}/scores.csv, one run's table."""
+    return f"{run_type.FOLDER}/{name}"
+
+
 def file_pattern(run_type: type, kind: str, suffix: str = ".jsonl") -> str:
     """The path of a run's file of `kind` with the run's fields as wildcards: what a rule
     writes, e.g. results/{model}/{setting}/seed{seed}/generations/{method}.jsonl."""
@@ -149,9 +155,6 @@ class Grid:
         seed, then method."""
         return [FineTune(model, setting, seed, method) for setting in self.settings
                 for seed in self.seeds for method in METHODS]
-
-    def all_fine_tunes(self) -> list[FineTune]:
-        return [ft for model in self.models for ft in self.fine_tunes(model)]
 
 
 def fine_tunes_of_run(model: str, setting: str, seed: int) -> list[FineTune]:

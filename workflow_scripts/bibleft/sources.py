@@ -34,11 +34,10 @@ def model_dir(source: str, prepared_dir: str) -> str:
     return os.path.expanduser(source) if source_kind(source) == "local" else prepared_dir
 
 
-def check_model_entry(slug: str, entry: dict, prepared_dir: str) -> None:
+def check_model_entry(slug: str, source: str, revision: str | None, prepared_dir: str) -> None:
     """Raise InputError naming the key when a model cannot be used: a local directory that
     is missing, has no weights or only pickle weights; a malformed Hub id or revision.
     Cheap and offline, so the workflow runs it before it schedules any job."""
-    source = entry["source"]
     try:
         kind = source_kind(source)
         if kind == "local":
@@ -48,7 +47,7 @@ def check_model_entry(slug: str, entry: dict, prepared_dir: str) -> None:
     except InputError as err:
         raise InputError(f"config error: models.{slug}.source: {err}") from None
     try:
-        check_revision(entry.get("revision"))
+        check_revision(revision)
     except InputError as err:
         raise InputError(f"config error: models.{slug}.revision: {err}") from None
 
