@@ -1,6 +1,8 @@
-"""A grid through the snakemake CLI: two tiny GPT-2 "sizes" x two seeds, and what it
-promises: every fine-tune its own job, tables across seeds that agree with the per-seed
-prediction files, a seed added later planning only its own jobs and the aggregates."""
+"""The grid on the shared tiny run (conftest.tiny_run: one model, two seeds) and what it
+promises: every fine-tune its own job and checkpoint, tables across seeds that agree with
+the per-seed prediction files, and a seed, a setting or a model added later planning only
+its own jobs and the tables they feed. A grid of two models x two seeds runs for real on
+SLURM (tests/test_slurm.py)."""
 
 from __future__ import annotations
 
@@ -12,36 +14,20 @@ import pytest
 
 from bibleft import judging, stats
 from bibleft.fileio import read_jsonl
-from fixtures import make_tiny_gpt2, write_bibleqa
-from workflow_helpers import copy_project, planned_jobs, snakemake, tiny_config, with_overlay, write_config
+from bibleft.grid import METHODS
+from fixtures import make_tiny_gpt2
+from workflow_helpers import (TINY_MODEL, TINY_SEEDS, planned_jobs, shared_run_config, snakemake,
+                              with_overlay, write_config)
 
 pytestmark = pytest.mark.e2e  # runs the workflow through the snakemake CLI
 
-SIZES = {"tiny-a": 1, "tiny-b": 2}  # model slug -> layers
-SEEDS = [1, 2]
-METHODS = ("full", "lora")
+MODEL = TINY_MODEL
+SEEDS = TINY_SEEDS
 
 
-def grid_config(models: dict[str, Path], bibleqa: Path, seeds: list[int]) -> dict:
-    config = tiny_config(models["tiny-a"], bibleqa, **{"run.models": list(models), "run.seeds": seeds,
-                                                       "probes.enabled": False, "train.max_steps": 3,
-                                                       "train.checkpoint_every": 0})
-    config["models"] = {slug: {"source": str(path), "tokenizer": "gpt2",
-                               "lora_targets": ["c_attn", "c_proj", "c_fc"],
-                               "params_millions": SIZES[slug] * 2}
-                        for slug, path in models.items()}
-    return config
-
-
-@pytest.fixture(scope="module")
-def grid(tmp_path_factory):
-    base = tmp_path_factory.mktemp("grid")
-    project = copy_project(base / "project")
-    models = {slug: make_tiny_gpt2(base / slug, n_layer=layers) for slug, layers in SIZES.items()}
-    bibleqa = write_bibleqa(base / "1001.csv")
-    config = write_config(base / "grid.yaml", grid_config(models, bibleqa, SEEDS))
-    snakemake(project, "--cores", "2", *with_overlay(config))
-    return {"project": project, "base": base, "models": models, "bibleqa": bibleqa, "config": config}
+@pytest.fixture
+def grid(tiny_run):
+    return tiny_run
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -59,24 +45,23 @@ def predictions(project: Path, model: str) -> tuple[list[dict], dict[int, dict[s
 
 
 def test_every_fine_tune_is_its_own_checkpoint(grid):
-    for model in SIZES:
-        for seed in SEEDS:
-            for method in METHODS:
-                ckpt = grid["project"] / f"checkpoints/{model}/paper/seed{seed}/{method}"
-                settings = json.loads((ckpt / "settings.json").read_text())
-                assert settings["train"]["seed"] == seed, (model, seed, method)
+    for seed in SEEDS:
+        for method in METHODS:
+            ckpt = grid["project"] / f"checkpoints/{MODEL}/paper/seed{seed}/{method}"
+            settings = json.loads((ckpt / "settings.json").read_text())
+            assert settings["train"]["seed"] == seed, (seed, method)
+            assert (settings["seed"], settings["method"]) == (seed, method)
     # Seeds differ in data order and LoRA initialisation: their loss curves differ.
-    logs = [read_jsonl(grid["project"] / f"checkpoints/tiny-a/paper/seed{seed}/full/train_log.jsonl")
-            for seed in SEEDS]
-    assert [r["loss"] for r in logs[0]] != [r["loss"] for r in logs[1]]
-    assert (grid["project"] / "results/summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for model in SIZES:
-        for figure in ("venn.png", "loss.png"):
-            assert (grid["project"] / "results" / model / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for method in METHODS:
+        logs = [read_jsonl(grid["project"] / f"checkpoints/{MODEL}/paper/seed{seed}/{method}/train_log.jsonl")
+                for seed in SEEDS]
+        assert [r["loss"] for r in logs[0]] != [r["loss"] for r in logs[1]], method
+    for figure in ("venn.png", "loss.png"):
+        assert (grid["project"] / "results" / MODEL / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_seed_and_aggregate_tables_agree_with_the_prediction_files(grid):
-    for model in SIZES:
+    for model in [MODEL]:
         base, tuned = predictions(grid["project"], model)
         results = grid["project"] / "results" / model
         seeds = {(r["metric"], r["variant"], r["seed"]): r for r in read_csv(results / "seeds.csv")}
@@ -116,7 +101,7 @@ def test_seed_and_aggregate_tables_agree_with_the_prediction_files(grid):
 
 
 def test_pooled_test_is_the_sign_test_over_questions(grid):
-    for model in SIZES:
+    for model in [MODEL]:
         base, tuned = predictions(grid["project"], model)
         rows = read_csv(grid["project"] / "results" / model / "significance.csv")
         pooled = {(r["metric"], r["a"], r["b"]): r for r in rows if r["seed"] == "all"}
@@ -131,29 +116,34 @@ def test_pooled_test_is_the_sign_test_over_questions(grid):
         assert float(row["p_value"]) == pytest.approx(stats.mcnemar_exact_p(a_only, b_only), rel=1e-5)
 
 
-def test_a_third_seed_plans_only_its_jobs_and_the_aggregates(grid, tmp_path):
-    config = write_config(tmp_path / "three.yaml",
-                          grid_config(grid["models"], grid["bibleqa"], [*SEEDS, 3]))
-    jobs = planned_jobs(grid["project"], *with_overlay(config))
-    n = len(SIZES)
-    assert jobs == {
-        "finetune": 2 * n, "generate_answers": 2 * n, "score_predictions": 2 * n,  # no base
-        "judge_predictions": n, "accuracy_bars": n, "timing_table": n,            # the new run's
-        "accuracy_table": n, "venn_diagram": n, "loss_curves": n, "seed_tables": n,  # across seeds
-        "model_summary": 1, "all": 1,
-    }
-
-
 def test_a_named_setting_plans_its_own_fine_tunes_and_shares_the_rest(grid, tmp_path):
-    config = grid_config(grid["models"], grid["bibleqa"], SEEDS)
+    config = shared_run_config(grid["model_dir"], grid["bibleqa"])
     config["run"]["settings"] = ["paper", "lr", "words"]
     config["settings"] = {"lr": {"train": {"learning_rate": 1.0e-3}},
                           "words": {"data": {"verse_format": "text"}}}
     jobs = planned_jobs(grid["project"], *with_overlay(write_config(tmp_path / "settings.yaml", config)))
-    n, runs = len(SIZES), len(SEEDS) * 2  # two new settings x two seeds, per model
-    assert jobs["finetune"] == n * runs * 2 and jobs["generate_answers"] == n * runs * 2
-    # Only the verse format makes a new tokenization, shared by both sizes (one tokenizer).
+    runs = len(SEEDS) * 2  # two new settings x the seeds
+    assert jobs["finetune"] == runs * 2 and jobs["generate_answers"] == runs * 2
+    # Only the verse format makes a new tokenization; the base model answers once still.
     assert jobs["tokenize_corpus"] == 1
-    assert "asv_text" not in jobs and "prepare_model" not in jobs
+    assert not {"asv_text", "prepare_model", "generate_base_answers"} & set(jobs)
     out = snakemake(grid["project"], "-n", *with_overlay(tmp_path / "settings.yaml")).stdout
-    assert "checkpoints/tiny-a/lr/seed1/full" in out and "data/tokenized/gpt2/text" in out
+    assert f"checkpoints/{MODEL}/lr/seed{SEEDS[0]}/full" in out and "data/tokenized/gpt2/text" in out
+
+
+def test_a_second_model_plans_its_own_grid_and_the_summary(grid, tmp_path):
+    deep = make_tiny_gpt2(tmp_path / "tiny-deep", n_layer=3)
+    config = shared_run_config(grid["model_dir"], grid["bibleqa"])
+    config["run"]["models"] = [MODEL, "tiny-deep"]
+    config["models"]["tiny-deep"] = {**config["models"][MODEL], "source": str(deep), "params_millions": 6}
+    path = write_config(tmp_path / "two-models.yaml", config)
+    jobs = planned_jobs(grid["project"], *with_overlay(path))
+    n = len(SEEDS)  # the new model's runs; the first model's are all current
+    assert jobs == {
+        "finetune": 2 * n, "generate_answers": 2 * n, "score_predictions": 2 * n,
+        "run_probes": 2 * n, "generate_base_answers": 1, "score_base_predictions": 1,
+        "run_base_probes": 1, "judge_predictions": n, "accuracy_bars": n, "timing_table": n,
+        "probe_table": n, "accuracy_table": 1, "venn_diagram": 1, "loss_curves": 1,
+        "seed_tables": 1, "model_summary": 1, "all": 1}  # the GPT-2 tokenization is shared
+    out = snakemake(grid["project"], "-n", *with_overlay(path)).stdout
+    assert all(f"checkpoints/tiny-deep/paper/seed{s}/{m}" in out for s in SEEDS for m in METHODS)

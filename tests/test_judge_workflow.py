@@ -13,7 +13,7 @@ from bibleft import judging
 from bibleft.fileio import read_jsonl
 from bibleft.prompts import PAPER_PROMPT, build_prompt
 import reference_stats
-from workflow_helpers import (TINY_MODEL, planned_jobs, run_file, snakemake, tiny_config,
+from workflow_helpers import (TINY_MODEL, planned_jobs, run_file, shared_run_config, snakemake,
                               with_overlay, write_config)
 
 pytestmark = pytest.mark.e2e  # runs the workflow through the snakemake CLI
@@ -133,7 +133,7 @@ def test_figures_and_report(run):
     # its config (the tiny overlay's model, steps and seeds, the shipped prompt's examples).
     for text in ("Fine-tuning on pre-training data: the BibleQA study, reproduced",
                  "Gronberg (2024)", "Where to look first", "no cross-model summary",
-                 "): 42. Each seed is its own pair of fine-tunes",
+                 "): 42, 43. Each seed is its own pair of fine-tunes",
                  "epochs 1, learning rate 5e-05, batch size 4, at most 6 steps",
                  "r = 8, alpha = 8", "at most 15 new tokens",
                  "eval.chat_template: false", "Q: Where was Jesus born?",
@@ -167,7 +167,7 @@ def test_summary_over_run_models(run):
 
 
 def test_a_metric_setting_rescores_without_regenerating(run, tmp_path):
-    overlay = write_config(tmp_path / "alt.yaml", tiny_config(
+    overlay = write_config(tmp_path / "alt.yaml", shared_run_config(
         run["model_dir"], run["bibleqa"], **{"score.alternatives": True, "score.f1_threshold": 0.9}))
     planned = planned_jobs(run["project"], *with_overlay(overlay))
     assert "judge_predictions" in planned

@@ -1,4 +1,5 @@
-"""The whole DAG through the snakemake CLI, on a tiny GPT-2 and a dozen questions."""
+"""The whole DAG through the snakemake CLI, on a tiny GPT-2, a dozen questions and two
+seeds (the shared tiny run, conftest.tiny_run), and what a change to it reruns."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from bibleft.fileio import read_jsonl
+from bibleft.grid import METHODS, BaseModel, FineTune
 from fixtures import BIBLEQA_LINES
-from workflow_helpers import (TINY_MODEL, copy_project, planned_jobs, run_file, snakemake,
-                              tiny_config, with_overlay, write_config)
+from workflow_helpers import (TINY_MODEL, TINY_SEEDS, copy_project, planned_jobs, run_file,
+                              shared_run_config, snakemake, with_overlay, write_config)
 
 pytestmark = pytest.mark.e2e  # runs the workflow through the snakemake CLI
 
@@ -31,12 +33,13 @@ def results(run) -> Path:
     return run["project"] / "results" / MODEL
 
 
-# The default grid is one setting and one seed: the study's single run.
+# The shared run's grid: the study's setting, two seeds. RUN_DIR is the first seed's run.
 RUN_DIR = "paper/seed42"
+N_RUNS = len(TINY_SEEDS)  # (setting, seed) pairs: each one pair of fine-tunes
 
 
 def run_results(run) -> Path:
-    """The folder of the (one) fine-tuning run's answers and tables."""
+    """The folder of the first seed's answers and tables."""
     return results(run) / RUN_DIR
 
 
@@ -75,39 +78,56 @@ def test_every_contract_file_exists(run):
     assert not list(project.glob("checkpoints/**/*.bin")) and not list(project.glob("checkpoints/**/*.pt"))
 
 
+def seed_predictions(run) -> dict[int, dict[str, list[dict]]]:
+    """Per seed, every variant's predictions read from the files (base: the one set)."""
+    project = run["project"]
+    base = read_jsonl(project / BaseModel(MODEL).file("predictions"))
+    return {seed: {"base": base, **{m: read_jsonl(project / FineTune(MODEL, "paper", seed, m).file("predictions"))
+                                    for m in METHODS}}
+            for seed in TINY_SEEDS}
+
+
 def test_questions_and_predictions_agree(run):
     questions = read_jsonl(run["project"] / "data/bibleqa.jsonl")
     assert len(questions) == len(BIBLEQA_LINES) - 1
-    preds = {v: read_jsonl(variant_file(run, "predictions", v)) for v in VARIANTS}
-    for variant, records in preds.items():
-        assert [r["id"] for r in records] == [q["id"] for q in questions], variant
-        assert [r["position"] for r in records] == list(range(1, len(questions) + 1))
-        for record in records:
-            assert set(record) == {"id", "position", "question", "answer", "response",
-                                   "new_tokens", "stopped", "correct"}
-            assert record["correct"] == (record["answer"] in record["response"])
-            # An answer has the full 15 tokens unless it ended with an end-of-text token.
-            assert (record["new_tokens"] < 15) if record["stopped"] else (record["new_tokens"] == 15)
+    by_seed = seed_predictions(run)
+    for preds in by_seed.values():
+        for variant, records in preds.items():
+            assert [r["id"] for r in records] == [q["id"] for q in questions], variant
+            assert [r["position"] for r in records] == list(range(1, len(questions) + 1))
+            for record in records:
+                assert set(record) == {"id", "position", "question", "answer", "response",
+                                       "new_tokens", "stopped", "correct"}
+                assert record["correct"] == (record["answer"] in record["response"])
+                # An answer has the full 15 tokens unless it ended with an end-of-text token.
+                assert (record["new_tokens"] < 15) if record["stopped"] else (record["new_tokens"] == 15)
+    # accuracy.csv: the study's table, the fine-tunes pooled over the seeds.
     with open(results(run) / "accuracy.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert {(row["setting"], row["n_seeds"]) for row in rows} == {("paper", "1")}
-    table = {row["variant"]: row for row in rows}
+        table = {row["variant"]: row for row in csv.DictReader(fh)}
     assert list(table) == ["base", "full", "lora", "union"]
-    union = set()
-    for variant, records in preds.items():
-        right = {r["id"] for r in records if r["correct"]}
-        union |= right
-        assert int(table[variant]["correct"]) == len(right)
-        assert int(table[variant]["total"]) == len(questions)
-        assert float(table[variant]["accuracy_pct"]) == pytest.approx(100 * len(right) / len(questions), abs=1e-3)
+    assert {row["setting"] for row in table.values()} == {"paper"}
+    n = len(questions)
+    for variant in VARIANTS:
+        pooled = [by_seed[s][variant] for s in (TINY_SEEDS if variant != "base" else TINY_SEEDS[:1])]
+        records = [r for records in pooled for r in records]
+        right = sum(r["correct"] for r in records)
+        assert (int(table[variant]["n_seeds"]), int(table[variant]["correct"]),
+                int(table[variant]["total"])) == (len(pooled), right, len(records))
+        assert float(table[variant]["accuracy_pct"]) == pytest.approx(100 * right / len(records), abs=1e-3)
         assert float(table[variant]["mean_new_tokens"]) == pytest.approx(
             sum(r["new_tokens"] for r in records) / len(records), abs=0.01)
         assert int(table[variant]["stopped_early"]) == sum(r["stopped"] for r in records)
-    assert int(table["union"]["correct"]) == len(union)
+    unions = [set().union(*({r["id"] for r in recs if r["correct"]} for recs in preds.values()))
+              for preds in by_seed.values()]
+    assert int(table["union"]["correct"]) == sum(map(len, unions))
+    assert int(table["union"]["total"]) == n * len(TINY_SEEDS)
+    # venn_sets.json: base's right answers, and each fine-tune's right in most of its seeds.
     sets = json.loads((results(run) / "venn_sets.json").read_text())["paper"]
-    for variant, records in preds.items():
-        assert set(sets["sets"][variant]) == {r["id"] for r in records if r["correct"]}
-    assert sum(sets["regions"].values()) == len(union)
+    assert set(sets["sets"]["base"]) == {r["id"] for r in by_seed[42]["base"] if r["correct"]}
+    for method in METHODS:
+        right_in = [{r["id"] for r in by_seed[s][method] if r["correct"]} for s in TINY_SEEDS]
+        assert set(sets["sets"][method]) == set.intersection(*right_in)  # most of 2 seeds: both
+    assert sum(sets["regions"].values()) == len(set().union(*map(set, sets["sets"].values())))
 
 
 def test_training_outputs(run):
@@ -182,7 +202,7 @@ def test_progress_is_logged(run):
 
 def overlay(run, name, **overrides) -> str:
     path = run["base"] / f"{name}.yaml"
-    write_config(path, tiny_config(run["model_dir"], run["bibleqa"], **overrides))
+    write_config(path, shared_run_config(run["model_dir"], run["bibleqa"], **overrides))
     return str(path)
 
 
@@ -192,8 +212,8 @@ def test_second_run_does_nothing(run):
 
 def test_lora_setting_reruns_lora_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "lora", **{"lora.r": 4})))
-    assert jobs.get("finetune") == 1 and jobs.get("generate_answers") == 1
-    assert jobs.get("score_predictions") == 1 and "generate_base_answers" not in jobs
+    assert jobs.get("finetune") == N_RUNS and jobs.get("generate_answers") == N_RUNS  # LoRA's
+    assert jobs.get("score_predictions") == N_RUNS and "generate_base_answers" not in jobs
     assert "tokenize_corpus" not in jobs and "asv_text" not in jobs
     assert {"accuracy_table", "venn_diagram", "loss_curves", "timing_table"} <= set(jobs)
 
@@ -209,36 +229,37 @@ def test_compile_mode_per_method_reruns_that_method_only(run):
     lora_only = overlay(run, "compile-lora", **{"train.compile": {"lora": "default"}})
     out = snakemake(run["project"], "-n", *with_overlay(lora_only)).stdout
     finetunes = [b for b in out.split("rule ")[1:] if b.startswith("finetune:")]
-    assert len(finetunes) == 1 and "method=lora" in finetunes[0], out[-3000:]
+    assert len(finetunes) == N_RUNS and all("method=lora" in f for f in finetunes), out[-3000:]
 
 
 def test_prompt_change_regenerates_answers_only(run):
     prompt = "Q: {question}\nA:"
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "prompt", **{"eval.prompt": prompt})))
-    assert jobs.get("generate_answers") == 2 and jobs.get("generate_base_answers") == 1
-    assert jobs.get("score_predictions") == 2 and jobs.get("score_base_predictions") == 1
+    assert jobs.get("generate_answers") == 2 * N_RUNS and jobs.get("generate_base_answers") == 1
+    assert jobs.get("score_predictions") == 2 * N_RUNS and jobs.get("score_base_predictions") == 1
     assert "finetune" not in jobs and "tokenize_corpus" not in jobs
     assert "loss_curves" not in jobs
 
 
 def test_scoring_setting_rescores_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "score", **{"score.ignore_case": True})))
-    assert jobs.get("score_predictions") == 2 and jobs.get("score_base_predictions") == 1
+    assert jobs.get("score_predictions") == 2 * N_RUNS and jobs.get("score_base_predictions") == 1
     assert {"accuracy_table", "venn_diagram"} <= set(jobs)
     assert not {"generate_answers", "generate_base_answers", "finetune", "tokenize_corpus",
                 "loss_curves"} & set(jobs)
 
 
 def test_numbers_typed_on_the_command_line_are_numbers(run):
-    # Snakemake hands `run={seeds: [43]}` over as the text ['43']; the schema wants integers.
-    jobs = planned_jobs(run["project"], *with_overlay(run["config"]), "--config", "run={seeds: [43]}")
+    # Snakemake hands `run={seeds: [44]}` over as the text ['44']; the schema wants integers.
+    jobs = planned_jobs(run["project"], *with_overlay(run["config"]), "--config", "run={seeds: [44]}")
     assert jobs.get("finetune") == 2 and jobs.get("generate_answers") == 2  # base needs no seed
     assert "tokenize_corpus" not in jobs
 
 
 def test_probe_setting_reruns_the_probes_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "probes", **{"probes.verses": 5})))
-    assert jobs == {"probe_texts": 1, "run_probes": 2, "run_base_probes": 1, "probe_table": 1, "all": 1}
+    assert jobs == {"probe_texts": 1, "run_probes": 2 * N_RUNS, "run_base_probes": 1,
+                    "probe_table": N_RUNS, "all": 1}
     off = overlay(run, "no-probes", **{"probes.enabled": False})
     assert planned_jobs(run["project"], *with_overlay(off)) == {}
 
@@ -280,9 +301,10 @@ def test_lint_is_clean(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_a_second_seed_plans_its_fine_tunes_answers_and_probes_only(run):
+def test_a_third_seed_plans_its_fine_tunes_answers_and_probes_and_the_tables_across_seeds(run):
     # The base model's answers and probes are shared by every seed: nothing of base reruns.
-    jobs = planned_jobs(run["project"], *with_overlay(run["config"]), "--config", "run={seeds: [42, 7]}")
+    jobs = planned_jobs(run["project"], *with_overlay(run["config"]), "--config",
+                        f"run={{seeds: {[*TINY_SEEDS, 7]}}}")
     assert jobs == {"finetune": 2, "generate_answers": 2, "score_predictions": 2, "run_probes": 2,
                     "judge_predictions": 1, "accuracy_bars": 1, "timing_table": 1, "probe_table": 1,
                     "accuracy_table": 1, "venn_diagram": 1, "loss_curves": 1, "seed_tables": 1,
@@ -294,14 +316,16 @@ def test_a_second_seed_plans_its_fine_tunes_answers_and_probes_only(run):
 # two booleans among its params would not see one of them flip. Every rule passes its
 # settings as one mapping (rules/common.smk); this checks each boolean of the schema.
 
-# What reads each step's output, in the tiny run (one model, one setting, one seed).
+# What reads each step's output, in the shared run (one model, one setting, N_RUNS seeds).
 ACROSS_SEEDS = {"accuracy_table": 1, "venn_diagram": 1, "seed_tables": 1, "all": 1}
-JUDGED = {"judge_predictions": 1, "accuracy_bars": 1}
-SCORED = {"score_predictions": 2, "score_base_predictions": 1, **JUDGED, **ACROSS_SEEDS}
-ANSWERED = {"generate_answers": 2, "generate_base_answers": 1, "timing_table": 1, **SCORED}
-PROBED = {"run_probes": 2, "run_base_probes": 1, "probe_table": 1, "all": 1}
-FINE_TUNED = {"finetune": 2, "loss_curves": 1, "generate_answers": 2, "run_probes": 2,
-              "score_predictions": 2, "timing_table": 1, "probe_table": 1, **JUDGED, **ACROSS_SEEDS}
+JUDGED = {"judge_predictions": N_RUNS, "accuracy_bars": N_RUNS}
+SCORED = {"score_predictions": 2 * N_RUNS, "score_base_predictions": 1, **JUDGED, **ACROSS_SEEDS}
+ANSWERED = {"generate_answers": 2 * N_RUNS, "generate_base_answers": 1, "timing_table": N_RUNS,
+            **SCORED}
+PROBED = {"run_probes": 2 * N_RUNS, "run_base_probes": 1, "probe_table": N_RUNS, "all": 1}
+FINE_TUNED = {"finetune": 2 * N_RUNS, "loss_curves": 1, "generate_answers": 2 * N_RUNS,
+              "run_probes": 2 * N_RUNS, "score_predictions": 2 * N_RUNS, "timing_table": N_RUNS,
+              "probe_table": N_RUNS, **JUDGED, **ACROSS_SEEDS}
 # Each boolean of the schema (the models registry's as models.<model>.<key>), flipped from
 # the tiny run's value, and the jobs that must rerun: exactly the rules that read it and
 # what depends on their outputs.
@@ -347,7 +371,7 @@ def flipped(run, key: str) -> str:
     from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config
 
     merged = yaml.safe_load((run["project"] / "config.yaml").read_text())
-    for section, values in tiny_config(run["model_dir"], run["bibleqa"]).items():
+    for section, values in shared_run_config(run["model_dir"], run["bibleqa"]).items():
         merged[section] = {**merged.get(section, {}), **values} if section != "models" else values
     value = validate_config(merged, load_schema(SCHEMA_PATH))
     dotted = key.replace("<model>", MODEL)

@@ -33,9 +33,11 @@ def tiny_project(base: Path, **overrides) -> dict:
             "config": config}
 
 
-# The tiny run's model and its one fine-tuning run (the default grid: one setting, one seed).
+# The shared tiny run (finished_tiny_run): one model, the study's setting, two seeds. Its
+# variant files (run_file) are the first seed's.
 TINY_MODEL = "tiny-gpt2"
-TINY_RUN = ("paper", 42)
+TINY_SEEDS = [42, 43]
+TINY_RUN = ("paper", TINY_SEEDS[0])
 # A tiny random GPT-2 answers nothing right, which would leave every count at 0 and every
 # test trivially at p = 1. So once the answers are generated, finished_tiny_run plants
 # these responses (question id -> response, per variant; ids and answers from
@@ -59,10 +61,16 @@ def run_file(project: Path, kind: str, variant: str, suffix: str = ".jsonl") -> 
     return project / tiny_runs()[variant].file(kind, suffix)
 
 
+def shared_run_config(model_dir: Path, bibleqa: Path, **overrides) -> dict:
+    """The shared tiny run's config overlay (tiny_config with TINY_SEEDS), with `overrides`."""
+    return tiny_config(model_dir, bibleqa, **{"run.seeds": TINY_SEEDS, **overrides})
+
+
 def finished_tiny_run(base: Path) -> dict:
-    """tiny_project, run to the end once with PLANTED responses, and its HTML report
+    """tiny_project with two seeds (shared_run_config), run to the end once with PLANTED
+    responses in the first seed's answers (and the base model's), and its HTML report
     (report.html): what the end-to-end tests read and dry-run against."""
-    setup = tiny_project(base)
+    setup = tiny_project(base, **{"run.seeds": TINY_SEEDS})
     project, config = setup["project"], setup["config"]
     generations = {v: run_file(project, "generations", v) for v in PLANTED}
     snakemake(project, *(str(path.relative_to(project)) for path in generations.values()),
