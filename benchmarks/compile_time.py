@@ -41,7 +41,7 @@ def one_run(method: str, scope: str, mode: str, layers: int) -> dict:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(n_layer=layers, n_embd=64, n_head=2))
-    model = build_trainable(model, method, lora.as_dict(), targets)
+    model = build_trainable(model, method, lora, targets)
     examples = [torch.randint(0, 50000, (n,)).tolist() for n in (30, 33, 25, 40) * 4]
     clock = common.Windows()
     # The two steps timed, compiled as this run asks, with lengths in multiples of 16 (as

@@ -160,7 +160,7 @@ class Bench:
     def fresh(self, method: str):
         """A new random model, trainable by `method`."""
         model = new_model(self.model_config, self.device)
-        return build_trainable(model, method, self.lora.as_dict() if method == "lora" else None,
+        return build_trainable(model, method, self.lora if method == "lora" else None,
                                self.lora_targets)
 
 

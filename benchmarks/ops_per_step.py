@@ -49,7 +49,7 @@ def count_step(n_layer: int, lora: bool, autocast: bool, batch: int, length: int
     torch.manual_seed(0)
     config = GPT2Config(n_layer=n_layer, n_embd=64, n_head=2)  # GPT-2 Large: n_embd=1280
     model = GPT2LMHeadModel(config)
-    model = (build_trainable(model, "lora", lora_options.as_dict(), targets) if lora
+    model = (build_trainable(model, "lora", lora_options, targets) if lora
              else build_trainable(model, "full"))
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]

@@ -10,6 +10,7 @@ import torch
 from bibleft.generate import (answer_length, answer_questions, greedy_continuations, load_for_generation,
                               shared_prefix_length)
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
+from bibleft.options import LoraOptions
 from bibleft.prompts import PAPER_PROMPT, build_prompt
 from fixtures import BIBLEQA_LINES
 
@@ -106,7 +107,7 @@ def test_answer_length_stops_at_the_first_end_of_text():
 def test_merged_lora_answers_equal_unmerged_adapter(tiny_gpt2, tmp_path):
     torch.manual_seed(1)
     base = load_causal_lm(tiny_gpt2)
-    peft_model = build_trainable(base, "lora", {"r": 4, "alpha": 8, "dropout": 0.0},
+    peft_model = build_trainable(base, "lora", LoraOptions(r=4, alpha=8, dropout=0.0),
                                  ["c_attn", "c_proj", "c_fc"])
     # A fresh adapter is the identity (B = 0); give it weights so the merge has work to do.
     with torch.no_grad():

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from bibleft.modeling import build_trainable
+from bibleft.options import LoraOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRIES = [ROOT / "config.yaml", ROOT / "profiles" / "demo" / "demo.yaml"]
@@ -82,7 +83,7 @@ def test_lora_targets_are_modules_of_the_architecture(slug, entry):
     model = AutoModelForCausalLM.from_config(tiny_config(architecture))
     # build_trainable refuses a target no module is named after, then applies peft's
     # LoraConfig(target_modules=...) through get_peft_model.
-    peft_model = build_trainable(model, "lora", {"r": 2, "alpha": 2, "dropout": 0.0},
+    peft_model = build_trainable(model, "lora", LoraOptions(r=2, alpha=2, dropout=0.0),
                                  entry["lora_targets"])
     assert adapted_modules(peft_model) == set(entry["lora_targets"])
 

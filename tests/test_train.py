@@ -14,7 +14,7 @@ from bibleft.compiling import transformer_blocks
 from bibleft.corpus import tokenize_verses, with_eos
 from bibleft.errors import InputError
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-from bibleft.options import TrainOptions
+from bibleft.options import LoraOptions, TrainOptions
 from bibleft.train import TrainCallback, TrainData, train
 from fixtures import make_tiny_gpt2, schema_train_options, train_options
 
@@ -215,7 +215,7 @@ def test_tokens_seen_counts_real_tokens_not_padding(tiny_gpt2, capsys):
 def test_lora_trains_only_the_adapter(tiny_gpt2):
     tokenizer = load_tokenizer(tiny_gpt2)
     examples = tiny_corpus(tokenizer, copies=2)
-    model = build_trainable(load_causal_lm(tiny_gpt2), "lora", {"r": 4, "alpha": 8, "dropout": 0.0},
+    model = build_trainable(load_causal_lm(tiny_gpt2), "lora", LoraOptions(r=4, alpha=8, dropout=0.0),
                             ["c_attn", "c_proj", "c_fc"])
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     result = train(model, TrainData(examples, tokenizer.pad_token_id), train_options(max_steps=3))
@@ -224,7 +224,7 @@ def test_lora_trains_only_the_adapter(tiny_gpt2):
 
 
 def _train_without_dropout(model_dir, examples, pad_id, method="full", **settings) -> dict:
-    model = build_trainable(load_causal_lm(model_dir), method, {"r": 4, "alpha": 8, "dropout": 0.0},
+    model = build_trainable(load_causal_lm(model_dir), method, LoraOptions(r=4, alpha=8, dropout=0.0),
                             ["c_attn", "c_proj", "c_fc"])
     torch._dynamo.reset()  # compile from scratch: earlier tests' graphs must not count
     for module in model.modules():  # dropout draws differ between eager and compiled code
@@ -299,7 +299,7 @@ def test_block_compilation_shares_one_graph_across_blocks(four_block_gpt2, metho
 
 
 def test_block_compilation_needs_a_model_that_names_its_blocks(tiny_gpt2):
-    model = build_trainable(load_causal_lm(tiny_gpt2), "lora", {"r": 4, "alpha": 8, "dropout": 0.0},
+    model = build_trainable(load_causal_lm(tiny_gpt2), "lora", LoraOptions(r=4, alpha=8, dropout=0.0),
                             ["c_attn"])
     assert len(transformer_blocks(model)) == 2  # found through peft's wrapper
     model.get_base_model()._no_split_modules = None

@@ -88,7 +88,7 @@ def finetune(job: FineTuneJob) -> None:
     # LoRA's new weights are drawn from the global RNG: seed it, so that a rerun (or a
     # run with another number of GPUs) starts from the same adapter.
     torch.manual_seed(job.train.seed)
-    model = build_trainable(model, job.fine_tune.method, job.lora.as_dict() if job.lora else None,
+    model = build_trainable(model, job.fine_tune.method, job.lora,
                             job.lora_targets)
     examples = with_eos(load_examples(job.data), tokenizer.eos_token_id, job.train.eos)
     trackers = Trackers(job.train.report_to, job.train.tracking_dir, job.fine_tune.name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import InputError
+from .options import LoraOptions
 
 # torch is imported inside the functions that need it: the Snakefile imports this module
 # to check model directories, and every snakemake call would otherwise pay for torch.
@@ -68,7 +69,7 @@ def _uses_conv1d(model, targets: list[str]) -> bool:
                if name.rsplit(".", 1)[-1] in targets)
 
 
-def build_trainable(model, method: str, lora: dict | None = None,
+def build_trainable(model, method: str, lora: LoraOptions | None = None,
                     lora_targets: list[str] | None = None):
     """Return the model to train: the model itself (full) or a peft LoRA wrapper."""
     # transformers finds a model's loss by its class name; "GPT2LMHeadModel" names none, so
@@ -91,7 +92,7 @@ def build_trainable(model, method: str, lora: dict | None = None,
             raise InputError(f"config models.<slug>.lora_targets: {missing} not found in the model "
                              f"(its module names include {sorted(present)[:12]})")
         config = LoraConfig(
-            r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
             target_modules=list(lora_targets), task_type="CAUSAL_LM",
             # GPT-2's projections are Conv1D with transposed weights.
             fan_in_fan_out=_uses_conv1d(model, lora_targets))
