@@ -12,9 +12,10 @@
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
-from bibleft import sizing, sources  # noqa: E402
+from bibleft import devices, lmeval, preflight, sizing, sources  # noqa: E402
 from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config  # noqa: E402
 from bibleft.errors import InputError  # noqa: E402
 from bibleft.grid import (METHODS, BaseModel, FineTune, file_pattern, fine_tunes_of_run,  # noqa: E402
@@ -25,7 +26,8 @@ from bibleft.options import Experiment  # noqa: E402
 PREPARED_MODEL = "models/{model}"
 
 try:
-    validate_config(config, load_schema(SCHEMA_PATH))
+    validate_config(config, load_schema(SCHEMA_PATH),
+                    [os.path.relpath(path) for path in workflow.config_settings.configfiles])
     EXPERIMENT = Experiment.from_config(config)
     # A local model directory that is missing, has no weights or only pickle weights, a
     # malformed Hub id or revision fails here, before any job is scheduled.
@@ -104,9 +106,21 @@ def model_inputs(run):
 # --- data --------------------------------------------------------------------------------
 
 
+def checked(check, *args):
+    """`check(*args)` (a bibleft.preflight check, run while the DAG is built), its one-line
+    error printed and the run stopped before any job."""
+    try:
+        return check(*args)
+    except InputError as err:
+        sys.exit(str(err))
+
+
 def bibleqa_local_file(wildcards):
     path = EXPERIMENT.data.bibleqa.path
-    return [os.path.expanduser(path)] if path else []
+    if not path:
+        return []
+    return [checked(preflight.text_file, "data.bibleqa.path", path,
+                    "a local copy of BibleQA's 1001.csv, read instead of the download; null downloads it")]
 
 
 def tokenized_corpus(fine_tune):
@@ -160,7 +174,9 @@ def probing_inputs(wildcards):
 def probe_text_inputs(wildcards):
     """The ASV, and each other text of probes.texts named `texts/<name>`."""
     return {"asv": rules.asv_text.output[0],
-            **{f"texts/{name}": os.path.expanduser(path) for name, path in EXPERIMENT.probes.texts.items()}}
+            **{f"texts/{name}": checked(preflight.text_file, f"probes.texts.{name}", path,
+                                        "a text for the probes: one example per line")
+               for name, path in EXPERIMENT.probes.texts.items()}}
 
 
 def lm_eval_inputs(wildcards):
@@ -169,6 +185,8 @@ def lm_eval_inputs(wildcards):
     tuned = {ft.method: ft.checkpoint_dir
              for ft in fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed))}
     predictions = variant_files("predictions")(wildcards)
+    # The harness's Python is looked for only when its table is asked for.
+    checked(preflight.executable, "lm_eval.python", EXPERIMENT.lm_eval.python, lmeval.INSTALL_HINT)
     return {"task": os.path.join(workflow.basedir, "lm_eval_tasks"),
             "questions": rules.bibleqa_records.output[0], "base_model": base_model_dir(wildcards.model),
             **tuned, **{f"{variant}_predictions": path for variant, path in predictions.items()}}
@@ -211,3 +229,30 @@ def checkpoints_and_timings(wildcards):
 
 MODEL_GPUS = EXPERIMENT.resources.gpu
 GENERATE_GPUS = sizing.generate_gpus(MODEL_GPUS)
+
+
+# --- the start of a run: the plan, the device, and no cluster run with placeholders --------
+# --- and at its failure, the jobs' one-line errors last, after Snakemake's own account ----
+
+RUN_STARTED = time.time()
+
+
+onstart:
+    merged = preflight.merge_order(workflow.configfiles, workflow.config_settings.configfiles,
+                                   bool(workflow.config_settings.config))
+    executor = workflow.executor_plugin.name
+    gpu_ids = devices.candidate_ids() if workflow.local_exec else []
+    print(preflight.plan_line(GRID, merged, preflight.device_words(workflow.local_exec, executor, gpu_ids)),
+          file=sys.stderr)
+    if workflow.local_exec and (warning := preflight.gpu_warning(MODEL_GPUS, gpu_ids)):
+        print(warning, file=sys.stderr)
+    if executor == "slurm":
+        defaults = {name: str(resource.raw) for name, resource in
+                    (workflow.resource_settings.default_resources or {}).items()}
+        if error := preflight.slurm_placeholders(defaults):
+            sys.exit(error)
+
+
+onerror:
+    for line in preflight.job_errors("logs", RUN_STARTED):
+        print(line, file=sys.stderr)

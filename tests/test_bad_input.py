@@ -85,7 +85,7 @@ def test_gradient_checkpointing_and_compile_are_refused_together(compile_setting
     ("train.compile_scope", "layers", r"train\.compile_scope: 'layers' is not one of \['model', 'blocks'\]"),
     ("train.epoch", 4, r"train: .*'epoch' was unexpected.*allowed keys: .*epochs"),
     ("run.models", ["gpt2-xxl"], r"run\.models: 'gpt2-xxl' is not in models \(known: gpt2, gpt2-large, gpt2-medium, gpt2-xl, pythia"),
-    ("models.bad slug", {"source": "x", "lora_targets": ["c_attn"]}, r"'bad slug' is not a valid slug"),
+    ("models.bad slug", {"source": "x", "lora_targets": ["c_attn"]}, r"models: 'bad slug' is not a valid name: it becomes a folder, so use letters, digits"),
     ("eval.prompt", "Q: A:", r"eval\.prompt: .*does not match"),
 ])
 def test_config_errors_name_the_key(key, value, expected):
@@ -239,6 +239,12 @@ def test_sha256_mismatch_leaves_nothing(data_project, tmp_path):
     proc = run_bibleqa(data_project, tmp_path, {"url": source.as_uri(), "sha256": "0" * 64})
     assert proc.returncode != 0
     assert "sha256 mismatch" in proc.stderr + proc.stdout and source.as_uri() in proc.stderr + proc.stdout
+    # One line that names the key for a local copy, repeated after Snakemake's own account.
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error in rule bibleqa_raw: ")]
+    assert len(errors) == 2 and errors[0] == errors[1]
+    assert "sha256 mismatch" in errors[0]
+    assert "set data.bibleqa.path to a local copy of BibleQA's 1001.csv" in errors[0]
+    assert proc.stderr.rindex(errors[0]) > proc.stderr.index("Error in rule bibleqa_raw")
     assert not (data_project / "data/raw/bibleqa.tsv").exists()
     assert not (data_project / "data/bibleqa.jsonl").exists()
     assert not list((data_project / "data/raw").glob(".*tmp"))

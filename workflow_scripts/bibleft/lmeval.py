@@ -24,6 +24,9 @@ TASK = "bibleqa_study"
 # The task folder, from the repository root: lm_eval --include_path takes it.
 TASK_DIR = Path(__file__).resolve().parents[2] / "lm_eval_tasks"
 METRIC = "lenient"
+# How to get the harness's own Python, which config lm_eval.python names.
+INSTALL_HINT = ("install the harness: python3 -m venv .venv-lmeval && .venv-lmeval/bin/pip install "
+                "-r requirements-lmeval.txt (docs/lm-eval.md), or set lm_eval.python")
 
 
 def harness_command(python: str, model_dir: str, questions: str, output_dir: str, *,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from .errors import InputError
-from .gguf import is_gguf_source
+from .gguf import check_gguf_source, is_gguf_source
 from .hub import check_hub_id, check_revision
 from .modeling import check_model_dir
 
@@ -36,14 +36,17 @@ def model_dir(source: str, prepared_dir: str) -> str:
 
 def check_model_entry(slug: str, source: str, revision: str | None, prepared_dir: str) -> None:
     """Raise InputError naming the key when a model cannot be used: a local directory that
-    is missing, has no weights or only pickle weights; a malformed Hub id or revision.
-    Cheap and offline, so the workflow runs it before it schedules any job."""
+    is missing, has no weights or only pickle weights; a malformed Hub id or revision; a
+    GGUF package that is not installed or a .gguf path that is no file. Cheap and offline,
+    so the workflow runs it before it schedules any job."""
     try:
         kind = source_kind(source)
         if kind == "local":
             check_model_dir(model_dir(source, prepared_dir))
         elif kind == "hub":
             check_hub_id(source)
+        elif not os.path.isdir(prepared_dir):  # converted already: the source is not read again
+            check_gguf_source(source)
     except InputError as err:
         raise InputError(f"config error: models.{slug}.source: {err}") from None
     try:
