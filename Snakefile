@@ -30,6 +30,6 @@ include: "rules/lm_eval.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

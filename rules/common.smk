@@ -15,25 +15,37 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
-from bibleft import devices, lmeval, preflight, sizing, sources  # noqa: E402
+from bibleft import corpora, devices, lmeval, preflight, questions, sizing, sources  # noqa: E402
 from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config  # noqa: E402
 from bibleft.errors import InputError  # noqa: E402
-from bibleft.grid import (METHODS, BaseModel, FineTune, file_pattern, fine_tunes_of_run,  # noqa: E402
-                          folder_file, run_of)
+from bibleft.grid import (
+    METHODS,
+    BaseModel,
+    FineTune,
+    file_pattern,
+    fine_tunes_of_run,  # noqa: E402
+    folder_file,
+    run_of,
+)
 from bibleft.options import Experiment  # noqa: E402
 
 # Where rule prepare_model puts a base model that is not a local directory.
 PREPARED_MODEL = "models/{model}"
 
 try:
-    validate_config(config, load_schema(SCHEMA_PATH),
-                    [os.path.relpath(path) for path in workflow.config_settings.configfiles])
+    validate_config(
+        config,
+        load_schema(SCHEMA_PATH),
+        [os.path.relpath(path) for path in workflow.config_settings.configfiles],
+    )
     EXPERIMENT = Experiment.from_config(config)
     # A local model directory that is missing, has no weights or only pickle weights, a
     # malformed Hub id or revision fails here, before any job is scheduled.
     for _model in EXPERIMENT.grid.models:
         _entry = EXPERIMENT.models[_model]
-        sources.check_model_entry(_model, _entry.source, _entry.revision, PREPARED_MODEL.format(model=_model))
+        sources.check_model_entry(
+            _model, _entry.source, _entry.revision, PREPARED_MODEL.format(model=_model)
+        )
 except InputError as err:
     sys.exit(str(err))  # one line, no traceback: the message names the key
 
@@ -46,19 +58,32 @@ wildcard_constraints:
     setting="|".join(re.escape(s) for s in EXPERIMENT.settings),
     seed=r"\d+",
     method="|".join(METHODS),
-    verse_format="reference_text|text",
+    corpus="|".join(re.escape(c) for c in EXPERIMENT.corpora),
+    questions="|".join(re.escape(q) for q in EXPERIMENT.questions),
+    example_format="reference_text|text",
 
 
 def final_outputs():
     """What `snakemake` builds by default; called in the Snakefile, after every rule."""
-    per_model = [rules.accuracy_table.output, rules.venn_diagram.output, rules.loss_curves.output,
-                 rules.seed_tables.output]
-    per_run = [rules.judge_predictions.output, rules.accuracy_bars.output, rules.timing_table.output]
+    per_model = [
+        rules.accuracy_table.output,
+        rules.venn_diagram.output,
+        rules.loss_curves.output,
+        rules.seed_tables.output,
+    ]
+    per_run = [
+        rules.judge_predictions.output,
+        rules.accuracy_bars.output,
+        rules.timing_table.output,
+    ]
     if EXPERIMENT.probes.enabled:
         per_run.append(rules.probe_table.output)
     outputs = [path for paths in per_model for path in expand(paths, model=GRID.models)]
-    outputs += [path for paths in per_run
-                for path in expand(paths, model=GRID.models, setting=GRID.settings, seed=GRID.seeds)]
+    outputs += [
+        path
+        for paths in per_run
+        for path in expand(paths, model=GRID.models, setting=GRID.settings, seed=GRID.seeds)
+    ]
     if len(GRID.models) > 1:
         outputs += rules.model_summary.output
     return outputs
@@ -87,7 +112,7 @@ def gguf_file_input(wildcards):
 
 
 def tokenizer_source_model(tokenizer):
-    """The model whose tokenizer files make data/tokenized/<tokenizer>/<verse_format>/ (run models first)."""
+    """The model whose tokenizer files make data/tokenized/<tokenizer>/... (run models first)."""
     for model in [*GRID.models, *EXPERIMENT.models]:
         if model_entry(model).tokenizer == tokenizer:
             return model
@@ -115,19 +140,119 @@ def checked(check, *args):
         sys.exit(str(err))
 
 
+def names_pattern(names):
+    """A wildcard constraint matching exactly `names` (none: nothing)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def bible_corpora_pattern():
+    return names_pattern(name for name, entry in EXPERIMENT.corpora.items() if entry.is_bible)
+
+
+def other_corpora_pattern():
+    return names_pattern(name for name, entry in EXPERIMENT.corpora.items() if not entry.is_bible)
+
+
+def question_sets_pattern(kind):
+    return names_pattern(name for name, entry in EXPERIMENT.questions.items() if entry.kind == kind)
+
+
+def bible_source(corpus):
+    entry = EXPERIMENT.corpora[corpus]
+    return {
+        "translation": entry.translation,
+        "source": entry.source,
+        "url": entry.url,
+        "sha256": entry.sha256,
+    }
+
+
+def corpus_source(corpus):
+    """What corpus_examples reads: the kind, the file, folder or dataset, and how."""
+    entry = EXPERIMENT.corpora[corpus]
+    return {
+        key: getattr(entry, key) for key in ("kind", "path", "unit", "revision", "split", "column")
+    }
+
+
+def corpus_local_source(wildcards):
+    """A text corpus's file or folder, or a dataset's local folder, checked and watched (an
+    input: replacing it rebuilds the examples); nothing for a Hub dataset."""
+    entry, key = EXPERIMENT.corpora[wildcards.corpus], f"corpora.{wildcards.corpus}.path"
+    if entry.kind == "text":
+        checked(corpora.check_text_source, key, entry.path)
+    else:
+        checked(corpora.check_dataset_source, key, entry.path, entry.split, entry.column)
+    local = os.path.expanduser(entry.path)
+    return [local] if os.path.exists(local) else []
+
+
+def corpus_file(corpus):
+    """A corpus, whole: a Bible's verses (data/raw/<corpus>.tsv) or another's examples."""
+    making = rules.bible_text if EXPERIMENT.corpora[corpus].is_bible else rules.corpus_examples
+    return expand(making.output[0], corpus=corpus)[0]
+
+
 def bibleqa_local_file(wildcards):
-    path = EXPERIMENT.data.bibleqa.path
-    if not path:
+    entry = EXPERIMENT.questions[wildcards.questions]
+    if not entry.path:
         return []
-    return [checked(preflight.text_file, "data.bibleqa.path", path,
-                    "a local copy of BibleQA's 1001.csv, read instead of the download; null downloads it")]
+    return [
+        checked(
+            preflight.text_file,
+            f"questions.{wildcards.questions}.path",
+            entry.path,
+            "a local copy of BibleQA's 1001.csv, read instead of the download; null downloads it",
+        )
+    ]
+
+
+def bibleqa_download(name):
+    entry = EXPERIMENT.questions[name]
+    return None if entry.path else {"url": entry.url, "sha256": entry.sha256}
+
+
+def question_source(wildcards):
+    """BibleQA's file as published (downloaded or copied), or a table, checked now."""
+    entry, name = EXPERIMENT.questions[wildcards.questions], wildcards.questions
+    if entry.kind == "bibleqa":
+        return {"raw": expand(rules.bibleqa_raw.output[0], questions=name)[0]}
+    checked(
+        questions.check_question_file,
+        f"questions.{name}.path",
+        entry.path,
+        entry.question,
+        entry.answer,
+        entry.alternatives,
+    )
+    return {"table": os.path.expanduser(entry.path)}
+
+
+def questions_file():
+    """The question set every model answers (data.questions), as records."""
+    return expand(rules.question_records.output[0], questions=EXPERIMENT.data.questions)[0]
 
 
 def tokenized_corpus(fine_tune):
-    """The shards a fine-tune reads: per tokenizer and verse format, so settings that
-    share both share one tokenization."""
-    return expand(rules.tokenize_corpus.output[0], tokenizer=model_entry(fine_tune.model).tokenizer,
-                  verse_format=EXPERIMENT.settings[fine_tune.setting].verse_format)[0]
+    """The shards a fine-tune reads: per tokenizer, its setting's corpus and example format,
+    so settings that share all three share one tokenization."""
+    setting = EXPERIMENT.settings[fine_tune.setting]
+    return expand(
+        rules.tokenize_corpus.output[0],
+        tokenizer=model_entry(fine_tune.model).tokenizer,
+        corpus=setting.corpus,
+        example_format=EXPERIMENT.corpora[setting.corpus].example_format(setting.verse_format),
+    )[0]
+
+
+def probe_set_file(corpus):
+    return expand(rules.probe_texts.output[0], corpus=corpus)[0]
+
+
+def probe_corpus(run):
+    """The corpus whose probe set a run is probed on: its setting's (a fine-tune), or the
+    one its rule names (the base model, probed on every corpus the settings train on)."""
+    return EXPERIMENT.settings[run.setting].corpus if isinstance(run, FineTune) else None
 
 
 # --- options: one mapping per rule (see the top of this file) ------------------------------
@@ -136,78 +261,140 @@ def tokenized_corpus(fine_tune):
 def finetune_options(fine_tune):
     setting, entry = EXPERIMENT.settings[fine_tune.setting], model_entry(fine_tune.model)
     lora = fine_tune.method == "lora"
-    return {"train": setting.train_options(fine_tune).as_dict(),
-            # LoRA settings reach the LoRA job only, so changing them leaves full alone.
-            "lora": setting.lora.as_dict() if lora else None,
-            "lora_targets": entry.lora_targets if lora else None,
-            "trust_remote_code": entry.trust_remote_code}
+    return {
+        "train": setting.train_options(fine_tune).as_dict(),
+        # LoRA settings reach the LoRA job only, so changing them leaves full alone.
+        "lora": setting.lora.as_dict() if lora else None,
+        "lora_targets": entry.lora_targets if lora else None,
+        "trust_remote_code": entry.trust_remote_code,
+    }
+
+
+def probe_set_options(corpus):
+    """What one corpus's probe set is made of: seen examples are its training slice."""
+    entry, probes = EXPERIMENT.corpora[corpus], EXPERIMENT.probes
+    return {
+        "kind": entry.kind,
+        "name": entry.translation if entry.is_bible else corpus,
+        **entry.slice(),
+        "verse_format": EXPERIMENT.data.verse_format,
+        "probes_books": probes.books if entry.is_bible else None,
+        **{key: getattr(probes, key) for key in ("verses", "completions", "seed")},
+        # The same verses in other words: a Bible's other translations.
+        "translations": (
+            [t for t in probes.translations if t != entry.translation] if entry.is_bible else []
+        ),
+        "texts": list(probes.texts),
+    }
 
 
 def answering_options(model):
-    return {"answer": EXPERIMENT.answer.as_dict(),
-            "trust_remote_code": model_entry(model).trust_remote_code}
+    return {
+        "answer": EXPERIMENT.answer.as_dict(),
+        "trust_remote_code": model_entry(model).trust_remote_code,
+    }
 
 
 def probing_options(model):
     # eval's dtype and tf32: the probes run each variant as its answers do.
-    return {"batch_size": EXPERIMENT.probes.batch_size, "dtype": EXPERIMENT.answer.dtype,
-            "tf32": EXPERIMENT.answer.tf32, "trust_remote_code": model_entry(model).trust_remote_code}
+    return {
+        "batch_size": EXPERIMENT.probes.batch_size,
+        "dtype": EXPERIMENT.answer.dtype,
+        "tf32": EXPERIMENT.answer.tf32,
+        "trust_remote_code": model_entry(model).trust_remote_code,
+    }
 
 
-def fine_tunes_options(wildcards, **more):
+def fine_tunes_options(wildcards):
     """The fine-tunes of a model's grid (as dicts, typed again by grid.fine_tunes_from),
-    each naming its input `FineTune.key` (across_fine_tunes)."""
-    return {"fine_tunes": [ft.as_dict() for ft in GRID.fine_tunes(wildcards.model)], **more}
+    each naming its input `FineTune.key` (across_fine_tunes). No **kwargs: Snakemake would
+    pass a params function its input, output, threads and resources too, and the resources
+    (different under a SLURM profile) would then count as changed params."""
+    return {"fine_tunes": [ft.as_dict() for ft in GRID.fine_tunes(wildcards.model)]}
 
 
 # --- inputs of the runs ----------------------------------------------------------------
 
 
 def answering_inputs(wildcards):
-    return {"questions": rules.bibleqa_records.output[0], **model_inputs(run_of(wildcards))}
+    return {"questions": questions_file(), **model_inputs(run_of(wildcards))}
 
 
 def probing_inputs(wildcards):
-    return {"texts": rules.probe_texts.output[0], **model_inputs(run_of(wildcards))}
+    run = run_of(wildcards)
+    return {"texts": probe_set_file(probe_corpus(run) or wildcards.corpus), **model_inputs(run)}
+
+
+def probe_files(wildcards):
+    """One (model, setting, seed)'s probe records by variant: the base model's on the
+    setting's corpus."""
+    tuned = fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed))
+    corpus = EXPERIMENT.settings[wildcards.setting].corpus
+    return {
+        "base": BaseModel(wildcards.model).file(f"probes/{corpus}"),
+        **{ft.method: ft.file("probes") for ft in tuned},
+    }
 
 
 def probe_text_inputs(wildcards):
-    """The ASV, and each other text of probes.texts named `texts/<name>`."""
-    return {"asv": rules.asv_text.output[0],
-            **{f"texts/{name}": checked(preflight.text_file, f"probes.texts.{name}", path,
-                                        "a text for the probes: one example per line")
-               for name, path in EXPERIMENT.probes.texts.items()}}
+    """The corpus, and each other text of probes.texts named `texts/<name>`."""
+    return {
+        "corpus": corpus_file(wildcards.corpus),
+        **{
+            f"texts/{name}": checked(
+                preflight.text_file,
+                f"probes.texts.{name}",
+                path,
+                "a text for the probes: one example per line",
+            )
+            for name, path in EXPERIMENT.probes.texts.items()
+        },
+    }
 
 
 def lm_eval_inputs(wildcards):
     """The task, the questions, the three models (the LoRA one as the base model and its
     adapter) and the workflow's own predictions (`<variant>_predictions`)."""
-    tuned = {ft.method: ft.checkpoint_dir
-             for ft in fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed))}
+    tuned = {
+        ft.method: ft.checkpoint_dir
+        for ft in fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed))
+    }
     predictions = variant_files("predictions")(wildcards)
     # The harness's Python is looked for only when its table is asked for.
     checked(preflight.executable, "lm_eval.python", EXPERIMENT.lm_eval.python, lmeval.INSTALL_HINT)
-    return {"task": os.path.join(workflow.basedir, "lm_eval_tasks"),
-            "questions": rules.bibleqa_records.output[0], "base_model": base_model_dir(wildcards.model),
-            **tuned, **{f"{variant}_predictions": path for variant, path in predictions.items()}}
+    return {
+        "task": os.path.join(workflow.basedir, "lm_eval_tasks"),
+        "questions": questions_file(),
+        "base_model": base_model_dir(wildcards.model),
+        **tuned,
+        **{f"{variant}_predictions": path for variant, path in predictions.items()},
+    }
 
 
 def variant_files(kind, suffix=".jsonl"):
     """An input function: the base model's and one (model, setting, seed)'s fine-tunes'
     files of `kind`, named by variant (base, full, lora)."""
+
     def inputs(wildcards):
         tuned = fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed))
-        return {"base": BaseModel(wildcards.model).file(kind, suffix),
-                **{ft.method: ft.file(kind, suffix) for ft in tuned}}
+        return {
+            "base": BaseModel(wildcards.model).file(kind, suffix),
+            **{ft.method: ft.file(kind, suffix) for ft in tuned},
+        }
+
     return inputs
 
 
 def across_fine_tunes(kind):
     """An input function: the base model's file of `kind` (named `base`) and every
     fine-tune's of the model's grid (named by its FineTune.key)."""
+
     def inputs(wildcards):
-        return {"base": BaseModel(wildcards.model).file(kind),
-                **{ft.key: ft.file(kind) for ft in GRID.fine_tunes(wildcards.model)}}
+        return {
+            "base": BaseModel(wildcards.model).file(kind),
+            **{ft.key: ft.file(kind) for ft in GRID.fine_tunes(wildcards.model)},
+        }
+
     return inputs
 
 
@@ -221,8 +408,10 @@ def checkpoints_and_timings(wildcards):
     timing (`<variant>_timing`): what the timing table reads."""
     tuned = fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed))
     timings = variant_files("generations", ".timing.json")(wildcards)
-    return {**{ft.method: ft.checkpoint_dir for ft in tuned},
-            **{f"{variant}_timing": path for variant, path in timings.items()}}
+    return {
+        **{ft.method: ft.checkpoint_dir for ft in tuned},
+        **{f"{variant}_timing": path for variant, path in timings.items()},
+    }
 
 
 # --- resources: sized from the model (bibleft.sizing), grown with each retry -------------
@@ -238,17 +427,27 @@ RUN_STARTED = time.time()
 
 
 onstart:
-    merged = preflight.merge_order(workflow.configfiles, workflow.config_settings.configfiles,
-                                   bool(workflow.config_settings.config))
+    merged = preflight.merge_order(
+        workflow.configfiles,
+        workflow.config_settings.configfiles,
+        bool(workflow.config_settings.config),
+    )
     executor = workflow.executor_plugin.name
     gpu_ids = devices.candidate_ids() if workflow.local_exec else []
-    print(preflight.plan_line(GRID, merged, preflight.device_words(workflow.local_exec, executor, gpu_ids)),
-          file=sys.stderr)
+    print(
+        preflight.plan_line(
+            GRID, merged, preflight.device_words(workflow.local_exec, executor, gpu_ids)
+        ),
+        file=sys.stderr,
+    )
+    print(preflight.progress_line(GRID), file=sys.stderr)
     if workflow.local_exec and (warning := preflight.gpu_warning(MODEL_GPUS, gpu_ids)):
         print(warning, file=sys.stderr)
     if executor == "slurm":
-        defaults = {name: str(resource.raw) for name, resource in
-                    (workflow.resource_settings.default_resources or {}).items()}
+        defaults = {
+            name: str(resource.raw)
+            for name, resource in (workflow.resource_settings.default_resources or {}).items()
+        }
         if error := preflight.slurm_placeholders(defaults):
             sys.exit(error)
 

@@ -1,12 +1,14 @@
-# Raw data: the ASV text and the BibleQA question set.
+# Raw data: the corpora fine-tuning reads and the question set the models answer.
 # Downloads are local rules: compute nodes of many clusters have no internet.
 
 
-rule asv_text:
+rule bible_text:
     output:
-        "data/raw/asv.tsv",
+        "data/raw/{corpus}.tsv",
     log:
-        "logs/data/asv_text.log",
+        "logs/data/{corpus}_text.log",
+    wildcard_constraints:
+        corpus=bible_corpora_pattern(),
     localrule: True
     conda:
         "../envs/data.yaml"
@@ -14,18 +16,40 @@ rule asv_text:
         gpu=0,
     params:
         # Where the text comes from; the training slice (books, max_verses) is not its concern.
-        options={key: getattr(EXPERIMENT.data.asv, key) for key in ("source", "url", "sha256")},
+        options=lambda wc: bible_source(wc.corpus),
     script:
-        "../workflow_scripts/asv_text.py"
+        "../workflow_scripts/bible_text.py"
+
+
+rule corpus_examples:
+    input:
+        local=corpus_local_source,
+    output:
+        "data/corpora/{corpus}.jsonl",
+    log:
+        "logs/data/{corpus}_examples.log",
+    wildcard_constraints:
+        corpus=other_corpora_pattern(),
+    localrule: True
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=0,
+    params:
+        options=lambda wc: corpus_source(wc.corpus),
+    script:
+        "../workflow_scripts/corpus_examples.py"
 
 
 rule bibleqa_raw:
     input:
         local=bibleqa_local_file,
     output:
-        "data/raw/bibleqa.tsv",
+        "data/raw/questions/{questions}.tsv",
     log:
-        "logs/data/bibleqa_raw.log",
+        "logs/data/{questions}_raw.log",
+    wildcard_constraints:
+        questions=question_sets_pattern("bibleqa"),
     localrule: True
     conda:
         "../envs/data.yaml"
@@ -33,22 +57,23 @@ rule bibleqa_raw:
         gpu=0,
     params:
         # The URL only matters when no local file is given.
-        options=None if EXPERIMENT.data.bibleqa.path else {"url": EXPERIMENT.data.bibleqa.url,
-                                                            "sha256": EXPERIMENT.data.bibleqa.sha256},
+        options=lambda wc: bibleqa_download(wc.questions),
     script:
         "../workflow_scripts/bibleqa_raw.py"
 
 
-rule bibleqa_records:
+rule question_records:
     input:
-        rules.bibleqa_raw.output[0],
+        unpack(question_source),
     output:
-        "data/bibleqa.jsonl",
+        "data/questions/{questions}.jsonl",
     log:
-        "logs/data/bibleqa_records.log",
+        "logs/data/{questions}_records.log",
     conda:
         "../envs/data.yaml"
     resources:
         gpu=0,
+    params:
+        options=lambda wc: EXPERIMENT.questions[wc.questions].as_dict(),
     script:
-        "../workflow_scripts/bibleqa_records.py"
+        "../workflow_scripts/question_records.py"

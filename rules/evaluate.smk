@@ -9,8 +9,12 @@ rule accuracy_table:
     input:
         unpack(across_fine_tunes("predictions")),
     output:
-        csv=report("results/{model}/accuracy.csv", caption="../report/accuracy.rst", category="Accuracy",
-                   subcategory="{model}"),
+        csv=report(
+            "results/{model}/accuracy.csv",
+            caption="../report/accuracy.rst",
+            category="Accuracy",
+            subcategory="{model}",
+        ),
         md="results/{model}/accuracy.md",
     log:
         "logs/evaluate/{model}/accuracy_table.log",
@@ -29,8 +33,12 @@ rule venn_diagram:
     input:
         unpack(across_fine_tunes("predictions")),
     output:
-        png=report("results/{model}/venn.png", caption="../report/venn.rst", category="Accuracy",
-                   subcategory="{model}"),
+        png=report(
+            "results/{model}/venn.png",
+            caption="../report/venn.rst",
+            category="Accuracy",
+            subcategory="{model}",
+        ),
         svg="results/{model}/venn.svg",
         sets="results/{model}/venn_sets.json",
     log:
@@ -50,8 +58,12 @@ rule loss_curves:
     input:
         unpack(all_checkpoints),
     output:
-        report("results/{model}/loss.png", caption="../report/loss.rst", category="Training",
-               subcategory="{model}"),
+        report(
+            "results/{model}/loss.png",
+            caption="../report/loss.rst",
+            category="Training",
+            subcategory="{model}",
+        ),
     log:
         "logs/evaluate/{model}/loss_curves.log",
     localrule: True
@@ -69,8 +81,12 @@ rule timing_table:
     input:
         unpack(checkpoints_and_timings),
     output:
-        report(folder_file(FineTune, "timing.csv"), caption="../report/timing.rst",
-               category="Training", subcategory="{model}"),
+        report(
+            folder_file(FineTune, "timing.csv"),
+            caption="../report/timing.rst",
+            category="Training",
+            subcategory="{model}",
+        ),
     log:
         "logs/evaluate/{model}/{setting}/seed{seed}/timing_table.log",
     localrule: True

@@ -22,7 +22,8 @@ rule finetune:
         gpu=MODEL_GPUS,
         mem_mb=lambda wc, attempt: sizing.train_mem_mb(model_size(wc.model), attempt),
         runtime=lambda wc, attempt: sizing.train_runtime_min(
-            model_size(wc.model), EXPERIMENT.settings[wc.setting].train.epochs, attempt),
+            model_size(wc.model), EXPERIMENT.settings[wc.setting].train.epochs, attempt
+        ),
     params:
         options=lambda wc: finetune_options(run_of(wc)),
     script:

@@ -9,12 +9,24 @@ rule judge_predictions:
     input:
         unpack(variant_files("predictions")),
     output:
-        scores=report(folder_file(FineTune, "scores.csv"), caption="../report/scores.rst",
-                      category="Judgement", subcategory="{model} {setting} seed {seed}"),
-        significance=report(folder_file(FineTune, "significance.csv"), caption="../report/significance.rst",
-                            category="Judgement", subcategory="{model} {setting} seed {seed}"),
-        audit=report(folder_file(FineTune, "audit.csv"), caption="../report/audit.rst",
-                     category="Judgement", subcategory="{model} {setting} seed {seed}"),
+        scores=report(
+            folder_file(FineTune, "scores.csv"),
+            caption="../report/scores.rst",
+            category="Judgement",
+            subcategory="{model} {setting} seed {seed}",
+        ),
+        significance=report(
+            folder_file(FineTune, "significance.csv"),
+            caption="../report/significance.rst",
+            category="Judgement",
+            subcategory="{model} {setting} seed {seed}",
+        ),
+        audit=report(
+            folder_file(FineTune, "audit.csv"),
+            caption="../report/audit.rst",
+            category="Judgement",
+            subcategory="{model} {setting} seed {seed}",
+        ),
     log:
         "logs/judge/{model}/{setting}/seed{seed}/judge_predictions.log",
     localrule: True
@@ -32,8 +44,12 @@ rule accuracy_bars:
     input:
         scores=rules.judge_predictions.output.scores,
     output:
-        report(folder_file(FineTune, "accuracy_bars.png"), caption="../report/accuracy_bars.rst",
-               category="Judgement", subcategory="{model} {setting} seed {seed}"),
+        report(
+            folder_file(FineTune, "accuracy_bars.png"),
+            caption="../report/accuracy_bars.rst",
+            category="Judgement",
+            subcategory="{model} {setting} seed {seed}",
+        ),
     log:
         "logs/judge/{model}/{setting}/seed{seed}/accuracy_bars.log",
     localrule: True
@@ -49,14 +65,30 @@ rule seed_tables:
     input:
         unpack(across_fine_tunes("predictions")),
     output:
-        seeds=report("results/{model}/seeds.csv", caption="../report/seeds.rst", category="Across seeds",
-                     subcategory="{model}"),
-        aggregate=report("results/{model}/aggregate.csv", caption="../report/seeds.rst",
-                         category="Across seeds", subcategory="{model}"),
-        significance=report("results/{model}/significance.csv", caption="../report/seeds.rst",
-                            category="Across seeds", subcategory="{model}"),
-        stability=report("results/{model}/stability.csv", caption="../report/seeds.rst",
-                         category="Across seeds", subcategory="{model}"),
+        seeds=report(
+            "results/{model}/seeds.csv",
+            caption="../report/seeds.rst",
+            category="Across seeds",
+            subcategory="{model}",
+        ),
+        aggregate=report(
+            "results/{model}/aggregate.csv",
+            caption="../report/seeds.rst",
+            category="Across seeds",
+            subcategory="{model}",
+        ),
+        significance=report(
+            "results/{model}/significance.csv",
+            caption="../report/seeds.rst",
+            category="Across seeds",
+            subcategory="{model}",
+        ),
+        stability=report(
+            "results/{model}/stability.csv",
+            caption="../report/seeds.rst",
+            category="Across seeds",
+            subcategory="{model}",
+        ),
     log:
         "logs/judge/{model}/seed_tables.log",
     localrule: True
@@ -65,15 +97,19 @@ rule seed_tables:
     resources:
         gpu=0,
     params:
-        options=lambda wc: fine_tunes_options(wc, judge=EXPERIMENT.judge.as_dict()),
+        options=lambda wc: {**fine_tunes_options(wc), "judge": EXPERIMENT.judge.as_dict()},
     script:
         "../workflow_scripts/seed_tables.py"
 
 
 rule model_summary:
     input:
-        unpack(lambda wc: {model: expand(rules.seed_tables.output.aggregate, model=model)[0]
-                           for model in GRID.models}),
+        unpack(
+            lambda wc: {
+                model: expand(rules.seed_tables.output.aggregate, model=model)[0]
+                for model in GRID.models
+            }
+        ),
     output:
         csv=report("results/summary.csv", caption="../report/summary.rst", category="Across models"),
         png=report("results/summary.png", caption="../report/summary.rst", category="Across models"),

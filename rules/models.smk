@@ -18,6 +18,9 @@ rule prepare_model:
         gpu=0,
     params:
         # The revision is an option, so pinning or changing it downloads again.
-        options=lambda wc: {"source": model_entry(wc.model).source, "revision": model_entry(wc.model).revision},
+        options=lambda wc: {
+            "source": model_entry(wc.model).source,
+            "revision": model_entry(wc.model).revision,
+        },
     script:
         "../workflow_scripts/prepare_model.py"

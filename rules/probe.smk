@@ -1,31 +1,25 @@
 # Knowledge probes (beyond the study): did fine-tuning teach the text, its content, or
-# neither? One probe set for every model (sampled verses, other translations, recall
-# prompts, in config.yaml's data.verse_format whatever a setting trains on), then forward
-# passes of the base model and of every fine-tune over it, then a table per run. Probe
-# settings reach only these rules, so changing them never retrains or regenerates.
+# neither? One probe set per corpus the settings train on (examples seen in training and
+# not, the same verses in a Bible's other translations, recall prompts, other texts; a
+# Bible's in config.yaml's data.verse_format whatever a setting trains on), then forward
+# passes of every fine-tune over its corpus's set and of the base model over each set, then
+# a table per run. Probe settings reach only these rules, so changing them never retrains
+# or regenerates.
 
 
 rule probe_texts:
     input:
         unpack(probe_text_inputs),
     output:
-        "data/probes/texts.jsonl",
+        "data/probes/{corpus}.jsonl",
     log:
-        "logs/probes/probe_texts.log",
+        "logs/probes/probe_texts_{corpus}.log",
     conda:
         "../envs/data.yaml"
     resources:
         gpu=0,
     params:
-        options={
-            # The training slice decides which verses are "seen".
-            "books": EXPERIMENT.data.asv.books,
-            "max_verses": EXPERIMENT.data.asv.max_verses,
-            "verse_format": EXPERIMENT.data.verse_format,
-            "probes_books": EXPERIMENT.probes.books,
-            **{key: getattr(EXPERIMENT.probes, key) for key in ("verses", "completions", "translations", "seed")},
-            "texts": list(EXPERIMENT.probes.texts),
-        },
+        options=lambda wc: probe_set_options(wc.corpus),
     script:
         "../workflow_scripts/probe_texts.py"
 
@@ -55,25 +49,36 @@ rule run_probes:
 
 use rule run_probes as run_base_probes with:
     output:
-        records=file_pattern(BaseModel, "probes"),
-        timing=file_pattern(BaseModel, "probes", ".timing.json"),
+        records=file_pattern(BaseModel, "probes/{corpus}"),
+        timing=file_pattern(BaseModel, "probes/{corpus}", ".timing.json"),
     log:
-        "logs/probes/{model}/base/base.log",
+        "logs/probes/{model}/base/{corpus}.log",
     benchmark:
-        "logs/probes/{model}/base/base.benchmark.tsv"
+        "logs/probes/{model}/base/{corpus}.benchmark.tsv"
 
 
 rule probe_table:
     input:
-        unpack(variant_files("probes")),
+        unpack(probe_files),
     output:
-        csv=report(folder_file(FineTune, "probes.csv"), caption="../report/probes.rst",
-                   category="Probes", subcategory="{model} {setting} seed {seed}"),
-        significance=report(folder_file(FineTune, "probes_significance.csv"),
-                            caption="../report/probes.rst", category="Probes",
-                            subcategory="{model} {setting} seed {seed}"),
-        png=report(folder_file(FineTune, "probes.png"), caption="../report/probes.rst",
-                   category="Probes", subcategory="{model} {setting} seed {seed}"),
+        csv=report(
+            folder_file(FineTune, "probes.csv"),
+            caption="../report/probes.rst",
+            category="Probes",
+            subcategory="{model} {setting} seed {seed}",
+        ),
+        significance=report(
+            folder_file(FineTune, "probes_significance.csv"),
+            caption="../report/probes.rst",
+            category="Probes",
+            subcategory="{model} {setting} seed {seed}",
+        ),
+        png=report(
+            folder_file(FineTune, "probes.png"),
+            caption="../report/probes.rst",
+            category="Probes",
+            subcategory="{model} {setting} seed {seed}",
+        ),
     log:
         "logs/probes/{model}/{setting}/seed{seed}/probe_table.log",
     localrule: True

@@ -56,7 +56,7 @@ def test_select_verses(verses):
     ruth = asv.select_verses(verses, ["Ruth"])
     assert len(ruth) == 85 and {v.book for v in ruth} == {"Ruth"}
     assert len(asv.select_verses(verses, None, 10)) == 10
-    with pytest.raises(InputError, match="data.asv.books"):
+    with pytest.raises(InputError, match="corpora.asv.books"):
         asv.select_verses(verses, ["Hezekiah"])
     with pytest.raises(InputError, match=r"^config probes\.books: unknown book\(s\) \['Hezekiah'\]"):
         asv.select_verses(verses, ["Hezekiah"], key="probes.books")

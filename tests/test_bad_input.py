@@ -216,11 +216,11 @@ def run_bibleqa(project: Path, tmp_path: Path, bibleqa: dict):
     model = tmp_path / "no-model-needed"
     config = tiny_config(model, tmp_path / "unused.csv")
     config["models"]["tiny-gpt2"]["source"] = "example-org/tiny"  # a Hub id: never fetched here
-    config["data"]["bibleqa"] = bibleqa
+    config["questions"]["bibleqa"] = bibleqa
     overlay = write_config(tmp_path / "overlay.yaml", config)
-    for stale in ("data/bibleqa.jsonl", "data/raw/bibleqa.tsv"):
+    for stale in ("data/questions/bibleqa.jsonl", "data/raw/questions/bibleqa.tsv"):
         (project / stale).unlink(missing_ok=True)
-    return snakemake(project, "--cores", "1", "data/bibleqa.jsonl", *with_overlay(overlay), check=False)
+    return snakemake(project, "--cores", "1", "data/questions/bibleqa.jsonl", *with_overlay(overlay), check=False)
 
 
 @pytest.mark.e2e
@@ -229,8 +229,8 @@ def test_bad_bibleqa_through_the_workflow_leaves_no_records(data_project, tmp_pa
     bad.write_bytes("\r".join(lines_with(2, "2. Where?\t3. Eden (Gen 2:8)")).encode())
     proc = run_bibleqa(data_project, tmp_path, {"path": str(bad)})
     assert proc.returncode != 0
-    assert "data/raw/bibleqa.tsv:3: question number 2 but answer number 3" in proc.stderr + proc.stdout
-    assert not (data_project / "data/bibleqa.jsonl").exists()
+    assert "data/raw/questions/bibleqa.tsv:3: question number 2 but answer number 3" in proc.stderr + proc.stdout
+    assert not (data_project / "data/questions/bibleqa.jsonl").exists()
 
 
 @pytest.mark.e2e
@@ -243,11 +243,11 @@ def test_sha256_mismatch_leaves_nothing(data_project, tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error in rule bibleqa_raw: ")]
     assert len(errors) == 2 and errors[0] == errors[1]
     assert "sha256 mismatch" in errors[0]
-    assert "set data.bibleqa.path to a local copy of BibleQA's 1001.csv" in errors[0]
+    assert "set questions.bibleqa.path to a local copy of BibleQA's 1001.csv" in errors[0]
     assert proc.stderr.rindex(errors[0]) > proc.stderr.index("Error in rule bibleqa_raw")
-    assert not (data_project / "data/raw/bibleqa.tsv").exists()
-    assert not (data_project / "data/bibleqa.jsonl").exists()
-    assert not list((data_project / "data/raw").glob(".*tmp"))
+    assert not (data_project / "data/raw/questions/bibleqa.tsv").exists()
+    assert not (data_project / "data/questions/bibleqa.jsonl").exists()
+    assert not list((data_project / "data/raw/questions").glob(".*tmp"))
 
 
 @pytest.mark.e2e
@@ -255,7 +255,7 @@ def test_good_download_with_checksum(data_project, tmp_path):
     source = write_bibleqa(tmp_path / "1001.csv")
     proc = run_bibleqa(data_project, tmp_path, {"url": source.as_uri(), "sha256": fileio.sha256_of(source)})
     assert proc.returncode == 0, proc.stderr
-    assert len(fileio.read_jsonl(data_project / "data/bibleqa.jsonl")) == len(BIBLEQA_LINES) - 1
+    assert len(fileio.read_jsonl(data_project / "data/questions/bibleqa.jsonl")) == len(BIBLEQA_LINES) - 1
 
 
 # --- ASV ------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def bible():
 
 
 @pytest.mark.parametrize("verse_format, examples, steps", [
-    ("reference_text", 31102, 3888),  # what the README states for the paper's default
+    ("reference_text", 31102, 3888),  # what docs/workflow.md states for the paper's default
     ("text", 31086, 3886),            # the 16 empty verses skipped
 ])
 def test_steps_per_epoch_the_readme_states(bible, verse_format, examples, steps):

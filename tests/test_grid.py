@@ -128,7 +128,7 @@ def test_a_named_setting_plans_its_own_fine_tunes_and_shares_the_rest(grid, tmp_
     assert jobs["tokenize_corpus"] == 1
     assert not {"asv_text", "prepare_model", "generate_base_answers"} & set(jobs)
     out = snakemake(grid["project"], "-n", *with_overlay(tmp_path / "settings.yaml")).stdout
-    assert f"checkpoints/{MODEL}/lr/seed{SEEDS[0]}/full" in out and "data/tokenized/gpt2/text" in out
+    assert f"checkpoints/{MODEL}/lr/seed{SEEDS[0]}/full" in out and "data/tokenized/gpt2/asv/text" in out
 
 
 def test_a_second_model_plans_its_own_grid_and_the_summary(grid, tmp_path):

@@ -37,8 +37,7 @@ SECTIONS = [
     (options.AnswerOptions, ("eval",), set()),
     (options.JudgeOptions, ("score",), set()),
     (options.ProbeOptions, ("probes",), set()),
-    (options.AsvOptions, ("data", "asv"), set()),
-    (options.BibleqaOptions, ("data", "bibleqa"), set()),
+    (options.DataOptions, ("data",), set()),
     (options.LmEvalOptions, ("lm_eval",), set()),
     (options.Resources, ("resources",), set()),
 ]
@@ -49,9 +48,11 @@ def test_each_options_class_has_exactly_its_schema_sections_keys(cls, section, p
     assert {f.name for f in fields(cls)} == schema_keys(*section) | per_job
 
 
-def test_a_model_entry_has_exactly_the_registry_entry_keys():
-    entry = SCHEMA["properties"]["models"]["additionalProperties"]["properties"]
-    assert {f.name for f in fields(options.ModelEntry)} == set(entry)
+@pytest.mark.parametrize("cls, registry", [(options.ModelEntry, "models"), (options.CorpusEntry, "corpora"),
+                                           (options.QuestionSet, "questions")])
+def test_a_registry_entry_has_exactly_the_schemas_keys(cls, registry):
+    entry = SCHEMA["properties"][registry]["additionalProperties"]["properties"]
+    assert {f.name for f in fields(cls)} == set(entry)
 
 
 def test_a_missing_or_unknown_key_fails_naming_it():

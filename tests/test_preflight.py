@@ -110,10 +110,30 @@ def test_a_list_key_given_one_value_says_what_the_list_holds(key, value, expecte
 
 
 def test_null_typed_on_the_command_line_is_null_where_the_key_takes_text_or_null():
-    # --config "data={bibleqa: {path: null}}" hands over the text 'null'.
-    config = shipped(data={"bibleqa": {"path": "null", "sha256": "null"}})
+    # --config "questions={bibleqa: {path: null}}" hands over the text 'null'.
+    config = shipped(questions={"bibleqa": {"kind": "bibleqa", "path": "null", "sha256": "null"}})
     assert check(config) == ""
-    assert config["data"]["bibleqa"]["path"] is None and config["data"]["bibleqa"]["sha256"] is None
+    assert config["questions"]["bibleqa"]["path"] is None and config["questions"]["bibleqa"]["sha256"] is None
+
+
+def test_the_keys_that_moved_into_the_registries_keep_working():
+    # data.bibleqa is the question set bibleqa now, data.asv the corpus asv.
+    config = shipped(data={"bibleqa": {"path": "/x/1001.csv"}, "asv": {"books": ["Ruth"], "max_verses": 9}})
+    assert check(config) == ""
+    assert config["questions"]["bibleqa"]["path"] == "/x/1001.csv"
+    assert config["questions"]["bibleqa"]["sha256"] == "31d7ca257240c7bc19e7fc313cca685fb4020e5fe8ee1b7cabef00c74318f1bb"
+    assert (config["corpora"]["asv"]["books"], config["corpora"]["asv"]["max_verses"]) == (["Ruth"], 9)
+    assert "asv" not in config["data"] and "bibleqa" not in config["data"]
+
+
+def test_a_key_of_another_kind_of_corpus_is_refused():
+    config = shipped(corpora={"notes": {"kind": "text", "path": "/x.txt", "books": ["Ruth"]}})
+    assert check(config) == ("config error: corpora.notes: books do(es) not apply to kind text "
+                             "(it reads max_examples, path, unit)")
+    config = shipped(corpora={"notes": {"kind": "text"}})
+    assert check(config) == "config error: corpora.notes.path: a text corpus needs one"
+    config = shipped(data={"corpus": "nowhere"})
+    assert check(config).startswith("config error: data.corpus: 'nowhere' is not in corpora (known: asv, bbe, kjv")
 
 
 # --- a model or setting that only a shipped file defines -----------------------------------
@@ -177,6 +197,16 @@ def test_the_plan_line_names_the_grid_the_config_files_and_the_device():
     assert preflight.device_words(False, "slurm", []).startswith("jobs go to slurm")
     assert preflight.gpu_warning(1, ["0"]) is None and preflight.gpu_warning(0, []) is None
     assert preflight.gpu_warning(1, []).startswith("warning: resources.gpu: 1 asks a GPU for each model job")
+
+
+def test_the_progress_line_names_the_log_the_finetune_rule_writes():
+    """The line printed at the start names a file a user can `tail -f`: the finetune rule's
+    log for the grid's first fine-tune, as rules/finetune.smk spells it."""
+    rule = (Path(__file__).resolve().parents[1] / "rules" / "finetune.smk").read_text()
+    pattern = re.search(r'log:\s*"([^"]+)"', rule)[1]
+    line = preflight.progress_line(Grid(("gpt2",), ("paper", "kjv"), (43, 44)))
+    expected = pattern.format(model="gpt2", setting="paper", seed=43, method="full")
+    assert f"`tail -f {expected}`" in line
 
 
 def test_the_slurm_placeholders_are_named():
@@ -306,7 +336,7 @@ def test_a_run_says_its_plan_and_warns_of_a_gpu_it_cannot_see(tmp_path):
 @pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("sbatch") is not None, reason="a real SLURM here would be submitted to")
 def test_the_slurm_profile_refuses_to_submit_with_its_placeholders(project, tmp_path):
-    proc = snakemake(project["project"], "data/bibleqa.jsonl", "--profile", "profiles/slurm",
+    proc = snakemake(project["project"], "data/questions/bibleqa.jsonl", "--profile", "profiles/slurm",
                      *with_overlay(project["config"]), check=False)
     assert proc.returncode != 0
     line = (proc.stdout + proc.stderr).strip().splitlines()[-1]

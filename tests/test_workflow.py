@@ -51,8 +51,8 @@ def variant_file(run, kind: str, variant: str, suffix: str = ".jsonl") -> Path:
 def test_every_contract_file_exists(run):
     project = run["project"]
     expected = [
-        "data/raw/asv.tsv", "data/raw/bibleqa.tsv", "data/bibleqa.jsonl",
-        "data/tokenized/gpt2/reference_text/dataset_info.json",
+        "data/raw/asv.tsv", "data/raw/questions/bibleqa.tsv", "data/questions/bibleqa.jsonl",
+        "data/tokenized/gpt2/asv/reference_text/dataset_info.json",
         f"checkpoints/{MODEL}/{RUN_DIR}/full/model.safetensors",
         f"checkpoints/{MODEL}/{RUN_DIR}/full/config.json",
         f"checkpoints/{MODEL}/{RUN_DIR}/full/tokenizer_config.json",
@@ -88,7 +88,7 @@ def seed_predictions(run) -> dict[int, dict[str, list[dict]]]:
 
 
 def test_questions_and_predictions_agree(run):
-    questions = read_jsonl(run["project"] / "data/bibleqa.jsonl")
+    questions = read_jsonl(run["project"] / "data/questions/bibleqa.jsonl")
     assert len(questions) == len(BIBLEQA_LINES) - 1
     by_seed = seed_predictions(run)
     for preds in by_seed.values():
@@ -160,7 +160,7 @@ def test_training_outputs(run):
 
 
 def test_probe_table_agrees_with_each_variants_records(run):
-    texts = read_jsonl(run["project"] / "data/probes/texts.jsonl")
+    texts = read_jsonl(run["project"] / "data/probes/asv.jsonl")
     records = {v: read_jsonl(variant_file(run, "probes", v)) for v in VARIANTS}
     groups = {(r["probe"], r["text"], r["split"]) for r in texts}
     # Ruth is the training slice: seen; Genesis is not. Recall probes both; BBE's Genesis.
@@ -214,7 +214,7 @@ def test_lora_setting_reruns_lora_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "lora", **{"lora.r": 4})))
     assert jobs.get("finetune") == N_RUNS and jobs.get("generate_answers") == N_RUNS  # LoRA's
     assert jobs.get("score_predictions") == N_RUNS and "generate_base_answers" not in jobs
-    assert "tokenize_corpus" not in jobs and "asv_text" not in jobs
+    assert "tokenize_corpus" not in jobs and "bible_text" not in jobs
     assert {"accuracy_table", "venn_diagram", "loss_curves", "timing_table"} <= set(jobs)
 
 
@@ -370,10 +370,13 @@ def flipped(run, key: str) -> str:
 
     from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config
 
-    merged = yaml.safe_load((run["project"] / "config.yaml").read_text())
-    for section, values in shared_run_config(run["model_dir"], run["bibleqa"]).items():
-        merged[section] = {**merged.get(section, {}), **values} if section != "models" else values
-    value = validate_config(merged, load_schema(SCHEMA_PATH))
+    def merged(base: dict, overlay: dict) -> dict:  # as Snakemake lays an overlay over a config
+        return {**base, **{key: merged(base[key], value) if isinstance(value, dict)
+                           and isinstance(base.get(key), dict) else value for key, value in overlay.items()}}
+
+    config = merged(yaml.safe_load((run["project"] / "config.yaml").read_text()),
+                    shared_run_config(run["model_dir"], run["bibleqa"]))
+    value = validate_config(config, load_schema(SCHEMA_PATH))
     dotted = key.replace("<model>", MODEL)
     for part in dotted.split("."):
         value = value[part]

@@ -57,7 +57,10 @@ def tiny_runs(model: str = TINY_MODEL) -> dict:
 
 
 def run_file(project: Path, kind: str, variant: str, suffix: str = ".jsonl") -> Path:
-    """A variant's generations/, predictions/ or probes/ file in the tiny run."""
+    """A variant's generations/, predictions/ or probes/ file in the tiny run (the base
+    model's probes: on the ASV, the corpus the tiny run trains on)."""
+    if kind == "probes" and variant == "base":
+        kind = "probes/asv"
     return project / tiny_runs()[variant].file(kind, suffix)
 
 
@@ -103,7 +106,9 @@ def tiny_config(model_dir: Path, bibleqa: Path, **overrides) -> dict:
         "models": {"tiny-gpt2": {"source": str(model_dir), "tokenizer": "gpt2",
                                  "lora_targets": ["c_attn", "c_proj", "c_fc"],
                                  "params_millions": 4}},
-        "data": {"bibleqa": {"path": str(bibleqa)}, "asv": {"books": ["Ruth"]}, "num_shards": 2},
+        "questions": {"bibleqa": {"path": str(bibleqa)}},
+        "corpora": {"asv": {"books": ["Ruth"]}},
+        "data": {"num_shards": 2},
         "train": {"epochs": 1, "batch_size": 4, "max_steps": 6, "log_every": 2,
                   "checkpoint_every": 3},
         "eval": {"batch_size": 4},

@@ -1,6 +1,6 @@
 """results/<model>/base/generations/base.jsonl, or a fine-tune's
 results/<model>/<setting>/seed<seed>/generations/<method>.jsonl (and .timing.json): the
-model's answers to data/bibleqa.jsonl, each with the prompt it was asked with."""
+model's answers to data/questions/<questions>.jsonl, each with the prompt it was asked with."""
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_json, write_jsonl

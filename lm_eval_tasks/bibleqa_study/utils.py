@@ -39,9 +39,9 @@ def _resolve_path(kwargs: dict) -> str:
     path = kwargs.get(PATH_KEY) or os.environ.get(PATH_ENV)
     if not path:
         raise ValueError(
-            "bibleqa_study: no question set given. Pass the workflow's data/bibleqa.jsonl "
-            f"with --metadata '{{\"{PATH_KEY}\": \"data/bibleqa.jsonl\"}}', or set "
-            f"{PATH_ENV}=data/bibleqa.jsonl, or write a task YAML that includes "
+            "bibleqa_study: no question set given. Pass the workflow's data/questions/bibleqa.jsonl "
+            f"with --metadata '{{\"{PATH_KEY}\": \"data/questions/bibleqa.jsonl\"}}', or set "
+            f"{PATH_ENV}=data/questions/bibleqa.jsonl, or write a task YAML that includes "
             "bibleqa_study.yaml and sets dataset_kwargs: {data_files: {test: <path>}}")
     resolved = Path(path).expanduser().resolve()
     if not resolved.is_file():
@@ -56,7 +56,7 @@ def load_bibleqa(**kwargs):
     model_args, the YAML's metadata block) and its dataset_kwargs. The file is
     `data_files` from dataset_kwargs when a task YAML sets it, else `bibleqa_path` from
     --metadata, else $BIBLEQA_JSONL; a relative path is taken from the current directory.
-    Records are the workflow's data/bibleqa.jsonl: id, position, question, answer, reference.
+    Records are the workflow's data/questions/bibleqa.jsonl: id, position, question, answer, reference.
     """
     import datasets
 

@@ -126,7 +126,7 @@ _TSV_REFERENCE = re.compile(r"^(?P<book>\S.*?) (?P<chapter>\d+):(?P<verse>\d+)$"
 
 
 def read_tsv(path: str | Path) -> list[Verse]:
-    """Read `data/raw/asv.tsv` back."""
+    """Read a Bible corpus's `data/raw/<corpus>.tsv` back."""
     verses = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -141,7 +141,7 @@ def read_tsv(path: str | Path) -> list[Verse]:
 
 
 def select_verses(verses: list[Verse], books: list[str] | None = None,
-                  max_verses: int | None = None, key: str = "data.asv.books") -> list[Verse]:
+                  max_verses: int | None = None, key: str = "corpora.asv.books") -> list[Verse]:
     """Some books, then at most N verses, in order: the slice to train on, or (`key`
     probes.books) the books the probes sample. An unknown book's error names `key`."""
     if books:

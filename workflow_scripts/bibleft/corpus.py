@@ -1,9 +1,21 @@
-"""The training corpus: one example per verse, in the format `data.verse_format` names,
-tokenized; whether each example ends in EOS is a training setting (`train.eos`)."""
+"""The training corpus: one example per verse of a Bible, in the format
+`data.verse_format` names, or per example of another text (corpora), tokenized; whether
+each example ends in EOS is a training setting (`train.eos`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .asv import Verse
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example of a corpus that is no Bible: where it is (a file and line, a dataset
+    row) and its text. Read like a Verse in the format `text`: its words alone."""
+
+    reference: str
+    text: str
 
 # What one training example is (`data.verse_format`):
 # - reference_text: the verse's line as the study's source file has it, reference, tab and
@@ -13,7 +25,7 @@ from .asv import Verse
 VERSE_FORMATS = ("reference_text", "text")
 
 
-def verse_example(verse: Verse, verse_format: str) -> str | None:
+def verse_example(verse: Verse | Example, verse_format: str) -> str | None:
     """The text of one training example, or None for a verse that gives no example.
 
     The 16 verses the ASV omits (Matthew 17:21, ...) have no words: in `text` they would
@@ -47,7 +59,7 @@ def bos_prefix(tokenizer) -> list[int]:
     return [bos] if bos is not None and tokenizer("a")["input_ids"][:1] == [bos] else []
 
 
-def tokenize_verses(verses: list[Verse], tokenizer, verse_format: str) -> dict[str, list]:
+def tokenize_verses(verses: list[Verse | Example], tokenizer, verse_format: str) -> dict[str, list]:
     """Columns for a `datasets.Dataset`: one row per example (the study's unit: a verse),
     led by BOS where the tokenizer adds one (`bos_prefix`), without EOS (`with_eos` adds it
     at training time when `train.eos` asks for it)."""

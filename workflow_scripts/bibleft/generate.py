@@ -167,9 +167,11 @@ def answer_questions(model, tokenizer, questions: list[dict], template: str,
                                chat_template, model_name)
     (responses, lengths), seconds = timed_on_device(model, lambda: generate_with_lengths(
         model, tokenizer, prompts, max_new_tokens, batch_size, log, prefix_cache=prefix_cache))
+    # A question set's own alternatives (questions.<name>.alternatives) travel with each
+    # answer to the judging; BibleQA's are written into its answers.
     records = [{"id": q["id"], "position": q["position"], "question": q["question"],
-                "answer": q["answer"], "response": r, "new_tokens": n, "stopped": stopped,
-                "prompt": p}
+                "answer": q["answer"], **{k: q[k] for k in ("alternatives",) if k in q},
+                "response": r, "new_tokens": n, "stopped": stopped, "prompt": p}
                for q, p, r, (n, stopped) in zip(questions, prompts, responses, lengths)]
     timing = {"answers": len(records), "seconds_total": seconds,
               "seconds_per_answer": seconds / max(len(records), 1), "batch_size": batch_size,

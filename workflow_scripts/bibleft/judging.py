@@ -124,15 +124,25 @@ def token_f1(prediction: str, truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def truths_of(answer: str, given: list[str] | None, alternatives: bool) -> list[str]:
+    """What a response may match under the stricter metrics: the answer alone, or with
+    `alternatives` also its other right answers, those a question set gives (`given`, a
+    table's alternatives column) or else those written into it (BibleQA's "Harp / Lyre")."""
+    if not alternatives:
+        return [answer]
+    return [answer, *(a for a in given if a and a != answer)] if given is not None else answer_alternatives(answer)
+
+
 def judge(answer: str, response: str, *, ignore_case: bool = False, alternatives: bool = False,
-          f1_threshold: float = 0.5) -> tuple[dict[str, bool], float]:
+          f1_threshold: float = 0.5, given: list[str] | None = None) -> tuple[dict[str, bool], float]:
     """The verdict of every metric on one response, and the token F1 behind `token_f1`.
 
     `lenient` is always the study's rule on the answer as written (with `ignore_case`,
     the setting that scored the predictions), so it reproduces accuracy.csv whatever the
-    other options say. `alternatives` lets the four other metrics match any alternative.
+    other options say. `alternatives` lets the four other metrics match any alternative
+    (`given`: the question set's own, see truths_of).
     """
-    truths = answer_alternatives(answer) if alternatives else [answer]
+    truths = truths_of(answer, given, alternatives)
     whole = normalize(response)
     line = first_line(response)
     cut = normalize(line)
@@ -204,7 +214,8 @@ def judge_predictions(predictions: dict[str, list[dict]], **settings) -> dict:
     verdicts = {metric: {} for metric in METRICS}
     f1 = {}
     for variant, records in predictions.items():
-        judged = [judge(r["answer"], r["response"], **settings) for r in records]
+        judged = [judge(r["answer"], r["response"], given=r.get("alternatives"), **settings)
+                  for r in records]
         for metric in METRICS:
             verdicts[metric][variant] = [v[metric] for v, _ in judged]
         f1[variant] = [value for _, value in judged]

@@ -93,7 +93,7 @@ def compare(harness: list[dict], predictions: list[dict]) -> dict:
     missing = [h["id"] for h in harness if h["id"] not in by_id]
     if missing:
         raise InputError(f"{len(missing)} harness questions have no workflow prediction "
-                         f"(ids {missing[:5]}...): were both run on the same data/bibleqa.jsonl?")
+                         f"(ids {missing[:5]}...): were both run on the same data/questions/<questions>.jsonl?")
     differences = []
     same_response = same_verdict = harness_right = workflow_right = rescored_right = 0
     for h in harness:

@@ -132,37 +132,61 @@ class ProbeOptions(_Section):
 
 
 @dataclass(frozen=True)
-class AsvOptions(_Section):
-    """`data.asv`: where the ASV comes from and the training slice."""
+class CorpusEntry(_Section):
+    """One entry of the `corpora:` registry: a text to fine-tune on. `kind` says which of
+    the keys apply (configcheck.KIND_KEYS)."""
 
-    source: str
+    kind: str                 # bible, text or datasets
+    translation: str          # bible
+    source: str               # bible: pythonbible or url (the ASV)
     url: str | None
     sha256: str | None
-    books: list | None
+    books: list | None        # bible: the slice
     max_verses: int | None
+    path: str | None          # text: file or folder; datasets: save_to_disk folder or Hub id
+    unit: str                 # text: line or paragraph
+    revision: str | None      # datasets (Hub)
+    split: str | None
+    column: str
+    max_examples: int | None  # text, datasets: the slice
+
+    @property
+    def is_bible(self) -> bool:
+        return self.kind == "bible"
+
+    def example_format(self, verse_format: str) -> str:
+        """How an example is written: a Bible's data.verse_format; other texts as they are."""
+        return verse_format if self.is_bible else "text"
+
+    def slice(self) -> dict:
+        """The keys that pick the training examples out of the corpus."""
+        if self.is_bible:
+            return {"books": self.books, "max_verses": self.max_verses}
+        return {"max_examples": self.max_examples}
 
 
 @dataclass(frozen=True)
-class BibleqaOptions(_Section):
-    """`data.bibleqa`: the question file, downloaded and checked, or a local copy."""
+class QuestionSet(_Section):
+    """One entry of the `questions:` registry."""
 
-    url: str | None
+    kind: str                 # bibleqa or table
+    url: str | None           # bibleqa: the download
     sha256: str | None
-    path: str | None
+    path: str | None          # bibleqa: a local copy; table: the file
+    question: str             # table: the columns
+    answer: str
+    alternatives: str | None
 
 
 @dataclass(frozen=True)
-class DataOptions:
-    asv: AsvOptions
-    bibleqa: BibleqaOptions
+class DataOptions(_Section):
+    """`data:`: the corpus fine-tuning reads (a setting may name another) and the
+    question set every model answers."""
+
+    corpus: str
+    questions: str
     verse_format: str
     num_shards: int
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DataOptions:
-        return cls(AsvOptions.from_dict(data["asv"], "data.asv"),
-                   BibleqaOptions.from_dict(data["bibleqa"], "data.bibleqa"),
-                   data["verse_format"], data["num_shards"])
 
 
 @dataclass(frozen=True)
@@ -201,6 +225,7 @@ class Setting:
     train: TrainOptions
     lora: LoraOptions
     verse_format: str
+    corpus: str
 
     def train_options(self, fine_tune: FineTune) -> TrainOptions:
         return self.train.for_fine_tune(fine_tune)
@@ -214,6 +239,8 @@ class Experiment:
     grid: Grid
     models: dict[str, ModelEntry]
     settings: dict[str, Setting]
+    corpora: dict[str, CorpusEntry]
+    questions: dict[str, QuestionSet]
     data: DataOptions
     answer: AnswerOptions
     judge: JudgeOptions
@@ -233,12 +260,17 @@ class Experiment:
                 name, TrainOptions.from_dict(resolved["train"], f"settings.{name}.train",
                                              seed=None, resume_dir=None),
                 LoraOptions.from_dict(resolved["lora"], f"settings.{name}.lora"),
-                resolved["data"]["verse_format"])
+                resolved["data"]["verse_format"], resolved["data"]["corpus"])
         return cls(
             grid=Grid.from_config(config["run"]),
             models={slug: ModelEntry.from_dict(entry, f"models.{slug}")
                     for slug, entry in config["models"].items()},
-            settings=settings, data=DataOptions.from_dict(config["data"]),
+            settings=settings,
+            corpora={name: CorpusEntry.from_dict(entry, f"corpora.{name}")
+                     for name, entry in config["corpora"].items()},
+            questions={name: QuestionSet.from_dict(entry, f"questions.{name}")
+                       for name, entry in config["questions"].items()},
+            data=DataOptions.from_dict(config["data"], "data"),
             answer=AnswerOptions.from_dict(config["eval"], "eval"),
             judge=JudgeOptions.from_dict(config["score"], "score"),
             probes=ProbeOptions.from_dict(config["probes"], "probes"),
@@ -247,3 +279,12 @@ class Experiment:
 
     def train_options(self, fine_tune: FineTune) -> TrainOptions:
         return self.settings[fine_tune.setting].train_options(fine_tune)
+
+    @property
+    def question_set(self) -> QuestionSet:
+        """The question set every model answers (data.questions)."""
+        return self.questions[self.data.questions]
+
+    def corpora_in_use(self) -> list[str]:
+        """The corpora the run settings train on, in the order of the settings."""
+        return list(dict.fromkeys(self.settings[s].corpus for s in self.grid.settings))

@@ -62,6 +62,15 @@ def plan_line(grid, config_files: list[str], device: str) -> str:
             f"device: {device}")
 
 
+def progress_line(grid) -> str:
+    """Where a long job's progress is: its log (tqdm with ETA, loss, tokens/s), named for the
+    grid's first fine-tune so that the line can be copied as it is."""
+    first = grid.fine_tunes(grid.models[0])[0]
+    return (f"progress: each job writes it to its log; follow one with "
+            f"`tail -f logs/finetune/{first.model}/{first.setting}/seed{first.seed}/{first.method}.log` "
+            f"(answers: logs/generate/..., probes: logs/probes/...)")
+
+
 def merge_order(all_files, command_line_files, command_line_config: bool) -> list[str]:
     """The config files in the order Snakemake merges them: the Snakefile's `configfile:`,
     then those of the command line (a profile's count as such) in their order, then

@@ -54,8 +54,12 @@ def sample(items: list, n: int | None, rng: random.Random) -> list:
 
 def probe_set(asv_verses: list[Verse], seen_references, translations: dict[str, dict[str, str]],
               verse_format: str, n_verses: int | None, n_completions: int | None, seed: int,
-              other_texts: dict[str, list[str]] | None = None) -> list[dict]:
+              other_texts: dict[str, list[str]] | None = None, name: str = "asv") -> list[dict]:
     """The probe records (see the module's docstring), nll records first, then recall.
+
+    `asv_verses`: the examples of the corpus trained on (verses of a Bible, or
+    corpus.Example of another text, read in format `text`), named `name` in the records
+    ("asv", "kjv", a corpus's name); `translations` the same verses in other words.
 
     Each split samples its verses once, and every text is probed on those same references
     (less the ones a translation lacks), so texts compare on the same verses. Each sample
@@ -69,30 +73,30 @@ def probe_set(asv_verses: list[Verse], seen_references, translations: dict[str, 
     records = []
     for split, verses in by_split.items():
         picked = sample(verses, n_verses, random.Random(f"{seed}:nll:{split}"))
-        for text, by_reference in {"asv": {v.reference: v.text for v in picked},
+        for text, by_reference in {name: {v.reference: v.text for v in picked},
                                    **translations}.items():
             records += [{"probe": "nll", "text": text, "split": split, "reference": v.reference,
                          "context": verse_prefix(v.reference, verse_format),
                          "target": by_reference[v.reference]}
                         for v in picked if by_reference.get(v.reference)]
-    for name, lines in (other_texts or {}).items():
+    for other, lines in (other_texts or {}).items():
         numbered = [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
-        picked = sample(numbered, n_verses, random.Random(f"{seed}:nll:{name}"))
-        records += [{"probe": "nll", "text": name, "split": "other", "reference": f"line {n}",
+        picked = sample(numbered, n_verses, random.Random(f"{seed}:nll:{other}"))
+        records += [{"probe": "nll", "text": other, "split": "other", "reference": f"line {n}",
                      "context": "", "target": line} for n, line in picked]
     for split, verses in by_split.items():
         long_enough = [v for v in verses if len(v.text.split()) >= MIN_RECALL_WORDS]
         picked = sample(long_enough, n_completions, random.Random(f"{seed}:recall:{split}"))
-        records += [recall_probe(v, split, verse_format) for v in picked]
+        records += [recall_probe(v, split, verse_format, name) for v in picked]
     return records
 
 
-def recall_probe(verse: Verse, split: str, verse_format: str) -> dict:
+def recall_probe(verse: Verse, split: str, verse_format: str, name: str = "asv") -> dict:
     """The first half of a verse's words as the context (after the format's prefix), the
     second half as the target, led by the space that joins them."""
     words = verse.text.split()
     half = len(words) // 2
-    return {"probe": "recall", "text": "asv", "split": split, "reference": verse.reference,
+    return {"probe": "recall", "text": name, "split": split, "reference": verse.reference,
             "context": verse_prefix(verse.reference, verse_format) + " ".join(words[:half]),
             "target": " " + " ".join(words[half:])}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from .judging import METRICS, UNION, answer_alternatives
+from .judging import METRICS, UNION, truths_of
 from .stats import cochrans_q, discordant_counts, mcnemar_exact_p, wilson_interval
 from .tableio import fmt, pct, read_checked_csv
 
@@ -62,7 +62,7 @@ def audit_rows(predictions: dict[str, list[dict]], judged: dict, alternatives: b
         answer = first[i]["answer"]
         row = {"id": qid, "position": first[i].get("position", ""),
                "question": first[i].get("question", ""), "answer": answer,
-               "alternatives": " | ".join(answer_alternatives(answer) if alternatives else [answer])}
+               "alternatives": " | ".join(truths_of(answer, first[i].get("alternatives"), alternatives))}
         for v in variants:
             row[f"response_{v}"] = predictions[v][i]["response"]
         for m in METRICS:

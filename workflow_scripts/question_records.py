@@ -1,0 +1,22 @@
+"""data/questions/<name>.jsonl: one record {id, position, question, answer, ...} per
+question: BibleQA's published file (data/raw/questions/<name>.tsv; records add its verse
+`reference`), or a table of the user's (questions.<name>: path, question, answer and
+alternatives columns; records add `alternatives` when that column is named)."""
+from bibleft.bibleqa import parse_bibleqa
+from bibleft.entry import run_step
+from bibleft.fileio import write_jsonl
+from bibleft.questions import read_question_table
+
+
+def main(smk):
+    options = smk.params.options
+    if options["kind"] == "bibleqa":
+        records = parse_bibleqa(smk.input.raw)
+    else:
+        records = read_question_table(smk.input.table, options["question"], options["answer"],
+                                      options["alternatives"])
+    write_jsonl(smk.output[0], records)
+    print(f"{len(records)} questions -> {smk.output[0]}")
+
+
+run_step(snakemake, main)  # noqa: F821
