@@ -1,12 +1,16 @@
 """One fine-tuning job, from its `FineTuneJob` to its output directory: a full fine-tune
 (safetensors model + tokenizer) or a LoRA adapter, with train_log.jsonl,
-train_summary.json and the resolved settings (settings.json)."""
+train_summary.json, the resolved settings (settings.json) and a model card (README.md)
+that Hugging Face tools read. The folder loads from anywhere with the plain Auto classes:
+an adapter names its base model by Hub id and commit when it came from the Hub, else by
+the base folder's absolute path, and its card says what to pass when that folder is gone."""
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, fields
 
+from .cards import model_card, point_adapter_at_base
 from .corpus import load_examples, with_eos
 from .fileio import atomic_dir, write_json, write_jsonl
 from .grid import FineTune, run_of
@@ -96,14 +100,18 @@ def finetune(job: FineTuneJob) -> None:
     result = train(model, TrainData(examples, tokenizer.pad_token_id), job.train, trackers)
     if not result.is_main:
         return
+    base = model_provenance(job.base_model)
+    summary = {"method": job.fine_tune.method, **result.summary, "gpus": job.gpus, "base_model": base}
     with atomic_dir(job.output) as tmp:
         result.model.save_pretrained(str(tmp))  # safetensors (model or adapter)
         tokenizer.save_pretrained(str(tmp))
         write_jsonl(tmp / "train_log.jsonl", result.records)
-        write_json(tmp / "train_summary.json", {"method": job.fine_tune.method, **result.summary,
-                                                "gpus": job.gpus,
-                                                "base_model": model_provenance(job.base_model)})
+        write_json(tmp / "train_summary.json", summary)
         write_json(tmp / "settings.json", job.settings())
+        if job.lora is not None:
+            point_adapter_at_base(tmp, job.base_model, base)
+        # After save_pretrained: peft writes a README.md of its own, a template.
+        (tmp / "README.md").write_text(model_card(job, summary), encoding="utf-8")
     if job.train.resume_dir is not None:
         shutil.rmtree(job.train.resume_dir, ignore_errors=True)
     print(f"saved {job.fine_tune.method} fine-tune -> {job.output}")
