@@ -100,12 +100,19 @@ def test_a_small_run_writes_the_tables_ratios_and_json(tiny_gpt2, tmp_path, caps
     harness = peers.harness_versions(peers.HARNESS_PYTHON) is not None
     results = peers.main(["--model-dir", str(tiny_gpt2), "--bibleqa",
                           str(write_bibleqa(tmp_path / "1001.csv")), "--limit", "3", "--steps", "1",
-                          "--fixed-steps", "1", "--methods", "lora", "--eval-verses", "8",
+                          "--fixed-steps", "1", "--prototype-steps", "2", "--methods", "lora",
+                          "--eval-verses", "8",
                           "--harness-batch-sizes", "1" if harness else "",
                           "--workdir", str(tmp_path / "work"), "--json", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(results))
-    assert set(results["training"]["rows"]) == {"ours lora", "Trainer lora", "Trainer 512 lora"}
-    assert set(results["training"]["ratios"]) == {"lora vs Trainer", "lora vs Trainer 512"}
+    assert set(results["training"]["rows"]) == {"ours lora", "Trainer lora", "Trainer 512 lora",
+                                                "padding-free lora"}
+    assert set(results["training"]["ratios"]) == {"lora vs Trainer", "lora vs Trainer 512",
+                                                  "lora padding-free prototype vs Trainer"}
+    # The prototype draws ours' batches: the same losses, step by step.
+    ours, free = (results["training"]["rows"][k]["losses"] for k in ("ours lora", "padding-free lora"))
+    shared = min(len(ours), len(free))
+    assert shared >= 2 and free[:shared] == pytest.approx(ours[:shared], abs=1e-2)
     answering = results["answering"]
     assert set(answering["rows"]) == {"ours", "pipeline"} | ({"harness bs1"} if harness else set())
     for name, row in answering["rows"].items():
