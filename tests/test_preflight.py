@@ -344,3 +344,16 @@ def test_the_slurm_profile_refuses_to_submit_with_its_placeholders(project, tmp_
                            "slurm_account=<ACCOUNT> still hold their placeholders")
     assert not (project["project"] / "data").exists()
 
+
+
+def test_an_old_key_alone_makes_a_registry_entry_of_its_kind():
+    """`data.bibleqa` / `data.asv` from before the registries, with no `questions:` or
+    `corpora:` in any config file: the entries they become have their kind."""
+    config = copy.deepcopy(SHIPPED)
+    del config["questions"], config["corpora"]
+    config["data"]["bibleqa"] = {"path": "/somewhere/1001.csv"}
+    config["data"]["asv"] = {"source": "pythonbible"}
+    assert check(config) == ""
+    assert config["questions"]["bibleqa"] == {**config["questions"]["bibleqa"], "kind": "bibleqa",
+                                              "path": "/somewhere/1001.csv"}
+    assert config["corpora"]["asv"]["kind"] == "bible"

@@ -310,6 +310,9 @@ def _check_settings(config: dict, validator, schema: dict, config_files: list[st
 # Keys that moved into the registries: data.asv is the corpus `asv`, data.bibleqa the
 # question set `bibleqa`. Configs and command lines that still name them keep working.
 MOVED = {("data", "asv"): ("corpora", "asv"), ("data", "bibleqa"): ("questions", "bibleqa")}
+# The kind an old key's entry was: a registry entry made from it alone (no config file
+# defines the registry) would otherwise have none.
+MOVED_KINDS = {"corpora": "bible", "questions": "bibleqa"}
 
 # The keys each kind of corpus or question set reads (schema: corpora, questions).
 KIND_KEYS = {
@@ -326,7 +329,7 @@ def _move_old_keys(config: dict) -> None:
     for (section, key), (registry, name) in MOVED.items():
         old = (config.get(section) or {}).pop(key, None) if isinstance(config.get(section), dict) else None
         if isinstance(old, dict):
-            entry = config.setdefault(registry, {}).setdefault(name, {})
+            entry = config.setdefault(registry, {}).setdefault(name, {"kind": MOVED_KINDS[registry]})
             if isinstance(entry, dict):
                 entry.update(old)
 
