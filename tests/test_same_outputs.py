@@ -1,0 +1,60 @@
+"""benchmarks/same_outputs.py: the before/after comparison a reviewer reruns."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from workflow_helpers import ROOT
+
+spec = importlib.util.spec_from_file_location("same_outputs", ROOT / "benchmarks" / "same_outputs.py")
+same_outputs = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(same_outputs)
+
+
+def make_project(base, files: dict[str, bytes]):
+    for rel, data in files.items():
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_bytes(data)
+    return base
+
+
+RUN = "results/tiny/paper/seed42"
+SHARED = {
+    f"{RUN}/predictions/full.jsonl": b'{"id": 1, "correct": true}\n',
+    f"{RUN}/generations/full.timing.json": b'{"seconds": 1.5}',
+    f"{RUN}/timing.csv": b"variant,seconds\nfull,1.5\n",
+    "checkpoints/tiny/paper/seed42/full/model.safetensors": b"\x00\x01",
+    "logs/finetune.log": b"started at 04:00",
+}
+
+
+def test_identical_runs_with_other_timings_pass(tmp_path, capsys):
+    before = make_project(tmp_path / "before", SHARED)
+    after = make_project(tmp_path / "after", {
+        **SHARED,
+        f"{RUN}/generations/full.timing.json": b'{"seconds": 2.5}',
+        f"{RUN}/timing.csv": b"variant,seconds\nfull,2.5\n",
+        "logs/finetune.log": b"started at 05:00",   # logs/ is not compared
+    })
+    assert dict(same_outputs.compare(before, after)) == {
+        f"{RUN}/predictions/full.jsonl": "same",
+        f"{RUN}/generations/full.timing.json": "differs (timings)",
+        f"{RUN}/timing.csv": "differs (timings)",
+        "checkpoints/tiny/paper/seed42/full/model.safetensors": "same",
+    }
+    assert same_outputs.main([str(before), str(after)]) == 0
+    assert "2 differs (timings), 2 same" in capsys.readouterr().out
+
+
+def test_a_changed_weight_or_a_missing_file_fails(tmp_path, capsys):
+    before = make_project(tmp_path / "before", SHARED)
+    changed = {**SHARED, "checkpoints/tiny/paper/seed42/full/model.safetensors": b"\x00\x02"}
+    del changed[f"{RUN}/predictions/full.jsonl"]
+    after = make_project(tmp_path / "after", {**changed, f"{RUN}/predictions/lora.jsonl": b"{}\n"})
+    verdicts = dict(same_outputs.compare(before, after))
+    assert verdicts["checkpoints/tiny/paper/seed42/full/model.safetensors"] == "differs"
+    assert verdicts[f"{RUN}/predictions/full.jsonl"] == "only in before"
+    assert verdicts[f"{RUN}/predictions/lora.jsonl"] == "only in after"
+    assert same_outputs.main([str(before), str(after)]) == 1
+    out = capsys.readouterr().out
+    assert "differs            checkpoints/tiny/paper/seed42/full/model.safetensors" in out
