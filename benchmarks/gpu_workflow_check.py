@@ -402,9 +402,10 @@ def run_check(args) -> int:
 
 
 def check_workflow(args, work: Path) -> int:
+    """Both snakemake passes and their checks; the report saved to args.out after each."""
     import torch
 
-    from workflow_helpers import copy_project, write_config
+    from workflow_helpers import write_config
 
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
@@ -412,50 +413,83 @@ def check_workflow(args, work: Path) -> int:
               "device_name": torch.cuda.get_device_name(0) if cuda else "cpu",
               "torch": torch.__version__, "python": sys.version.split()[0],
               "work": str(work), "checks": []}
-
-    def save():
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-
-    report["environment"] = found = environment()
-    broken = {k: v for k, v in found.items() if v.startswith("does not import")}
-    check(report, "the workflow's packages import", not broken, broken or "all import")
-    save()
-    if broken:
+    ready = check_environment(report, args.smoke)
+    save(report, args.out)
+    if not ready:
         return 1
-    if args.smoke:  # here: would a job on the GPU machine miss a package?
-        report["uncovered_imports"] = uncovered = uncovered_imports()
-        check(report, "every package the workflow imports is on the GPU image or in the wheels",
-              not uncovered, uncovered or "all covered")
     started = time.perf_counter()
     # 15 s of the limit left for the report
     deadline = time.monotonic() + args.time_limit - 15 if args.time_limit else None
+    project, settings = set_up(args, work, report, device)
+    save(report, args.out)
+    first = write_config(work / "check.yaml", settings)
+    batched = check_batched_pass(args, report, project, first, deadline, device)
+    save(report, args.out)
+    if batched is None:
+        return 1
+    second = write_config(work / "one-at-a-time.yaml",
+                          {**settings, "eval": {**settings["eval"], "batch_size": 1,
+                                                "prefix_cache": False}})
+    check_one_at_a_time(args, report, project, second, batched, deadline)
+    report["seconds_total"] = time.perf_counter() - started
+    report["ok"] = all(c["ok"] for c in report["checks"])
+    save(report, args.out)
+    print(f"{'all checks passed' if report['ok'] else 'SOME CHECKS FAILED'} in "
+          f"{report['seconds_total']:.0f} s; every figure in {args.out}", flush=True)
+    return 0 if report["ok"] else 1
+
+
+def save(report: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def check_environment(report: dict, smoke: bool) -> bool:
+    """The workflow's packages import (and, here with --smoke, the GPU machine would have
+    every one the workflow imports); False when one does not import."""
+    report["environment"] = found = environment()
+    broken = {k: v for k, v in found.items() if v.startswith("does not import")}
+    check(report, "the workflow's packages import", not broken, broken or "all import")
+    if broken:
+        return False
+    if smoke:  # here: would a job on the GPU machine miss a package?
+        report["uncovered_imports"] = uncovered = uncovered_imports()
+        check(report, "every package the workflow imports is on the GPU image or in the wheels",
+              not uncovered, uncovered or "all covered")
+    return True
+
+
+def set_up(args, work: Path, report: dict, device: str) -> tuple[Path, dict]:
+    """A copy of the project and the random model; the overlay the first pass runs with."""
+    from workflow_helpers import copy_project
+
     project = copy_project(work / "project")
     model_dir = work / "model"
     t0 = time.perf_counter()
     report["model"] = {**build_model(model_dir, args.shape, device),
                        "seconds_to_build": time.perf_counter() - t0}
     bibleqa, report["questions_from"] = questions_file(work, args.questions)
-    gpus = 1 if cuda else 0
+    gpus = 1 if device == "cuda" else 0
     settings = overlay(model_dir, report["model"]["parameters"] / 1e6, bibleqa, asv_source(work),
                        args.steps, args.questions, gpus)
-    first = write_config(work / "check.yaml", settings)
     print(f"model {args.shape} ({report['model']['parameters'] / 1e6:,.0f}M parameters) in "
           f"{report['model']['seconds_to_build']:.0f} s; the workflow in {project}", flush=True)
-    save()
+    return project, settings
 
-    # Pass 1: the default target, every rule (probes off), the config's batched answers.
-    report["pass1"] = snakemake(project, first, args.cores, [], work / "pass1.log", deadline)
+
+def check_batched_pass(args, report: dict, project: Path, config: Path, deadline, device: str):
+    """Pass 1: the default target, every rule (probes off), the config's batched answers.
+    Its answers, or None when snakemake failed."""
+    report["pass1"] = snakemake(project, config, args.cores, [], config.parent / "pass1.log",
+                                deadline)
     check(report, "snakemake, every rule of the default target", report["pass1"]["returncode"] == 0,
           ended(report["pass1"]))
-    save()
     if report["pass1"]["returncode"] != 0:
         print(report["pass1"]["tail"], flush=True)
-        return 1
-    batched = read_generations(project)
+        return None
     report["jobs"] = facts = job_facts(project)
     claimed = claims(project)
-    if cuda:
+    if device == "cuda":
         check(report, "every model job claimed the GPU", claimed and all(claimed.values()), claimed)
     trained = {m: facts[m]["train"] for m in facts if "train" in facts[m]}
     check(report, f"the fine-tunes ran on {device}",
@@ -470,14 +504,16 @@ def check_workflow(args, work: Path) -> int:
               and a["matmul_precision"] == "ieee" for a in answered.values()),
           {v: f"{a['device']}, {a['dtype']}, {a['matmul_precision']}, {a['seconds_total']:.1f} s "
               f"for {a['answers']}" for v, a in answered.items()})
-    save()
+    return read_generations(project)
 
-    # Pass 2: the same three models answer one question at a time, no prefix cache.
-    second = write_config(work / "one-at-a-time.yaml",
-                          {**settings, "eval": {**settings["eval"], "batch_size": 1,
-                                                "prefix_cache": False}})
+
+def check_one_at_a_time(args, report: dict, project: Path, config: Path, batched: dict,
+                        deadline) -> None:
+    """Pass 2: the same three models answer one question at a time, no prefix cache; their
+    answers against the batched ones."""
     targets = [run.file("generations") for run in runs().values()]
-    report["pass2"] = snakemake(project, second, args.cores, targets, work / "pass2.log", deadline)
+    report["pass2"] = snakemake(project, config, args.cores, targets, config.parent / "pass2.log",
+                                deadline)
     check(report, "snakemake, the answers one question at a time",
           report["pass2"]["returncode"] == 0, ended(report["pass2"]))
     if report["pass2"]["returncode"] == 0:
@@ -486,12 +522,6 @@ def check_workflow(args, work: Path) -> int:
         check(report, "batched answers (batch 32, prefix cache) = one at a time",
               all(s["identical"] == s["questions"] for s in same.values()),
               {v: f"{s['identical']}/{s['questions']}" for v, s in same.items()})
-    report["seconds_total"] = time.perf_counter() - started
-    report["ok"] = all(c["ok"] for c in report["checks"])
-    save()
-    print(f"{'all checks passed' if report['ok'] else 'SOME CHECKS FAILED'} in "
-          f"{report['seconds_total']:.0f} s; every figure in {args.out}", flush=True)
-    return 0 if report["ok"] else 1
 
 
 def parse_args(argv) -> argparse.Namespace:
