@@ -277,11 +277,48 @@ def worker_train_padding_free(spec: dict) -> dict:
             "device": str(device_of()), "peak_device_mb": peak_device_mb(device_of())}
 
 
+# What the run records of the Trainer's TrainingArguments: the defaults that decide training.
+TRAINING_ARGUMENTS_SHOWN = (
+    "optim", "lr_scheduler_type", "learning_rate", "weight_decay", "warmup_steps",
+    "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "dataloader_num_workers", "seed")
+
+
+def trainer_rows(examples: list[list[int]], length: int | None, pad: int) -> list[dict]:
+    """The Trainer's dataset: each verse as tokenized with padding="max_length",
+    truncation=True, max_length=length, or (length None) as tokenized plainly, which leaves
+    the padding of each batch to the collator."""
+    if not length:
+        return [{"input_ids": ex, "attention_mask": [1] * len(ex)} for ex in examples]
+    return [{"input_ids": ex[:length] + [pad] * (length - len(ex[:length])),
+             "attention_mask": [1] * len(ex[:length]) + [0] * (length - len(ex[:length]))}
+            for ex in examples]
+
+
+def step_clock():
+    """A TrainerCallback that notes the end of every optimisation step, by the wall clock
+    (`wall`) and this process's CPU time (`cpu`)."""
+    import torch
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        def __init__(self):
+            self.wall, self.cpu = [], []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.wall.append(time.perf_counter())
+            self.cpu.append(time.process_time())
+
+    return Clock()
+
+
 def worker_train_trainer(spec: dict) -> dict:
     """transformers.Trainer as the study set it up (module docstring), with a clock."""
     import torch
     from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling,
-                              Trainer, TrainerCallback, TrainingArguments)
+                              Trainer, TrainingArguments)
 
     torch.set_num_threads(spec["threads"] or torch.get_num_threads())
     examples = json.loads(Path(spec["examples"]).read_text())
@@ -299,13 +336,8 @@ def worker_train_trainer(spec: dict) -> dict:
             r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
             target_modules=list(spec["lora_targets"]), task_type="CAUSAL_LM"))
     counts = trainable_counts(model)
-    length, pad = spec["fixed_length"], tokenizer.pad_token_id
-    if length:  # tokenizer(text, padding="max_length", truncation=True, max_length=length)
-        rows = [{"input_ids": ex[:length] + [pad] * (length - len(ex[:length])),
-                 "attention_mask": [1] * len(ex[:length]) + [0] * (length - len(ex[:length]))}
-                for ex in examples]
-    else:  # tokenizer(text): the collator pads each batch
-        rows = [{"input_ids": ex, "attention_mask": [1] * len(ex)} for ex in examples]
+    pad = tokenizer.pad_token_id
+    rows = trainer_rows(examples, spec["fixed_length"], pad)
     stock = DataCollatorForLanguageModeling(tokenizer, mlm=False)
     tokens, positions = [], []
 
@@ -314,18 +346,6 @@ def worker_train_trainer(spec: dict) -> dict:
         tokens.append(int(batch["attention_mask"].sum()))
         positions.append(batch["input_ids"].numel())
         return batch
-
-    class Clock(TrainerCallback):
-        """The end of every optimisation step, by the wall clock and this process's CPU time."""
-
-        def __init__(self):
-            self.wall, self.cpu = [], []
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            self.wall.append(time.perf_counter())
-            self.cpu.append(time.process_time())
 
     train = spec["train"]
     cuda = torch.cuda.is_available()
@@ -338,15 +358,12 @@ def worker_train_trainer(spec: dict) -> dict:
             # one .item() a step, nothing on a CPU); no checkpoints, trackers or bar.
             logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
             use_cpu=not cuda, bf16=cuda and precision == "bf16", fp16=cuda and precision == "fp16")
-        clock = Clock()
+        clock = step_clock()
         trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate,
                           callbacks=[clock])
         trainer.train()
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-    defaults = {k: str(getattr(args, k)) for k in (
-        "optim", "lr_scheduler_type", "learning_rate", "weight_decay", "warmup_steps",
-        "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon", "per_device_train_batch_size",
-        "gradient_accumulation_steps", "dataloader_num_workers", "seed")}
+    defaults = {k: str(getattr(args, k)) for k in TRAINING_ARGUMENTS_SHOWN}
     return {"losses": losses, "tokens_per_step": tokens[:len(clock.wall)],
             **window_figures(clock.wall, clock.cpu, tokens, positions), **counts,
             "eval_loss": eval_loss(trainer.model, examples[:spec["eval_verses"]], pad),
@@ -511,8 +528,8 @@ def late_loss(losses: list[float]) -> float:
 
 def measure_training(prepared: dict, config: dict, args, by_cpu: bool) -> dict:
     rows, ratios = {}, {}
-    speed = "tokens_per_cpu_s" if by_cpu else "tokens_per_s"
-    positions = "positions_per_cpu_s" if by_cpu else "positions_per_s"
+    per = (("tokens_per_cpu_s", "positions_per_cpu_s") if by_cpu
+           else ("tokens_per_s", "positions_per_s"))
     for method in args.methods:
         spec = train_spec(prepared, config, args, method)
         say(f"training {method}: ours, 1 + {args.steps} steps")
@@ -522,11 +539,39 @@ def measure_training(prepared: dict, config: dict, args, by_cpu: bool) -> dict:
         peer = rows[f"Trainer {method}"] = run_worker(
             "train_trainer", trainer_spec(spec, args.steps, None), args.workdir,
             f"train-trainer-{method}", args.threads)
-        compare = {
-            "speed": ours[speed] / peer[speed],
+        ratios[f"{method} vs Trainer"] = ratios_vs_trainer(ours, peer, per)
+        if args.prototype_steps and not args.cuda:
+            say(f"training {method}: ours on padding-free batches (a prototype), "
+                f"1 + {args.prototype_steps} steps")
+            proto = rows[f"padding-free {method}"] = run_worker(
+                "train_padding_free", {**spec, "steps": args.prototype_steps}, args.workdir,
+                f"train-padding-free-{method}", args.threads)
+            ratios[f"{method} padding-free prototype vs Trainer"] = prototype_ratios(
+                proto, ours, peer, per)
+        if args.fixed_steps:
+            say(f"training {method}: Trainer, every verse padded to {FIXED_LENGTH}, "
+                f"1 + {args.fixed_steps} steps")
+            fixed = rows[f"Trainer {FIXED_LENGTH} {method}"] = run_worker(
+                "train_trainer", trainer_spec(spec, args.fixed_steps, FIXED_LENGTH), args.workdir,
+                f"train-trainer{FIXED_LENGTH}-{method}", args.threads)
+            ratios[f"{method} vs Trainer {FIXED_LENGTH}"] = fixed_length_ratios(
+                ours, fixed, peer, per)
+    return {"rows": rows, "ratios": ratios}
+
+
+def speed_ratios(ours: dict, peer: dict, per: tuple[str, str], s_per_step: bool = True) -> dict:
+    """Ours over the peer: real tokens and positions per second (`per`: CPU or wall time),
+    the peer's seconds per step over ours (None where the steps differ in their batches),
+    and the peer's peak memory over ours."""
+    speed, positions = per
+    return {"speed": ours[speed] / peer[speed],
             "speed_per_position": ours[positions] / peer[positions],
-            "s_per_step": peer["s_per_step"] / ours["s_per_step"],
-            "peak_rss": peer["process"]["peak_rss_mb"] / ours["process"]["peak_rss_mb"],
+            "s_per_step": peer["s_per_step"] / ours["s_per_step"] if s_per_step else None,
+            "peak_rss": peer["process"]["peak_rss_mb"] / ours["process"]["peak_rss_mb"]}
+
+
+def ratios_vs_trainer(ours: dict, peer: dict, per: tuple[str, str]) -> dict:
+    return {**speed_ratios(ours, peer, per),
             "late_loss_ours": late_loss(ours["losses"]),
             "late_loss_peer": late_loss(peer["losses"]),
             "eval_loss_ours": ours["eval_loss"], "eval_loss_peer": peer["eval_loss"],
@@ -534,46 +579,30 @@ def measure_training(prepared: dict, config: dict, args, by_cpu: bool) -> dict:
             "eval_loss_relative": (ours["eval_loss"] - peer["eval_loss"]) / peer["eval_loss"],
             "mean_loss_ours": sum(ours["losses"]) / len(ours["losses"]),
             "mean_loss_peer": sum(peer["losses"]) / len(peer["losses"])}
-        ratios[f"{method} vs Trainer"] = compare
-        if args.prototype_steps and not args.cuda:
-            say(f"training {method}: ours on padding-free batches (a prototype), "
-                f"1 + {args.prototype_steps} steps")
-            proto = rows[f"padding-free {method}"] = run_worker(
-                "train_padding_free", {**spec, "steps": args.prototype_steps}, args.workdir,
-                f"train-padding-free-{method}", args.threads)
-            n = len(proto["losses"])
-            ratios[f"{method} padding-free prototype vs Trainer"] = {
-                "speed": proto[speed] / peer[speed],
-                "speed_per_position": proto[positions] / peer[positions],
-                "s_per_step": None,  # steps of other batches: per token only
-                "peak_rss": peer["process"]["peak_rss_mb"] / proto["process"]["peak_rss_mb"],
-                "speed_vs_ours": proto[speed] / ours[speed],
-                # ours' batches, seed and schedule: ours' losses, step by step (up to dropout)
-                "max_step_loss_difference_vs_ours": max(
-                    abs(a - b) for a, b in zip(proto["losses"], ours["losses"][:n]))}
-        if args.fixed_steps:
-            say(f"training {method}: Trainer, every verse padded to {FIXED_LENGTH}, "
-                f"1 + {args.fixed_steps} steps")
-            fixed = rows[f"Trainer {FIXED_LENGTH} {method}"] = run_worker(
-                "train_trainer", trainer_spec(spec, args.fixed_steps, FIXED_LENGTH), args.workdir,
-                f"train-trainer{FIXED_LENGTH}-{method}", args.threads)
-            n = len(fixed["losses"])
-            same_batches = fixed["tokens_per_step"] == peer["tokens_per_step"][:n]
-            ratios[f"{method} vs Trainer {FIXED_LENGTH}"] = {
-                "speed": ours[speed] / fixed[speed],
-                "speed_per_position": ours[positions] / fixed[positions],
-                "s_per_step": fixed["s_per_step"] / ours["s_per_step"],
-                "peak_rss": fixed["process"]["peak_rss_mb"] / ours["process"]["peak_rss_mb"],
-                # The same sampler and seed as the dynamic-padding Trainer: the same batches,
-                # so the same losses step by step (the pads are masked and out of the loss),
-                # up to dropout where the model has it (GPT-2's draws other masks for other
-                # shapes; SmolLM2 has none).
-                "same_batches_as_trainer": same_batches,
-                "max_step_loss_difference_vs_trainer": max(
-                    abs(a - b) for a, b in zip(fixed["losses"], peer["losses"])),
-                "mean_loss_first_steps_ours": sum(ours["losses"][:n]) / n,
-                "mean_loss_first_steps_peer": sum(fixed["losses"]) / n}
-    return {"rows": rows, "ratios": ratios}
+
+
+def prototype_ratios(proto: dict, ours: dict, peer: dict, per: tuple[str, str]) -> dict:
+    n = len(proto["losses"])
+    # steps of other batches than the Trainer's: compared per token only
+    return {**speed_ratios(proto, peer, per, s_per_step=False),
+            "speed_vs_ours": proto[per[0]] / ours[per[0]],
+            # ours' batches, seed and schedule: ours' losses, step by step (up to dropout)
+            "max_step_loss_difference_vs_ours": max(
+                abs(a - b) for a, b in zip(proto["losses"], ours["losses"][:n]))}
+
+
+def fixed_length_ratios(ours: dict, fixed: dict, peer: dict, per: tuple[str, str]) -> dict:
+    n = len(fixed["losses"])
+    return {**speed_ratios(ours, fixed, per),
+            # The same sampler and seed as the dynamic-padding Trainer: the same batches,
+            # so the same losses step by step (the pads are masked and out of the loss),
+            # up to dropout where the model has it (GPT-2's draws other masks for other
+            # shapes; SmolLM2 has none).
+            "same_batches_as_trainer": fixed["tokens_per_step"] == peer["tokens_per_step"][:n],
+            "max_step_loss_difference_vs_trainer": max(
+                abs(a - b) for a, b in zip(fixed["losses"], peer["losses"])),
+            "mean_loss_first_steps_ours": sum(ours["losses"][:n]) / n,
+            "mean_loss_first_steps_peer": sum(fixed["losses"]) / n}
 
 
 def measure_answering(prepared: dict, config: dict, args, by_cpu: bool) -> dict:
@@ -768,6 +797,30 @@ def parse_args(argv) -> argparse.Namespace:
     return args
 
 
+def run_record(args, prepared: dict, config: dict, command: str, threads: int,
+               harness: dict | None, by_cpu: bool) -> dict:
+    """What the run's JSON says of itself before any figure: the command, the date, the
+    machine, the versions, the model, the data and the settings."""
+    return {
+        "command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine_facts(threads), "versions": versions(), "harness_versions": harness,
+        "speeds_per": "cpu_second" if by_cpu else "wall_second",
+        "model": {"dir": str(prepared["model_dir"]), "type": prepared["model_type"],
+                  "lora_targets": prepared["lora_targets"]},
+        "data": {"examples": prepared["n_examples"], "tokens": prepared["example_tokens"],
+                 "slice": common.training_corpus(config),
+                 "verse_format": config["data"]["verse_format"],
+                 "eos": config["train"]["eos"], "questions": prepared.get("n_questions")},
+        "settings": {"steps": args.steps, "fixed_steps": args.fixed_steps,
+                     "prototype_steps": args.prototype_steps,
+                     "fixed_length": FIXED_LENGTH, "eval_verses": args.eval_verses,
+                     "methods": args.methods, "harness_batch_sizes": args.harness_batch_sizes,
+                     "pipeline": args.pipeline, "lora": config["lora"],
+                     "train_batch_size": config["train"]["batch_size"],
+                     "learning_rate": config["train"]["learning_rate"],
+                     "answer_batch_size": config["eval"]["batch_size"]}}
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
@@ -787,24 +840,7 @@ def main(argv=None) -> dict:
             args.harness_batch_sizes = []
     prepared = prepare(args, config)
     command = shlex.join([sys.executable, *(sys.argv if argv is None else [__file__, *argv])])
-    results = {
-        "command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": machine_facts(threads), "versions": versions(), "harness_versions": harness,
-        "speeds_per": "cpu_second" if by_cpu else "wall_second",
-        "model": {"dir": str(prepared["model_dir"]), "type": prepared["model_type"],
-                  "lora_targets": prepared["lora_targets"]},
-        "data": {"examples": prepared["n_examples"], "tokens": prepared["example_tokens"],
-                 "slice": common.training_corpus(config),
-                 "verse_format": config["data"]["verse_format"],
-                 "eos": config["train"]["eos"], "questions": prepared.get("n_questions")},
-        "settings": {"steps": args.steps, "fixed_steps": args.fixed_steps,
-                     "prototype_steps": args.prototype_steps,
-                     "fixed_length": FIXED_LENGTH, "eval_verses": args.eval_verses,
-                     "methods": args.methods, "harness_batch_sizes": args.harness_batch_sizes,
-                     "pipeline": args.pipeline, "lora": config["lora"],
-                     "train_batch_size": config["train"]["batch_size"],
-                     "learning_rate": config["train"]["learning_rate"],
-                     "answer_batch_size": config["eval"]["batch_size"]}}
+    results = run_record(args, prepared, config, command, threads, harness, by_cpu)
     say(f"machine: {results['machine']['cores']} cores, torch {torch.__version__}, {threads} "
         f"thread(s) per contender, load average {results['machine']['load_average_start']:.1f}; "
         f"speeds per {'CPU-second' if by_cpu else 'wall-clock second'}")
