@@ -17,6 +17,7 @@ import argparse
 import filecmp
 import fnmatch
 import sys
+from collections import Counter
 from pathlib import Path
 
 FOLDERS = ("results", "checkpoints")
@@ -61,12 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = compare(args.before, args.after)
     for path, verdict in verdicts:
         print(f"{verdict:18} {path}")
-    counts: dict[str, int] = {}
-    for _, verdict in verdicts:
-        counts[verdict] = counts.get(verdict, 0) + 1
+    counts = Counter(verdict for _, verdict in verdicts)
     print(", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())))
-    unexpected = [path for path, verdict in verdicts if verdict not in ("same", "differs (timings)")]
-    return 1 if unexpected else 0
+    return 0 if set(counts) <= {"same", "differs (timings)"} else 1
 
 
 if __name__ == "__main__":
