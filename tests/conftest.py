@@ -1,3 +1,6 @@
+import fcntl
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +12,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fixtures import make_tiny_gpt2  # noqa: E402
 
+# Files by how long they take (pytest --durations on 2 cores), longest first; the rest follow
+# in their usual order. A file left out only starts later.
+LONGEST_FILES = ["test_slurm.py", "test_workflow.py", "test_gguf.py", "test_peers.py",
+                 "test_gpu_benchmark.py", "test_own_data.py", "test_grid.py", "test_train.py",
+                 "test_judge_workflow.py"]
+
 
 @pytest.fixture(scope="session")
 def tiny_gpt2(tmp_path_factory) -> Path:
@@ -19,7 +28,30 @@ def tiny_gpt2(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> dict:
     """One finished tiny workflow (workflow_helpers.finished_tiny_run), shared by every
-    end-to-end test that only reads its outputs or dry-runs against it."""
+    end-to-end test that only reads its outputs or dry-runs against it (a test that changes
+    it works on workflow_helpers.own_copy_of_run).
+
+    Under pytest-xdist (pytest.ini's -n) every worker is its own process with its own session;
+    the first to ask builds the run in the workers' common temporary folder, under a file lock,
+    and the others wait for it and read where it is: one build (minutes) instead of one per
+    worker, the pattern pytest-xdist documents for session fixtures."""
     from workflow_helpers import finished_tiny_run
 
-    return finished_tiny_run(tmp_path_factory.mktemp("tiny-run"))
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return finished_tiny_run(tmp_path_factory.mktemp("tiny-run"))
+    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every worker
+    built = shared / "tiny-run.json"
+    with open(shared / "tiny-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not built.is_file():
+            setup = finished_tiny_run(shared / "tiny-run")
+            built.write_text(json.dumps({key: str(path) for key, path in setup.items()}))
+    return {key: Path(path) for key, path in json.loads(built.read_text()).items()}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest files first (pytest.ini's --dist loadfile hands out whole files in this
+    order): the SLURM tests, mostly waiting on the scheduler, overlap everything else, and the
+    shared tiny run (tiny_run) is built while other workers run files that do not need it."""
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept

@@ -13,8 +13,8 @@ from bibleft import judging
 from bibleft.fileio import read_jsonl
 from bibleft.prompts import PAPER_PROMPT, build_prompt
 import reference_stats
-from workflow_helpers import (TINY_MODEL, planned_jobs, run_file, shared_run_config, snakemake,
-                              with_overlay, write_config)
+from workflow_helpers import (TINY_MODEL, own_copy_of_run, planned_jobs, run_file, shared_run_config,
+                              snakemake, with_overlay, write_config)
 
 pytestmark = pytest.mark.e2e  # runs the workflow through the snakemake CLI
 
@@ -151,7 +151,8 @@ def test_generations_record_the_prompt_sent(run):
     assert not any("prompt" in r for records in predictions(run).values() for r in records)
 
 
-def test_summary_over_run_models(run):
+def test_summary_over_run_models(run, tmp_path):
+    run = own_copy_of_run(run, tmp_path / "project")  # a real run: not on the one others read
     snakemake(run["project"], "results/summary.csv", "results/summary.png", "--cores", "1",
               *with_overlay(run["config"]))
     rows = read_csv(run["project"] / "results/summary.csv")

@@ -88,6 +88,15 @@ def finished_tiny_run(base: Path) -> dict:
     return setup
 
 
+def own_copy_of_run(setup: dict, dest: Path) -> dict:
+    """`setup` (a finished tiny run) with its project copied to `dest`, metadata and file
+    times kept, so that Snakemake sees the same finished run: for a test that changes the
+    project (a real run, a script's time), which must not touch the run other tests (and,
+    under pytest -n, other processes at the same time) read."""
+    shutil.copytree(setup["project"], dest, symlinks=True)
+    return {**setup, "project": dest}
+
+
 def copy_project(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for part in PROJECT_PARTS:
