@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest -n the workers and their Snakemake jobs together run more threads than there
+# are cores; OpenMP threads that spin while waiting for work (its default) burn the CPU
+# another process needs. Sleeping instead changes no result. Set before torch is imported;
+# Snakemake's jobs inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow_scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
