@@ -12,6 +12,17 @@ import pytest
 # Snakemake's jobs inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# Snakemake loads every installed executor plugin at each command, and the SLURM plugin then
+# asks `scontrol show config`, waiting up to 10 s for a controller. Where the SLURM client is
+# installed but no controller runs (on CI once test_slurm.py has stopped its cluster), that is
+# 10 s of nothing per snakemake command, a hundred and more of them. An empty configuration
+# makes scontrol fail at once; test_slurm.py restores the one from outside (kept in
+# BIBLEFT_OUTER_SLURM_CONF; pytest-xdist's workers inherit the changed environment) for its
+# cluster.
+if os.environ.get("SLURM_CONF") != os.devnull:
+    os.environ["BIBLEFT_OUTER_SLURM_CONF"] = os.environ.get("SLURM_CONF", "")
+    os.environ["SLURM_CONF"] = os.devnull
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow_scripts"))
 sys.path.insert(0, str(ROOT / "tests"))

@@ -45,6 +45,16 @@ def not_available(reason: str):
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
+    with pytest.MonkeyPatch.context() as env:
+        # conftest.py points SLURM_CONF at an empty file for the rest of the suite.
+        if os.environ.get("BIBLEFT_OUTER_SLURM_CONF"):
+            env.setenv("SLURM_CONF", os.environ["BIBLEFT_OUTER_SLURM_CONF"])
+        else:
+            env.delenv("SLURM_CONF", raising=False)
+        yield from started_cluster()
+
+
+def started_cluster():
     if os.geteuid() != 0:
         not_available("starting the SLURM daemons needs root (run the tests as root, as CI does)")
     env = {**os.environ, "SLURM_CI_PARTITION": PARTITION, "SLURM_CI_ACCOUNT": ACCOUNT}
