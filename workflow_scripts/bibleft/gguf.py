@@ -24,6 +24,7 @@ import mmap
 import os
 import struct
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from .errors import InputError
@@ -170,29 +171,34 @@ def gguf_tensor_types(path: str | Path) -> dict[str, int]:
     _require_gguf_library()
     from gguf import GGMLQuantizationType, GGUFReader
 
-    counts: dict[str, int] = {}
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        magic, version, n_tensors, n_fields = struct.unpack_from("<4sIQQ", data, 0)
-        if magic != b"GGUF" or version not in (2, 3):
-            types = [tensor.tensor_type.name for tensor in GGUFReader(str(path)).tensors]
-            return {name: types.count(name) for name in dict.fromkeys(types)}
         try:
-            offset = 24
-            for _ in range(n_fields):  # key, value type, value
-                offset = _after_string(data, offset)
-                (kind,) = struct.unpack_from("<I", data, offset)
-                offset = _after_value(data, offset + 4, kind)
-            for _ in range(n_tensors):  # name, n_dims, dims, type, data offset
-                offset = _after_string(data, offset)
-                (n_dims,) = struct.unpack_from("<I", data, offset)
-                offset += 4 + 8 * n_dims
-                (kind,) = struct.unpack_from("<I", data, offset)
-                offset += 4 + 8
-                name = GGMLQuantizationType(kind).name
-                counts[name] = counts.get(name, 0) + 1
+            magic, version, n_tensors, n_fields = struct.unpack_from("<4sIQQ", data, 0)
+            ours = magic == b"GGUF" and version in (2, 3)
+            if ours:
+                names = [GGMLQuantizationType(kind).name
+                         for kind in _tensor_type_ids(data, n_fields, n_tensors)]
         except (ValueError, struct.error) as err:  # a truncated file, an unknown type
             raise InputError(f"{path}: cannot read its GGUF header: {err}") from None
-    return counts
+    if not ours:
+        names = [tensor.tensor_type.name for tensor in GGUFReader(str(path)).tensors]
+    return dict(Counter(names))
+
+
+def _tensor_type_ids(data, n_fields: int, n_tensors: int):
+    """The type id of each tensor in a GGUF v2/v3 file's header, its metadata skipped."""
+    offset = 24  # after magic, version, tensor count, field count
+    for _ in range(n_fields):  # key, value type, value
+        offset = _after_string(data, offset)
+        (kind,) = struct.unpack_from("<I", data, offset)
+        offset = _after_value(data, offset + 4, kind)
+    for _ in range(n_tensors):  # name, n_dims, dims, type, data offset
+        offset = _after_string(data, offset)
+        (n_dims,) = struct.unpack_from("<I", data, offset)
+        offset += 4 + 8 * n_dims
+        (kind,) = struct.unpack_from("<I", data, offset)
+        offset += 4 + 8
+        yield kind
 
 
 # GGUF's metadata value types (gguf.GGUFValueType) by their size in bytes; 8 is a string
