@@ -83,6 +83,9 @@ def test_smoke_run_records_each_compiled_run_or_its_failure(tmp_path):
     [lora] = results["runs"]  # --no-eager --fixed-steps 0: the compiled run only
     assert lora["compile_scope"] == "blocks" and lora["pad_multiple"] == 16
     assert lora["compile"]["mode"] == "reduce-overhead" and lora["compile"]["graph_breaks"] == 0
+    # Two block graphs (the first block's input needs no gradient), compiled once for every
+    # length: a recompile at a new length would add graphs (and minutes on the GPU).
+    assert lora["compile"]["graphs"] == 2
     assert lora["steps_timed"] == 2 and lora["trainable_params"] > 0
     assert "full:no-such-mode:blocks: FAILED after" in proc.stdout
     # The training settings are config.yaml's, through the same checks as the workflow's.
