@@ -240,10 +240,37 @@ def test_converted_model_loads_and_generates(smollm2_dir):
 # --- Gemma 3 270M, converted for real ------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def gemma_dir(tmp_path_factory):
+def gemma_conversion(tmp_path_factory):
+    """Gemma converted once for the module, with the GGUF readers opened on the way."""
+    import gguf
+
     out = tmp_path_factory.mktemp("gemma") / "gemma3-270m"
-    prepare_gguf_model(f"gguf:{GEMMA}", out)
-    return out
+    opened, make_reader = [], gguf.GGUFReader
+
+    def counted_reader(path, *args, **kwargs):
+        opened.append(path)
+        return make_reader(path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gguf, "GGUFReader", counted_reader)
+        prepare_gguf_model(f"gguf:{GEMMA}", out)
+        left_in_place = gguf.GGUFReader
+    return {"dir": out, "readers_opened": opened, "reader_after": left_in_place}
+
+
+@pytest.fixture(scope="module")
+def gemma_dir(gemma_conversion):
+    return gemma_conversion["dir"]
+
+
+@pytest.mark.e2e
+@needs_gemma
+def test_gemma_is_read_once_for_its_config_weights_and_tokenizer(gemma_conversion):
+    """transformers opens a GGUF file three times (config, weights, tokenizer), each a
+    half-minute read of Gemma's 262,144-token vocabulary; the conversion shares one reader
+    and puts gguf's own back when done."""
+    assert len(gemma_conversion["readers_opened"]) == 1
+    assert gemma_conversion["reader_after"].__name__ == "counted_reader"
 
 
 @pytest.mark.e2e
