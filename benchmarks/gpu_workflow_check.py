@@ -269,7 +269,8 @@ def overlay(model_dir: Path, params_millions: float, bibleqa: Path, asv: dict, s
         "train": {"max_steps": steps, "log_every": max(1, steps // 4), "checkpoint_every": 0},
         "eval": {"limit": questions},
         "probes": {"enabled": False},
-        "resources": {"gpu": gpus},
+        # On the CPU (--smoke) a tiny model's second thread only waits: one per model job.
+        "resources": {"gpu": gpus} if gpus else {"gpu": 0, "cpus_per_gpu": 1},
     }
 
 
