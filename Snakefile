@@ -1,6 +1,7 @@
 # Fine-Tuning on Pre-Training Data (Gronberg 2024), reproduced and extended.
 # raw ASV + BibleQA -> tokenized shards -> full and LoRA fine-tunes
-#   -> base/full/lora answers -> accuracy table, Venn diagram, loss curves, timing.
+#   -> base/full/lora answers -> accuracy table, Venn diagram, loss curves, timing;
+#   open book: the corpus's BM25 index -> each question's passages -> answers with them.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -21,6 +22,7 @@ include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/tokenize.smk"
 include: "rules/finetune.smk"
+include: "rules/retrieve.smk"
 include: "rules/predict.smk"
 include: "rules/evaluate.smk"
 include: "rules/judge.smk"

@@ -19,14 +19,19 @@ from bibleft import corpora, devices, lmeval, preflight, questions, sizing, sour
 from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config  # noqa: E402
 from bibleft.errors import InputError  # noqa: E402
 from bibleft.grid import (
+    CLOSED,
     METHODS,
+    OPEN,
     BaseModel,
     FineTune,
     file_pattern,
     fine_tunes_of_run,  # noqa: E402
     folder_file,
+    mode_kind,
+    mode_variant,
     run_of,
 )
+from bibleft.openbook import open_base_input, open_input  # noqa: E402
 from bibleft.options import Experiment  # noqa: E402
 
 # Where rule prepare_model puts a base model that is not a local directory.
@@ -59,6 +64,7 @@ wildcard_constraints:
     seed=r"\d+",
     method="|".join(METHODS),
     corpus="|".join(re.escape(c) for c in EXPERIMENT.corpora),
+    book="|".join(re.escape(c) for c in EXPERIMENT.corpora),
     questions="|".join(re.escape(q) for q in EXPERIMENT.questions),
     example_format="reference_text|text",
 
@@ -78,6 +84,9 @@ def final_outputs():
     ]
     if EXPERIMENT.probes.enabled:
         per_run.append(rules.probe_table.output)
+    if OPEN in EXPERIMENT.open_book.modes:
+        per_model.append(rules.open_venn_diagram.output)
+        per_run.append(rules.retrieval_accuracy.output)
     outputs = [path for paths in per_model for path in expand(paths, model=GRID.models)]
     outputs += [
         path
@@ -224,6 +233,7 @@ def question_source(wildcards):
         entry.question,
         entry.answer,
         entry.alternatives,
+        entry.reference,
     )
     return {"table": os.path.expanduser(entry.path)}
 
@@ -295,6 +305,22 @@ def answering_options(model):
     }
 
 
+def open_answering_options(model):
+    """Closed book's options with open book's template (`{context}` and `{question}`)."""
+    options = answering_options(model)
+    return {**options, "answer": {**options["answer"], "prompt": EXPERIMENT.open_book.prompt}}
+
+
+def retrieval_index_options(corpus):
+    """Which examples of the corpus are passages: its training slice."""
+    return {"kind": EXPERIMENT.corpora[corpus].kind, **EXPERIMENT.corpora[corpus].slice()}
+
+
+def retrieval_options(corpus):
+    # A Bible's references (BibleQA's "Gen 17:15") are read as verses; others as written.
+    return {"k": EXPERIMENT.open_book.k, "bible": EXPERIMENT.corpora[corpus].is_bible}
+
+
 def probing_options(model):
     # eval's dtype and tf32: the probes run each variant as its answers do.
     return {
@@ -318,6 +344,41 @@ def fine_tunes_options(wildcards):
 
 def answering_inputs(wildcards):
     return {"questions": questions_file(), **model_inputs(run_of(wildcards))}
+
+
+def passages_file(book):
+    """The passages of the question set every model answers, retrieved from `book`."""
+    return expand(
+        rules.retrieve_passages.output.passages, corpus=book, questions=EXPERIMENT.data.questions
+    )[0]
+
+
+def open_answering_inputs(wildcards):
+    return {**answering_inputs(wildcards), "passages": passages_file(wildcards.book)}
+
+
+def retrieval_inputs(wildcards):
+    """The book's index and the questions, once checked (before any job) that the book has
+    at least open_book.k passages and that a table's reference column names its examples."""
+    checked(
+        preflight.open_book_corpus,
+        wildcards.corpus,
+        EXPERIMENT.corpora[wildcards.corpus],
+        EXPERIMENT.open_book.k,
+    )
+    entry = EXPERIMENT.questions[wildcards.questions]
+    if entry.kind == "table" and entry.reference:
+        checked(
+            preflight.reference_column,
+            f"questions.{wildcards.questions}.reference",
+            entry,
+            wildcards.corpus,
+            EXPERIMENT.corpora[wildcards.corpus],
+        )
+    return {
+        "index": expand(rules.retrieval_index.output[0], corpus=wildcards.corpus)[0],
+        "questions": expand(rules.question_records.output[0], questions=wildcards.questions)[0],
+    }
 
 
 def probing_inputs(wildcards):
@@ -359,7 +420,7 @@ def lm_eval_inputs(wildcards):
         ft.method: ft.checkpoint_dir
         for ft in fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed))
     }
-    predictions = variant_files("predictions")(wildcards)
+    predictions = variant_files("predictions", modes=[CLOSED])(wildcards)
     # The harness's Python is looked for only when its table is asked for.
     checked(preflight.executable, "lm_eval.python", EXPERIMENT.lm_eval.python, lmeval.INSTALL_HINT)
     return {
@@ -371,29 +432,50 @@ def lm_eval_inputs(wildcards):
     }
 
 
-def variant_files(kind, suffix=".jsonl"):
+def variant_files(kind, suffix=".jsonl", modes=None):
     """An input function: the base model's and one (model, setting, seed)'s fine-tunes'
-    files of `kind`, named by variant (base, full, lora)."""
+    files of `kind`, named by variant (base, full, lora), in each of `modes` (None: the
+    config's; open book's named base_open, ..., from the setting's book)."""
 
     def inputs(wildcards):
-        tuned = fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed))
+        runs = [
+            BaseModel(wildcards.model),
+            *fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed)),
+        ]
+        book = EXPERIMENT.book(wildcards.setting)
         return {
-            "base": BaseModel(wildcards.model).file(kind, suffix),
-            **{ft.method: ft.file(kind, suffix) for ft in tuned},
+            mode_variant(run.variant, mode): run.file(mode_kind(kind, mode, book), suffix)
+            for mode in modes or EXPERIMENT.open_book.modes
+            for run in runs
         }
 
     return inputs
 
 
-def across_fine_tunes(kind):
+def across_fine_tunes(kind, modes=None):
     """An input function: the base model's file of `kind` (named `base`) and every
-    fine-tune's of the model's grid (named by its FineTune.key)."""
+    fine-tune's of the model's grid (named by its FineTune.key); open book (in `modes`,
+    None: the config's), their open-book files from each setting's book, named as
+    bibleft.openbook reads them (`open/<setting>/base`, `open/<FineTune.key>`)."""
 
     def inputs(wildcards):
-        return {
-            "base": BaseModel(wildcards.model).file(kind),
-            **{ft.key: ft.file(kind) for ft in GRID.fine_tunes(wildcards.model)},
-        }
+        model, modes_ = wildcards.model, modes or EXPERIMENT.open_book.modes
+        fine_tunes = GRID.fine_tunes(model)
+        files = {}
+        if CLOSED in modes_:
+            files["base"] = BaseModel(model).file(kind)
+            files.update({ft.key: ft.file(kind) for ft in fine_tunes})
+        if OPEN in modes_:
+            for setting in GRID.settings:
+                book_kind = mode_kind(kind, OPEN, EXPERIMENT.book(setting))
+                files[open_base_input(setting)] = BaseModel(model).file(book_kind)
+            files.update(
+                {
+                    open_input(ft): ft.file(mode_kind(kind, OPEN, EXPERIMENT.book(ft.setting)))
+                    for ft in fine_tunes
+                }
+            )
+        return files
 
     return inputs
 

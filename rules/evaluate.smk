@@ -31,7 +31,7 @@ rule accuracy_table:
 
 rule venn_diagram:
     input:
-        unpack(across_fine_tunes("predictions")),
+        unpack(across_fine_tunes("predictions", modes=[CLOSED])),
     output:
         png=report(
             "results/{model}/venn.png",
@@ -52,6 +52,25 @@ rule venn_diagram:
         options=fine_tunes_options,
     script:
         "../workflow_scripts/venn_diagram.py"
+
+
+# Open book's Venn diagram: the same sets of its answers (open_book.enabled).
+use rule venn_diagram as open_venn_diagram with:
+    input:
+        unpack(across_fine_tunes("predictions", modes=[OPEN])),
+    output:
+        png=report(
+            "results/{model}/venn_open.png",
+            caption="../report/venn.rst",
+            category="Accuracy",
+            subcategory="{model}",
+        ),
+        svg="results/{model}/venn_open.svg",
+        sets="results/{model}/venn_open_sets.json",
+    log:
+        "logs/evaluate/{model}/open_venn_diagram.log",
+    params:
+        options=lambda wc: {**fine_tunes_options(wc), "mode": OPEN},
 
 
 rule loss_curves:

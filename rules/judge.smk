@@ -1,5 +1,6 @@
 # Judging the comparison: stricter metrics with 95% intervals, paired tests between the
-# variants and the audit of every answer judged right, per run; across seeds, the
+# variants and the audit of every answer judged right, per run (open book: its variants
+# beside closed book's, and accuracy by whether retrieval found the gold passage); across seeds, the
 # per-seed and pooled tables and tests; and a summary over the run models. Everything is
 # computed from the prediction files, so changing a `score:` setting rescores without
 # regenerating a single answer.
@@ -38,6 +39,30 @@ rule judge_predictions:
         options=EXPERIMENT.judge.as_dict(),
     script:
         "../workflow_scripts/judge_predictions.py"
+
+
+rule retrieval_accuracy:
+    input:
+        unpack(variant_files("predictions")),
+        passages=lambda wc: passages_file(EXPERIMENT.book(wc.setting)),
+    output:
+        report(
+            folder_file(FineTune, "retrieval.csv"),
+            caption="../report/retrieval.rst",
+            category="Open book",
+            subcategory="{model} {setting} seed {seed}",
+        ),
+    log:
+        "logs/judge/{model}/{setting}/seed{seed}/retrieval_accuracy.log",
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    resources:
+        gpu=0,
+    params:
+        options=EXPERIMENT.judge.as_dict(),
+    script:
+        "../workflow_scripts/retrieval_accuracy.py"
 
 
 rule accuracy_bars:

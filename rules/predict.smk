@@ -63,3 +63,52 @@ use rule score_predictions as score_base_predictions with:
         file_pattern(BaseModel, "predictions"),
     log:
         "logs/score/{model}/base/base.log",
+
+
+# Open book (open_book.enabled): the same models answer again with each question's
+# passages from the book in the prompt (open_book.prompt), into the run's open/<book>/
+# folder; the book is a setting's corpus unless open_book.corpus names another.
+use rule generate_answers as generate_open_answers with:
+    input:
+        unpack(open_answering_inputs),
+    output:
+        answers=file_pattern(FineTune, mode_kind("generations", OPEN)),
+        timing=file_pattern(FineTune, mode_kind("generations", OPEN), ".timing.json"),
+    log:
+        "logs/generate/{model}/{setting}/seed{seed}/open/{book}/{method}.log",
+    benchmark:
+        "logs/generate/{model}/{setting}/seed{seed}/open/{book}/{method}.benchmark.tsv"
+    params:
+        options=lambda wc: open_answering_options(wc.model),
+
+
+use rule generate_answers as generate_open_base_answers with:
+    input:
+        unpack(open_answering_inputs),
+    output:
+        answers=file_pattern(BaseModel, mode_kind("generations", OPEN)),
+        timing=file_pattern(BaseModel, mode_kind("generations", OPEN), ".timing.json"),
+    log:
+        "logs/generate/{model}/base/open/{book}/base.log",
+    benchmark:
+        "logs/generate/{model}/base/open/{book}/base.benchmark.tsv"
+    params:
+        options=lambda wc: open_answering_options(wc.model),
+
+
+use rule score_predictions as score_open_predictions with:
+    input:
+        rules.generate_open_answers.output.answers,
+    output:
+        file_pattern(FineTune, mode_kind("predictions", OPEN)),
+    log:
+        "logs/score/{model}/{setting}/seed{seed}/open/{book}/{method}.log",
+
+
+use rule score_predictions as score_open_base_predictions with:
+    input:
+        rules.generate_open_base_answers.output.answers,
+    output:
+        file_pattern(BaseModel, mode_kind("predictions", OPEN)),
+    log:
+        "logs/score/{model}/base/open/{book}/base.log",

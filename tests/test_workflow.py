@@ -336,6 +336,13 @@ FLIPS = {
     "score.ignore_case": SCORED,
     "score.alternatives": {**JUDGED, "seed_tables": 1, "all": 1},
     "probes.enabled": {},  # off: the probes' outputs are no longer wanted, nothing reruns
+    # on: the book's index and passages, the open-book answers, and the tables that read
+    # them (tests/test_open_book_workflow.py runs it); no closed-book answer or Venn diagram
+    "open_book.enabled": {"retrieval_index": 1, "retrieve_passages": 1,
+                          "generate_open_answers": 2 * N_RUNS, "generate_open_base_answers": 1,
+                          "score_open_predictions": 2 * N_RUNS, "score_open_base_predictions": 1,
+                          "retrieval_accuracy": N_RUNS, "timing_table": N_RUNS, **JUDGED,
+                          "accuracy_table": 1, "seed_tables": 1, "open_venn_diagram": 1, "all": 1},
     "models.<model>.trust_remote_code": {"tokenize_corpus": 1, **FINE_TUNED, **ANSWERED, **PROBED},
 }
 

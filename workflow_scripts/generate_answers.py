@@ -1,12 +1,15 @@
 """results/<model>/base/generations/base.jsonl, or a fine-tune's
 results/<model>/<setting>/seed<seed>/generations/<method>.jsonl (and .timing.json): the
-model's answers to data/questions/<questions>.jsonl, each with the prompt it was asked with."""
+model's answers to data/questions/<questions>.jsonl, each with the prompt it was asked with.
+Open book (input `passages`: data/retrieval/<book>/<questions>/passages.jsonl), the same
+under .../open/<book>/generations/, each prompt holding the question's passages."""
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_json, write_jsonl
 from bibleft.generate import answer_questions, load_for_scoring
 from bibleft.hub import model_provenance
 from bibleft.options import AnswerOptions
+from bibleft.retrieval import read_passages
 
 
 def main(smk):
@@ -17,6 +20,7 @@ def main(smk):
     questions = read_jsonl(smk.input.questions)
     if options.limit:
         questions = questions[: options.limit]
+    passages = read_passages(smk.input.passages) if "passages" in smk.input.keys() else None
     # eval.tf32: false = IEEE float32, what float32 says
     tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), options.dtype,
                                         options.tf32, smk.params.options["trust_remote_code"],
@@ -27,7 +31,7 @@ def main(smk):
                                        options.max_new_tokens, options.batch_size,
                                        prefix_cache=options.prefix_cache,
                                        chat_template=options.chat_template,
-                                       model_name=smk.wildcards.model)
+                                       model_name=smk.wildcards.model, passages=passages)
     write_jsonl(smk.output.answers, records)
     # The exact weights answered with: the base model's provenance (Hub commit, GGUF file).
     write_json(smk.output.timing, {**timing, "gpus": gpus,

@@ -2,13 +2,13 @@
 any variant got right, for one (model, setting, seed).
 
 Reads the predictions of `base` (results/<model>/base/predictions/base.jsonl), `full` and
-`lora` (results/<model>/<setting>/seed<seed>/predictions/<method>.jsonl); writes
+`lora` (results/<model>/<setting>/seed<seed>/predictions/<method>.jsonl) and, open book,
+`base_open`, `full_open` and `lora_open` (the same runs' open/<book>/predictions/); writes
 results/<model>/<setting>/seed<seed>/scores.csv, significance.csv and audit.csv.
 params.options: options.JudgeOptions (the config's `score:`).
 """
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_text
-from bibleft.grid import VARIANTS
 from bibleft.judging import judge_predictions
 from bibleft.options import JudgeOptions
 from bibleft.scores import (SCORE_COLUMNS, SIGNIFICANCE_COLUMNS, audit_columns, audit_rows,
@@ -18,13 +18,13 @@ from bibleft.tableio import rows_to_csv
 
 def main(smk):
     options = JudgeOptions.from_dict(smk.params.options, "params.options")
-    predictions = {v: read_jsonl(smk.input[v]) for v in VARIANTS}
+    predictions = {variant: read_jsonl(path) for variant, path in smk.input.items()}
     judged = judge_predictions(predictions, **options.as_dict())
     scores_csv = rows_to_csv(score_rows(judged), SCORE_COLUMNS)
     write_text(smk.output.scores, scores_csv)
     write_text(smk.output.significance, rows_to_csv(significance_rows(judged), SIGNIFICANCE_COLUMNS))
     audit = audit_rows(predictions, judged, options.alternatives)
-    write_text(smk.output.audit, rows_to_csv(audit, audit_columns(VARIANTS)))
+    write_text(smk.output.audit, rows_to_csv(audit, audit_columns(list(predictions))))
     print(scores_csv)
     print(f"{len(audit)} questions right in some variant under some metric")
 

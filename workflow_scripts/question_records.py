@@ -1,7 +1,8 @@
 """data/questions/<name>.jsonl: one record {id, position, question, answer, ...} per
 question: BibleQA's published file (data/raw/questions/<name>.tsv; records add its verse
-`reference`), or a table of the user's (questions.<name>: path, question, answer and
-alternatives columns; records add `alternatives` when that column is named)."""
+`reference`), or a table of the user's (questions.<name>: path, question, answer,
+alternatives and reference columns; records add `alternatives` and `reference` when those
+columns are named)."""
 from bibleft.bibleqa import parse_bibleqa
 from bibleft.entry import run_step
 from bibleft.fileio import write_jsonl
@@ -14,7 +15,7 @@ def main(smk):
         records = parse_bibleqa(smk.input.raw)
     else:
         records = read_question_table(smk.input.table, options["question"], options["answer"],
-                                      options["alternatives"])
+                                      options["alternatives"], options["reference"])
     write_jsonl(smk.output[0], records)
     print(f"{len(records)} questions -> {smk.output[0]}")
 

@@ -2,20 +2,9 @@
 (data/raw/<corpus>.tsv, a Bible: its books and max_verses, one example per verse in that
 format; or data/corpora/<corpus>.jsonl: its first max_examples examples), tokenized
 without EOS, as a sharded `datasets` dataset."""
-from bibleft import asv
-from bibleft.corpus import Example, save_dataset, tokenize_verses
+from bibleft.corpus import save_dataset, tokenize_verses, training_examples
 from bibleft.entry import run_step
-from bibleft.fileio import read_jsonl
 from bibleft.modeling import load_tokenizer
-
-
-def training_examples(path, options, corpus: str) -> list:
-    """The corpus's training slice: verses of a Bible, Examples of another text."""
-    if options["kind"] == "bible":
-        return asv.select_verses(asv.read_tsv(path), options["books"], options["max_verses"],
-                                 key=f"corpora.{corpus}.books")
-    examples = [Example(r["reference"], r["text"]) for r in read_jsonl(path)]
-    return examples[: options["max_examples"]] if options["max_examples"] else examples
 
 
 def main(smk):

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
 from .errors import InputError
+from .prompts import check_open_book_template
 
 # The project's root, and the schema the workflow (rules/common.smk) and the benchmarks
 # check a config against.
@@ -320,7 +321,7 @@ KIND_KEYS = {
                 "text": {"path", "unit", "max_examples"},
                 "datasets": {"path", "revision", "split", "column", "max_examples"}},
     "questions": {"bibleqa": {"url", "sha256", "path"},
-                  "table": {"path", "question", "answer", "alternatives"}},
+                  "table": {"path", "question", "answer", "alternatives", "reference"}},
 }
 
 
@@ -359,9 +360,11 @@ def _check_kinds(config: dict, schema: dict) -> None:
 
 
 def _check_registry_names(config: dict) -> None:
-    """data.corpus, data.questions and every setting's corpus name registry entries."""
+    """data.corpus, data.questions, open_book.corpus and every setting's corpus name
+    registry entries."""
     for key, registry, name in [("data.corpus", "corpora", config["data"]["corpus"]),
                                 ("data.questions", "questions", config["data"]["questions"]),
+                                ("open_book.corpus", "corpora", config["open_book"]["corpus"]),
                                 *((f"settings.{s}.data.corpus", "corpora",
                                    ((overlay or {}).get("data") or {}).get("corpus"))
                                   for s, overlay in config["settings"].items())]:
@@ -393,6 +396,7 @@ def validate_config(config: dict, schema: dict, config_files: list[str] = ()) ->
             raise InputError(f"config error: run.models: {slug!r} is not in models "
                              f"(known: {', '.join(sorted(config['models']))}){_shipped_hint('models', slug, config_files)}")
     _check_train(config["train"], "")
+    check_open_book_template(config["open_book"]["prompt"])
     _check_registry_names(config)
     _check_settings(config, validator, schema, config_files)
     for slug, entry in config["models"].items():

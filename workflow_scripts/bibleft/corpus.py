@@ -93,6 +93,20 @@ def save_dataset(columns: dict[str, list], out_dir, num_shards: int) -> None:
         dataset.save_to_disk(str(tmp), num_shards=min(num_shards, len(dataset)))
 
 
+def training_examples(path, options: dict, corpus: str) -> list[Verse | Example]:
+    """A corpus's training slice, what a fine-tune on it reads and an open book holds:
+    verses of a Bible (data/raw/<corpus>.tsv; options `books`, `max_verses`), Examples of
+    another text (data/corpora/<corpus>.jsonl; `max_examples`). `options["kind"]` says which."""
+    from . import asv
+    from .fileio import read_jsonl
+
+    if options["kind"] == "bible":
+        return asv.select_verses(asv.read_tsv(path), options["books"], options["max_verses"],
+                                 key=f"corpora.{corpus}.books")
+    examples = [Example(r["reference"], r["text"]) for r in read_jsonl(path)]
+    return examples[: options["max_examples"]] if options["max_examples"] else examples
+
+
 def load_examples(path) -> list[list[int]]:
     from datasets import load_from_disk
 

@@ -7,8 +7,10 @@ import time
 
 import torch
 
+from .errors import InputError
 from .precision import configure_matmul, matmul_precision
 from .prompts import question_prompts
+from .retrieval import context as retrieval_context
 
 
 def load_for_generation(model_dir, adapter_dir=None, dtype=torch.float32,
@@ -153,18 +155,41 @@ def answer_length(new_tokens: list[int], stop_ids: set[int]) -> tuple[int, bool]
     return len(new_tokens), False
 
 
+def check_prompt_lengths(model, tokenizer, prompts: list[str], max_new_tokens: int,
+                         too_long: str) -> int:
+    """The longest prompt's length in tokens, once checked that it and `max_new_tokens` fit
+    the model's context; else one line: `too_long` says what to change (open_book.k)."""
+    longest = max((len(ids) for ids in tokenizer(prompts)["input_ids"]), default=0)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and longest + max_new_tokens > limit:
+        raise InputError(f"the longest prompt is {longest} tokens and {max_new_tokens} new ones "
+                         f"follow it, but the model reads at most {limit}: {too_long}")
+    return longest
+
+
 def answer_questions(model, tokenizer, questions: list[dict], template: str,
                      max_new_tokens: int, batch_size: int, log=None,
                      prefix_cache: bool = True, chat_template: bool = False,
-                     model_name: str | None = None) -> tuple[list[dict], dict]:
+                     model_name: str | None = None,
+                     passages: list[dict] | None = None) -> tuple[list[dict], dict]:
     """Generation records `{id, position, question, answer, response, new_tokens, stopped,
     prompt}` and timing figures (with the answers' mean length and how many stopped early).
 
     `prompt` is the text the tokenizer was given for the question: the template with the
     question in it, or with `chat_template` its chat rendering (`prompts.chat_prompts`;
-    `model_name` names the model in its errors)."""
+    `model_name` names the model in its errors). Open book, `passages` holds each
+    question's retrieval record (retrieval.retrieve, in question order): its passages fill
+    the template's `{context}`, and each answer records their references (`passages`)."""
+    contexts = None
+    if passages is not None:
+        check_same_questions(questions, passages)
+        passages = passages[: len(questions)]  # eval.limit answers the first questions only
+        contexts = [retrieval_context(record) for record in passages]
     prompts = question_prompts(tokenizer, template, [q["question"] for q in questions],
-                               chat_template, model_name)
+                               chat_template, model_name, contexts)
+    if contexts is not None:
+        check_prompt_lengths(model, tokenizer, prompts, max_new_tokens,
+                             "lower open_book.k (fewer passages) or use shorter passages")
     (responses, lengths), seconds = timed_on_device(model, lambda: generate_with_lengths(
         model, tokenizer, prompts, max_new_tokens, batch_size, log, prefix_cache=prefix_cache))
     # A question set's own alternatives (questions.<name>.alternatives) travel with each
@@ -173,13 +198,28 @@ def answer_questions(model, tokenizer, questions: list[dict], template: str,
                 "answer": q["answer"], **{k: q[k] for k in ("alternatives",) if k in q},
                 "response": r, "new_tokens": n, "stopped": stopped, "prompt": p}
                for q, p, r, (n, stopped) in zip(questions, prompts, responses, lengths)]
+    if passages is not None:
+        for record, retrieved in zip(records, passages):
+            record["passages"] = [hit["reference"] for hit in retrieved["passages"]]
     timing = {"answers": len(records), "seconds_total": seconds,
               "seconds_per_answer": seconds / max(len(records), 1), "batch_size": batch_size,
               "max_new_tokens": max_new_tokens, "prefix_cache": prefix_cache,
-              "chat_template": chat_template,
+              "chat_template": chat_template, **({"open_book": True} if passages is not None else {}),
               "mean_new_tokens": sum(r["new_tokens"] for r in records) / max(len(records), 1),
               "stopped_before_max": sum(r["stopped"] for r in records), **device_facts(model)}
     return records, timing
+
+
+def check_same_questions(questions: list[dict], passages: list[dict]) -> None:
+    """The retrieval records answer the same questions in the same order (one line naming
+    the first that differs: the passages were retrieved for another question set)."""
+    for n, (question, record) in enumerate(zip(questions, passages), 1):
+        if question["id"] != record["id"]:
+            raise InputError(f"question {n} is id {question['id']!r} but its passages are for id "
+                             f"{record['id']!r}: rerun rule retrieve_passages")
+    if len(passages) < len(questions):
+        raise InputError(f"{len(questions)} questions but passages for {len(passages)}: "
+                         "rerun rule retrieve_passages")
 
 
 def timed_on_device(model, work):

@@ -23,6 +23,33 @@ BASE = "base"
 METHODS = ("full", "lora")
 VARIANTS = (BASE, *METHODS)
 
+# How a model answers: closed book (the study's prompt) or open book (the question's
+# passages retrieved from a corpus, "the book", placed in the prompt before it). A run's
+# closed-book files are where they always were; its open-book files lie in
+# <run folder>/open/<book>/ (`open_kind`), and their variants are named `<variant>_open`.
+CLOSED, OPEN = "closed", "open"
+MODES = (CLOSED, OPEN)
+
+
+def mode_variant(variant: str, mode: str) -> str:
+    """A variant's name in `mode`: `full` closed book, `full_open` open book (and so the
+    union of a mode's variants: `union`, `union_open`)."""
+    return variant if mode == CLOSED else f"{variant}_{mode}"
+
+
+def variant_mode(name: str) -> tuple[str, str]:
+    """(variant, mode) of a name mode_variant made: `lora_open` -> (lora, open)."""
+    for mode in MODES[1:]:
+        if name.endswith(f"_{mode}"):
+            return name[: -len(mode) - 1], mode
+    return name, CLOSED
+
+
+def mode_kind(kind: str, mode: str, book: str = "{book}") -> str:
+    """The `kind` of a run's files (generations, predictions) in `mode`: closed book as it
+    is, open book under open/<book>/, e.g. results/m/base/open/asv/predictions/base.jsonl."""
+    return kind if mode == CLOSED else f"{mode}/{book}/{kind}"
+
 
 @dataclass(frozen=True)
 class BaseModel:

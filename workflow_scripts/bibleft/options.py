@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from .grid import FineTune, Grid
+from .grid import CLOSED, OPEN, FineTune, Grid
 
 
 class _Section:
@@ -109,6 +109,22 @@ class AnswerOptions(_Section):
 
 
 @dataclass(frozen=True)
+class OpenBookOptions(_Section):
+    """`open_book:`: answering with passages retrieved from a corpus (the book), beside the
+    study's closed book."""
+
+    enabled: bool
+    corpus: str | None        # the book; None: each setting's own corpus
+    k: int
+    prompt: str
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The answering modes of a run: closed book always (the study), open book when on."""
+        return (CLOSED, OPEN) if self.enabled else (CLOSED,)
+
+
+@dataclass(frozen=True)
 class JudgeOptions(_Section):
     """`score:`: the study's lenient rule and the stricter metrics."""
 
@@ -176,6 +192,7 @@ class QuestionSet(_Section):
     question: str             # table: the columns
     answer: str
     alternatives: str | None
+    reference: str | None     # table: the example each answer comes from (open book's recall)
 
 
 @dataclass(frozen=True)
@@ -243,6 +260,7 @@ class Experiment:
     questions: dict[str, QuestionSet]
     data: DataOptions
     answer: AnswerOptions
+    open_book: OpenBookOptions
     judge: JudgeOptions
     probes: ProbeOptions
     lm_eval: LmEvalOptions
@@ -272,6 +290,7 @@ class Experiment:
                        for name, entry in config["questions"].items()},
             data=DataOptions.from_dict(config["data"], "data"),
             answer=AnswerOptions.from_dict(config["eval"], "eval"),
+            open_book=OpenBookOptions.from_dict(config["open_book"], "open_book"),
             judge=JudgeOptions.from_dict(config["score"], "score"),
             probes=ProbeOptions.from_dict(config["probes"], "probes"),
             lm_eval=LmEvalOptions.from_dict(config["lm_eval"], "lm_eval"),
@@ -284,6 +303,15 @@ class Experiment:
     def question_set(self) -> QuestionSet:
         """The question set every model answers (data.questions)."""
         return self.questions[self.data.questions]
+
+    def book(self, setting: str) -> str:
+        """The corpus a setting's runs answer open book from: open_book.corpus, or else the
+        corpus the setting fine-tunes on."""
+        return self.open_book.corpus or self.settings[setting].corpus
+
+    def books_in_use(self) -> list[str]:
+        """The books of the run settings, in the order of the settings."""
+        return list(dict.fromkeys(self.book(s) for s in self.grid.settings))
 
     def corpora_in_use(self) -> list[str]:
         """The corpora the run settings train on, in the order of the settings."""

@@ -47,6 +47,85 @@ def executable(key: str, command: str, how_to_install: str) -> str:
     raise InputError(f"config error: {key}: no executable {command!r} here; {how_to_install}")
 
 
+# --- open book: the book and the references ------------------------------------------------
+
+def bible_verse_count(books: list[str] | None) -> int | None:
+    """How many verses the ASV's canon has in `books` (titled as data/raw/<corpus>.tsv
+    titles them; None: all), from pythonbible's tables without reading any text; None when
+    a title is unknown (the tokenize job names it)."""
+    import pythonbible
+
+    from .references import _short_titles
+
+    book_of = {title: book for book, title in _short_titles().items()}
+    chosen = list(book_of.values()) if not books else [book_of.get(title) for title in books]
+    if None in chosen:
+        return None
+    return sum(pythonbible.get_number_of_verses(book, chapter)
+               for book in chosen
+               for chapter in range(1, pythonbible.get_number_of_chapters(book) + 1))
+
+
+def open_book_corpus(name: str, entry, k: int) -> None:
+    """open_book.k is no more than the passages book `name` (a corpora entry) can hold: a
+    Bible's verses in its slice, a text's lines or paragraphs (read now); a dataset's rows
+    are counted by the index job. Else one line naming open_book.k."""
+    from .corpora import text_examples
+
+    if entry.kind == "bible":
+        count = bible_verse_count(entry.books)
+        if count is not None and entry.max_verses is not None:
+            count = min(count, entry.max_verses)
+        what = "verses"
+    elif entry.kind == "text":
+        try:
+            count = len(text_examples(entry.path, entry.unit))
+        except InputError:
+            return  # the corpus's own check names what is wrong with its path
+        if entry.max_examples is not None:
+            count = min(count, entry.max_examples)
+        what = f"{entry.unit}s"
+    else:
+        return
+    if count is not None and k > count:
+        raise InputError(f"config error: open_book.k: {k} passages per question, but the book "
+                         f"{name} (corpora.{name}) holds {count} {what}; lower open_book.k or "
+                         "name a larger book (open_book.corpus)")
+
+
+def reference_column(key: str, questions, book: str, entry) -> None:
+    """A table's reference column (`key`: questions.<name>.reference) names examples of the
+    book: some of its values read as verses where the book is a Bible, or are references of
+    the book's examples where it is a text (`<file>:<line>`); a dataset book's row
+    references are matched by the retrieval job. Else one line naming `key`."""
+    from .corpora import text_examples
+    from .questions import check_question_file
+    from .references import verse_references
+
+    records = check_question_file(key, questions.path,
+                                  questions.question, questions.answer, questions.alternatives,
+                                  questions.reference)
+    values = [r["reference"] for r in records if r.get("reference")]
+    if not values:
+        raise InputError(f"config error: {key}: column {questions.reference!r} is empty in "
+                         f"every row of {questions.path}: it names no example")
+    if entry.kind == "bible":
+        if not any(verse_references(value) for value in values):
+            raise InputError(f"config error: {key}: no value of column {questions.reference!r} "
+                             f"reads as a verse (e.g. 'Genesis 1:1' or 'Gen 1:1'; first: "
+                             f"{values[0]!r})")
+    elif entry.kind == "text":
+        try:
+            known = {e["reference"] for e in text_examples(entry.path, entry.unit)}
+        except InputError:
+            return
+        if not known.intersection(values):
+            example = next(iter(sorted(known)), "")
+            raise InputError(f"config error: {key}: no value of column {questions.reference!r} "
+                             f"names an example of the book {book} (its references read like "
+                             f"{example!r}; first value: {values[0]!r})")
+
+
 # --- at the start of a run: what it will do, and where -------------------------------------
 
 def plan_line(grid, config_files: list[str], device: str) -> str:

@@ -28,9 +28,30 @@ PAPER_PROMPT = (
 )
 
 
-def build_prompt(template: str, question: str) -> str:
-    # str.replace, not str.format: questions and templates may hold braces.
-    return template.replace("{question}", question)
+# Open book (open_book.prompt): the study's instruction and examples, then the question's
+# passages (`{context}`: one per line, reference, tab, words), then the question. The passages
+# come after the examples, so every prompt still starts with the same few-shot prefix (the
+# prefix cache) and the model reads the passages right before the question they are for.
+OPEN_BOOK_PROMPT = PAPER_PROMPT.replace("Q: {question}\nA:", "Passages:\n{context}\n\nQ: {question}\nA:")
+_PLACEHOLDER = re.compile(r"\{(question|context)\}")
+
+
+def build_prompt(template: str, question: str, context: str | None = None) -> str:
+    """The template with the question (and, open book, the passages) in it: one pass, not
+    str.format or one replace after another, since questions, passages and templates may hold
+    braces, and a passage that says "{question}" must stay as it is."""
+    values = {"question": question, "context": context}
+    return _PLACEHOLDER.sub(lambda m: values[m[1]] if values[m[1]] is not None else m[0], template)
+
+
+def check_open_book_template(template: str, key: str = "open_book.prompt") -> None:
+    """An open-book template holds `{context}` (where the passages go) and `{question}`,
+    each once; else one line naming `key`."""
+    for name, role in (("context", "the passages"), ("question", "the question")):
+        count = template.count("{" + name + "}")
+        if count != 1:
+            raise InputError(f"config error: {key}: the template must hold {{{name}}} ({role}) "
+                             f"once; it holds it {count} times")
 
 
 # One few-shot example, a paragraph of the prompt: "Q: <question>\nA: <answer>".
@@ -39,13 +60,13 @@ _SHAPE = ("an instruction paragraph, then 'Q: ...' / 'A: ...' examples separated
           "lines, ending with 'Q: {question}' / 'A:' (the study's shape)")
 
 
-def parse_few_shot(template: str) -> tuple[str, list[tuple[str, str]]]:
+def parse_few_shot(template: str, key: str = "eval.prompt") -> tuple[str, list[tuple[str, str]]]:
     """`(instruction, [(question, answer), ...])` of a few-shot prompt template in the
     study's shape: paragraphs separated by blank lines, the instruction first (it may be
     missing: ""), then one paragraph per example, the last one `Q: {question}` / `A:`.
 
     The instruction and examples are what chat turns are built from (`chat_messages`); a
-    template of another shape raises InputError, naming `eval.prompt`.
+    template of another shape raises InputError, naming `key` (the template's config key).
     """
     paragraphs = [p.strip() for p in re.split(r"\n[ \t]*\n", template.strip()) if p.strip()]
     instruction: list[str] = []
@@ -54,18 +75,18 @@ def parse_few_shot(template: str) -> tuple[str, list[tuple[str, str]]]:
         match = _EXAMPLE.fullmatch(paragraph)
         if match is None:
             if examples:
-                raise InputError(f"eval.chat_template: true needs eval.prompt as {_SHAPE}; "
+                raise InputError(f"eval.chat_template: true needs {key} as {_SHAPE}; "
                                  f"this paragraph is no example: {paragraph[:60]!r}")
             instruction.append(paragraph)
             continue
         examples.append((match["question"].strip(), match["answer"].strip()))
     if not examples or examples[-1] != ("{question}", ""):
-        raise InputError(f"eval.chat_template: true needs eval.prompt as {_SHAPE}; "
+        raise InputError(f"eval.chat_template: true needs {key} as {_SHAPE}; "
                          "its last paragraph is not 'Q: {question}' / 'A:'")
     shots = examples[:-1]
     if any("{question}" in text for shot in shots for text in shot) or \
             any("{question}" in text for text in instruction):
-        raise InputError(f"eval.chat_template: true needs eval.prompt as {_SHAPE}; "
+        raise InputError(f"eval.chat_template: true needs {key} as {_SHAPE}; "
                          "'{question}' may only stand in its last example")
     return "\n\n".join(instruction), shots
 
@@ -107,7 +128,21 @@ def render_chat(tokenizer, messages: list[dict]) -> str:
     return without_added_bos(text, tokenizer)
 
 
-def chat_prompts(tokenizer, template: str, questions: list[str], model: str | None = None) -> list[str]:
+def split_context_paragraph(template: str) -> tuple[str, str | None]:
+    """(the template without the paragraph that holds `{context}`, that paragraph), or
+    (template, None) without one: for chat turns, the passages go into the question's user
+    turn, and the rest of the template is the study's few-shot shape."""
+    parts = re.split(r"(\n[ \t]*\n)", template)  # paragraph, separator, paragraph, ...
+    for i in range(0, len(parts), 2):
+        if "{context}" in parts[i]:
+            # The paragraph goes with the blank line after it (before it, when it is last).
+            rest = parts[:i] + parts[i + 2:] if i + 1 < len(parts) else parts[:max(i - 1, 0)]
+            return "".join(rest), parts[i].strip()
+    return template, None
+
+
+def chat_prompts(tokenizer, template: str, questions: list[str], model: str | None = None,
+                 contexts: list[str] | None = None) -> list[str]:
     """Each question's prompt as chat turns (`chat_messages`) through the tokenizer's chat
     template. The instruction is a system message where the template takes one; where it
     raises on one (Gemma-style templates: "System role not supported"), every prompt puts
@@ -124,9 +159,15 @@ def chat_prompts(tokenizer, template: str, questions: list[str], model: str | No
         raise InputError(f"eval.chat_template is true but the tokenizer of model {name} has no "
                          "chat template (base models such as GPT-2 have none): set "
                          "eval.chat_template: false, or run a model whose tokenizer has one")
-    instruction, examples = parse_few_shot(template)
+    template, context_paragraph = split_context_paragraph(template)
+    instruction, examples = parse_few_shot(
+        template, "eval.prompt" if context_paragraph is None else "open_book.prompt")
     if not questions:
         return []
+    if contexts is not None and context_paragraph is not None:
+        # Open book: the passages lead the question's user turn.
+        questions = [f"{build_prompt(context_paragraph, q, c)}\n\n{q}"
+                     for q, c in zip(questions, contexts)]
     system_role = bool(instruction)
     try:
         first = render_chat(tokenizer, chat_messages(instruction, examples, questions[0], system_role))
@@ -144,9 +185,14 @@ def chat_prompts(tokenizer, template: str, questions: list[str], model: str | No
 
 
 def question_prompts(tokenizer, template: str, questions: list[str], chat_template: bool = False,
-                     model: str | None = None) -> list[str]:
+                     model: str | None = None, contexts: list[str] | None = None) -> list[str]:
     """The prompt each question is asked with, as `tokenizer(...)` gets it: the template
-    with the question in it (the study's), or with `chat_template` its chat rendering."""
+    with the question in it (the study's), or with `chat_template` its chat rendering; open
+    book, with each question's passages (`contexts`, one text per question) in it too."""
+    if contexts is not None and len(contexts) != len(questions):
+        raise ValueError(f"{len(contexts)} contexts for {len(questions)} questions")
     if chat_template:
-        return chat_prompts(tokenizer, template, questions, model)
-    return [build_prompt(template, q) for q in questions]
+        return chat_prompts(tokenizer, template, questions, model, contexts)
+    if contexts is None:
+        return [build_prompt(template, q) for q in questions]
+    return [build_prompt(template, q, c) for q, c in zip(questions, contexts)]

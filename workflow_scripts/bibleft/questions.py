@@ -99,10 +99,12 @@ def _id(value, where: str) -> int | str:
 
 
 def read_question_table(path: str, question: str = "question", answer: str = "answer",
-                        alternatives: str | None = None) -> list[dict]:
-    """Records `{id, position, question, answer[, alternatives]}` of a .jsonl, .csv or .tsv
-    file (UTF-8, with or without a BOM), in file order; `position` counts from 1, `id` is the
-    file's `id` (an int where it reads as one) or else the position.
+                        alternatives: str | None = None, reference: str | None = None) -> list[dict]:
+    """Records `{id, position, question, answer[, alternatives][, reference]}` of a .jsonl,
+    .csv or .tsv file (UTF-8, with or without a BOM), in file order; `position` counts from
+    1, `id` is the file's `id` (an int where it reads as one) or else the position;
+    `reference` (the example the answer comes from, text; "" where a row has none) when that
+    column is named.
 
     Raises InputError naming the file and line: not JSON, not an object, a missing column,
     an empty question or answer, an id on some lines only, a duplicate id, alternatives that
@@ -117,7 +119,7 @@ def read_question_table(path: str, question: str = "question", answer: str = "an
     text = read_utf8(file)
     if not text.strip():
         raise InputError(f"{path}: empty file (expected questions with {question!r} and {answer!r})")
-    needed = [question, answer] + ([alternatives] if alternatives else [])
+    needed = [question, answer] + [name for name in (alternatives, reference) if name]
     delimiter = DELIMITERS[suffix]
     rows = _jsonl_rows(path, text) if delimiter is None else _table_rows(path, text, delimiter, needed)
 
@@ -134,6 +136,8 @@ def read_question_table(path: str, question: str = "question", answer: str = "an
                 raise InputError(f"{where}: empty {field} ({name!r})")
         if alternatives:
             record["alternatives"] = _alternatives(row.get(alternatives), where, alternatives)
+        if reference:
+            record["reference"] = _text(row.get(reference), where, reference)
         first = first or (line, "id" in row)
         if ("id" in row) != first[1]:
             raise InputError(f"{where}: {'no' if first[1] else 'an'} 'id' here, but line {first[0]} "
@@ -143,17 +147,18 @@ def read_question_table(path: str, question: str = "question", answer: str = "an
             raise InputError(f"{where}: duplicate id {record['id']} (first on line {seen[record['id']]})")
         seen[record["id"]] = line
         records.append(record)
-    if alternatives and delimiter is None and not any(alternatives in row for _, row in rows):
-        raise InputError(f"{path}: no line has the key {alternatives!r} (the alternatives column)")
+    for name, what in ((alternatives, "alternatives"), (reference, "reference")):
+        if name and delimiter is None and not any(name in row for _, row in rows):
+            raise InputError(f"{path}: no line has the key {name!r} (the {what} column)")
     return records
 
 
 def check_question_file(key: str, path: str, question: str, answer: str,
-                        alternatives: str | None) -> None:
-    """For the DAG build: the file exists and reads as a question table; else one line
-    `config error: <key>: <what is wrong>`."""
+                        alternatives: str | None, reference: str | None = None) -> list[dict]:
+    """For the DAG build: the file exists and reads as a question table (its records);
+    else one line `config error: <key>: <what is wrong>`."""
     text_file(key, path, WHAT)
     try:
-        read_question_table(path, question, answer, alternatives)
+        return read_question_table(path, question, answer, alternatives, reference)
     except InputError as err:
         raise InputError(f"config error: {key}: {err}") from None

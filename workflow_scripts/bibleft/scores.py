@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
+from .grid import BASE, METHODS, OPEN, mode_variant, variant_mode
 from .judging import METRICS, UNION, truths_of
 from .stats import cochrans_q, discordant_counts, mcnemar_exact_p, wilson_interval
 from .tableio import fmt, pct, read_checked_csv
@@ -16,36 +17,62 @@ SCORE_COLUMNS = ["metric", "variant", "correct", "total", "accuracy_pct", "ci_lo
 SIGNIFICANCE_COLUMNS = ["metric", "a", "b", "test", "statistic", "p_value", "a_only", "b_only"]
 
 
+def by_mode(variants) -> dict[str, list[str]]:
+    """The variants of each answering mode, in order: closed book's (base, full, lora), then
+    open book's (base_open, ...)."""
+    modes: dict[str, list[str]] = {}
+    for name in variants:
+        modes.setdefault(variant_mode(name)[1], []).append(name)
+    return modes
+
+
+# The open-book comparisons across modes: each model with and without its passages, and
+# retrieval alone (the base model, open book) against fine-tuning alone (closed book).
+CROSS_MODE_PAIRS = (*((v, mode_variant(v, OPEN)) for v in (BASE, *METHODS)),
+                    *((mode_variant(BASE, OPEN), m) for m in METHODS))
+
+
 def score_rows(judged: dict) -> list[dict]:
-    """scores.csv: per metric, each variant and their union, with a Wilson 95% interval.
-    `judged` is judging.judge_predictions'."""
+    """scores.csv: per metric, each variant of a mode and their union (`union`; open book
+    `union_open`), mode after mode, with a Wilson 95% interval. `judged` is
+    judging.judge_predictions'."""
     total = len(judged["ids"])
     rows = []
     for metric, by_variant in judged["verdicts"].items():
-        union = [any(v) for v in zip(*by_variant.values())]
-        for variant, verdicts in [*by_variant.items(), (UNION, union)]:
-            correct = sum(verdicts)
-            low, high = wilson_interval(correct, total)
-            rows.append({"metric": metric, "variant": variant, "correct": correct, "total": total,
-                         "accuracy_pct": pct(correct / total), "ci_low_pct": pct(low),
-                         "ci_high_pct": pct(high)})
+        for mode, variants in by_mode(by_variant).items():
+            union = [any(v) for v in zip(*(by_variant[name] for name in variants))]
+            for variant, verdicts in [*((name, by_variant[name]) for name in variants),
+                                      (mode_variant(UNION, mode), union)]:
+                correct = sum(verdicts)
+                low, high = wilson_interval(correct, total)
+                rows.append({"metric": metric, "variant": variant, "correct": correct,
+                             "total": total, "accuracy_pct": pct(correct / total),
+                             "ci_low_pct": pct(low), "ci_high_pct": pct(high)})
     return rows
 
 
+def _mcnemar_row(metric: str, by_variant: dict, a: str, b: str) -> dict:
+    only_a, only_b = discordant_counts(by_variant[a], by_variant[b])
+    return {"metric": metric, "a": a, "b": b, "test": "mcnemar_exact",
+            "statistic": min(only_a, only_b), "p_value": fmt(mcnemar_exact_p(only_a, only_b)),
+            "a_only": only_a, "b_only": only_b}
+
+
 def significance_rows(judged: dict) -> list[dict]:
-    """significance.csv: per metric, an exact McNemar test for each pair of variants and
-    Cochran's Q over all of them (`a`, `b`, `a_only`, `b_only` empty)."""
+    """significance.csv: per metric and mode, an exact McNemar test for each pair of the
+    mode's variants and Cochran's Q over all of them (`a`, `b`, `a_only`, `b_only` empty);
+    with open book, then the CROSS_MODE_PAIRS."""
     rows = []
     for metric, by_variant in judged["verdicts"].items():
-        for a, b in combinations(by_variant, 2):
-            only_a, only_b = discordant_counts(by_variant[a], by_variant[b])
-            rows.append({"metric": metric, "a": a, "b": b, "test": "mcnemar_exact",
-                         "statistic": min(only_a, only_b),
-                         "p_value": fmt(mcnemar_exact_p(only_a, only_b)),
-                         "a_only": only_a, "b_only": only_b})
-        q, p, df = cochrans_q(list(by_variant.values()))
-        rows.append({"metric": metric, "a": "", "b": "", "test": f"cochrans_q_df{df}",
-                     "statistic": fmt(q), "p_value": fmt(p), "a_only": "", "b_only": ""})
+        modes = by_mode(by_variant)
+        for variants in modes.values():
+            rows += [_mcnemar_row(metric, by_variant, a, b) for a, b in combinations(variants, 2)]
+            q, p, df = cochrans_q([by_variant[name] for name in variants])
+            rows.append({"metric": metric, "a": "", "b": "", "test": f"cochrans_q_df{df}",
+                         "statistic": fmt(q), "p_value": fmt(p), "a_only": "", "b_only": ""})
+        if len(modes) > 1:
+            rows += [_mcnemar_row(metric, by_variant, a, b) for a, b in CROSS_MODE_PAIRS
+                     if a in by_variant and b in by_variant]
     return rows
 
 

@@ -12,7 +12,12 @@ from .judging import UNION
 
 # The variants as a reader sees them: accuracy.md and the figures' legends and titles.
 VARIANT_LABELS = {BASE: "Base model", "full": "Full fine-tune", "lora": "LoRA fine-tune",
-                  UNION: "Mixture of models (any correct)"}
+                  UNION: "Mixture of models (any correct)",
+                  # Open book: the same models answering with retrieved passages.
+                  f"{BASE}_open": "Base model + retrieval",
+                  "full_open": "Full fine-tune + retrieval",
+                  "lora_open": "LoRA fine-tune + retrieval",
+                  f"{UNION}_open": "Mixture, open book (any correct)"}
 
 
 def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
