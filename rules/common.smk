@@ -518,7 +518,10 @@ onstart:
     gpu_ids = devices.candidate_ids() if workflow.local_exec else []
     print(
         preflight.plan_line(
-            GRID, merged, preflight.device_words(workflow.local_exec, executor, gpu_ids)
+            GRID,
+            merged,
+            preflight.device_words(workflow.local_exec, executor, gpu_ids),
+            EXPERIMENT.books_in_use() if OPEN in EXPERIMENT.open_book.modes else [],
         ),
         file=sys.stderr,
     )

@@ -1,9 +1,9 @@
 # Judging the comparison: stricter metrics with 95% intervals, paired tests between the
 # variants and the audit of every answer judged right, per run (open book: its variants
-# beside closed book's, and accuracy by whether retrieval found the gold passage); across seeds, the
-# per-seed and pooled tables and tests; and a summary over the run models. Everything is
-# computed from the prediction files, so changing a `score:` setting rescores without
-# regenerating a single answer.
+# beside closed book's, and accuracy by whether retrieval found the gold passage); across
+# seeds, the per-seed and pooled tables and tests; and a summary over the run models.
+# Everything is computed from the prediction files, so changing a `score:` setting rescores
+# without regenerating a single answer.
 
 
 rule judge_predictions:
@@ -43,7 +43,7 @@ rule judge_predictions:
 
 rule retrieval_accuracy:
     input:
-        unpack(variant_files("predictions")),
+        unpack(variant_files("predictions", modes=[CLOSED, OPEN])),
         passages=lambda wc: passages_file(EXPERIMENT.book(wc.setting)),
     output:
         report(

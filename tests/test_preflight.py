@@ -193,6 +193,10 @@ def test_the_plan_line_names_the_grid_the_config_files_and_the_device():
     assert line == ("plan: 2 models (gpt2, gpt2-large) x 1 setting (paper) x 2 seeds (42, 43) = "
                     "8 fine-tunes, 10 answer sets; config: config.yaml < grids/x.yaml < --config; "
                     "device: CUDA GPU(s) 0,1 visible")
+    # Open book: the base model answers once per book, each fine-tune once more.
+    opened = preflight.plan_line(Grid(("gpt2",), ("paper", "kjv"), (42,)), ["config.yaml"], "CPU",
+                                 books=["asv", "kjv"])
+    assert "= 4 fine-tunes, 5 answer sets closed book and 6 open book (from asv, kjv); " in opened
     assert preflight.device_words(True, "local", []) == "CPU (no CUDA GPU visible)"
     assert preflight.device_words(False, "slurm", []).startswith("jobs go to slurm")
     assert preflight.gpu_warning(1, ["0"]) is None and preflight.gpu_warning(0, []) is None

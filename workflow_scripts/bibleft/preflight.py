@@ -128,17 +128,21 @@ def reference_column(key: str, questions, book: str, entry) -> None:
 
 # --- at the start of a run: what it will do, and where -------------------------------------
 
-def plan_line(grid, config_files: list[str], device: str) -> str:
-    """One line: models x settings x seeds and how many jobs of the grid that makes, the
+def plan_line(grid, config_files: list[str], device: str, books: list[str] = ()) -> str:
+    """One line: models x settings x seeds and how many jobs of the grid that makes (with
+    open book, its answer sets from `books` too: the base model answers once per book), the
     config files in the order they were merged (each over the ones before), the device."""
     def count(items, word):
         return f"{len(items)} {word}{'s' if len(items) != 1 else ''} ({', '.join(map(str, items))})"
 
     fine_tunes = sum(len(grid.fine_tunes(model)) for model in grid.models)
+    answers = f"{fine_tunes + len(grid.models)} answer sets"
+    if books:
+        answers += (f" closed book and {fine_tunes + len(grid.models) * len(books)} open book "
+                    f"(from {', '.join(books)})")
     return (f"plan: {count(grid.models, 'model')} x {count(grid.settings, 'setting')} x "
-            f"{count(grid.seeds, 'seed')} = {fine_tunes} fine-tunes, "
-            f"{fine_tunes + len(grid.models)} answer sets; config: {' < '.join(config_files)}; "
-            f"device: {device}")
+            f"{count(grid.seeds, 'seed')} = {fine_tunes} fine-tunes, {answers}; "
+            f"config: {' < '.join(config_files)}; device: {device}")
 
 
 def progress_line(grid) -> str:
