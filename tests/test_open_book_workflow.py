@@ -105,3 +105,19 @@ def test_open_book_end_to_end(tiny_run, tmp_path):
     assert planned_jobs(project, *overlay("open-off", enabled=False, k=2)) == {
         "judge_predictions": N_RUNS, "accuracy_bars": N_RUNS, "timing_table": N_RUNS,
         "accuracy_table": 1, "seed_tables": 1, "all": 1}
+
+
+@pytest.mark.parametrize("open_book, expected", [
+    ({"k": 86}, "config error: open_book.k: 86 passages per question, but the book asv (corpora.asv) "
+                "holds 85 verses; lower open_book.k or name a larger book (open_book.corpus)"),
+    ({"corpus": "psalter"}, "config error: open_book.corpus: 'psalter' is not in corpora"),
+])
+def test_bad_open_book_settings_stop_the_run_before_any_job(tiny_run, open_book, expected, tmp_path):
+    # The tiny run's book is the ASV's Ruth (85 verses); a dry run builds the whole DAG.
+    config = shared_run_config(tiny_run["model_dir"], tiny_run["bibleqa"], **{
+        "open_book.enabled": True, **{f"open_book.{key}": value for key, value in open_book.items()}})
+    proc = snakemake(tiny_run["project"], "-n", *with_overlay(write_config(tmp_path / "bad.yaml", config)),
+                     check=False)
+    assert proc.returncode != 0
+    assert expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "retrieval_index" not in proc.stdout

@@ -6,7 +6,7 @@ own module computes."""
 
 from __future__ import annotations
 
-from .grid import BASE, FineTune
+from .grid import BASE, CLOSED, FineTune, variant_mode
 from .judging import UNION
 from .tableio import VARIANT_LABELS
 
@@ -122,6 +122,10 @@ def _bars(ax, rows: list[dict], groups: list[str], group_key: str, series: list[
     high columns as error bars. A row with no value (an empty cell) draws no bar."""
     width = 0.8 / len(series)
     lookup = {(r[group_key], r[series_key]): r for r in rows}
+    # Open book's bars in the colour of the same variant closed book, hatched.
+    colours = {}
+    for name in series:
+        colours.setdefault(variant_mode(name)[0], f"C{len(colours)}")
     for j, name in enumerate(series):
         xs, ys, lows, highs = [], [], [], []
         for i, group in enumerate(groups):
@@ -134,8 +138,11 @@ def _bars(ax, rows: list[dict], groups: list[str], group_key: str, series: list[
             if interval:
                 lows.append(y - float(row[interval[0]]))
                 highs.append(float(row[interval[1]]) - y)
+        variant, mode = variant_mode(name)
         ax.bar(xs, ys, width, yerr=[lows, highs] if interval else None, capsize=3,
-               label=VARIANT_LABELS.get(name, name), alpha=0.5 if name == UNION else 0.9)
+               label=VARIANT_LABELS.get(name, name), color=colours[variant],
+               hatch="//" if mode != CLOSED else None, edgecolor="white" if mode != CLOSED else None,
+               alpha=0.5 if variant == UNION else 0.9)
     ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
     ax.set_ylabel(ylabel)
 
