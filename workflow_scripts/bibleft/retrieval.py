@@ -22,7 +22,6 @@ texts are passages, ties and empty matches, and where a question's gold passage 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import InputError
@@ -213,10 +212,6 @@ def read_passages(path) -> list[dict]:
             raise InputError(f"{path}: record {n} has no {', '.join(missing)} "
                              "(rerun rule retrieve_passages)")
     return records
-
-
-def settings_of(folder) -> dict:
-    return json.loads((Path(folder) / SETTINGS_FILE).read_text(encoding="utf-8"))
 
 
 # --- accuracy by where the gold passage was: a run's retrieval.csv -------------------------
