@@ -49,7 +49,7 @@ def test_open_book_end_to_end(tiny_run, tmp_path):
     def overlay(name, **open_book):
         config = shared_run_config(run["model_dir"], run["bibleqa"],
                                    **{f"open_book.{key}": value for key, value in open_book.items()})
-        return with_overlay(write_config(run["base"] / f"{name}.yaml", config))
+        return with_overlay(write_config(tmp_path / f"{name}.yaml", config))
 
     on = overlay("open-k2", enabled=True, k=2)
     assert planned_jobs(project, *on) == {"retrieval_index": 1, **OPEN_ANSWERS}
