@@ -181,7 +181,10 @@ def plot_summary(rows: list[dict], path) -> None:
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     settings = list(dict.fromkeys(r["setting"] for r in rows))
     fig, ax = _pyplot().subplots(figsize=(7.5, 4.5))
-    colours = {v: f"C{i}" for i, v in enumerate(variants)}
+    # Open book's line in the colour of the same variant closed book, hollow squares.
+    colours = {}
+    for variant in variants:
+        colours.setdefault(variant_mode(variant)[0], f"C{len(colours)}")
     for k, setting in enumerate(settings):
         for j, variant in enumerate(variants):
             # The base model is not trained: every setting repeats its one line.
@@ -205,9 +208,12 @@ def plot_summary(rows: list[dict], path) -> None:
                 label += f", {setting}"
             ax.vlines(xs, [float(r["min_pct"]) for _, r in points],
                       [float(r["max_pct"]) for _, r in points],
-                      colors=colours[variant], lw=7, alpha=0.25)
-            ax.errorbar(xs, ys, yerr=[low, high], color=colours[variant], capsize=3, marker="o",
-                        ms=4, ls=_SETTING_LINE_STYLES[k % len(_SETTING_LINE_STYLES)], label=label)
+                      colors=colours[variant_mode(variant)[0]], lw=7, alpha=0.25)
+            closed = variant_mode(variant)[1] == CLOSED
+            ax.errorbar(xs, ys, yerr=[low, high], color=colours[variant_mode(variant)[0]],
+                        capsize=3, marker="o" if closed else "s", ms=4 if closed else 5,
+                        mfc=None if closed else "white",
+                        ls=_SETTING_LINE_STYLES[k % len(_SETTING_LINE_STYLES)], label=label)
     sizes = sorted({float(r["params_millions"]) for r in rows})
     ax.set_xscale("log")
     # The models' own sizes as ticks: a log axis's powers of ten would fall between them.
