@@ -29,9 +29,10 @@ from bibleft.grid import (
     folder_file,
     mode_kind,
     mode_variant,
+    questions_kind,
     run_of,
 )
-from bibleft.openbook import open_base_input, open_input  # noqa: E402
+from bibleft.openbook import closed_base_input, open_base_input, open_input  # noqa: E402
 from bibleft.options import Experiment  # noqa: E402
 
 # Where rule prepare_model puts a base model that is not a local directory.
@@ -177,8 +178,11 @@ def bible_source(corpus):
 
 
 def corpus_source(corpus):
-    """What corpus_examples reads: the kind, the file, folder or dataset, and how."""
+    """What corpus_examples reads: the kind, the file, folder or dataset, and how; or the
+    generator's keys (facts)."""
     entry = EXPERIMENT.corpora[corpus]
+    if entry.kind == "facts":
+        return {key: getattr(entry, key) for key in ("kind", "seed", "count", "paraphrases")}
     return {
         key: getattr(entry, key) for key in ("kind", "path", "unit", "revision", "split", "column")
     }
@@ -188,6 +192,8 @@ def corpus_local_source(wildcards):
     """A text corpus's file or folder, or a dataset's local folder, checked and watched (an
     input: replacing it rebuilds the examples); nothing for a Hub dataset."""
     entry, key = EXPERIMENT.corpora[wildcards.corpus], f"corpora.{wildcards.corpus}.path"
+    if entry.kind == "facts":
+        return []
     if entry.kind == "text":
         checked(corpora.check_text_source, key, entry.path)
     else:
@@ -222,10 +228,13 @@ def bibleqa_download(name):
 
 
 def question_source(wildcards):
-    """BibleQA's file as published (downloaded or copied), or a table, checked now."""
+    """BibleQA's file as published (downloaded or copied), a table, checked now, or
+    nothing (facts: generated from the corpus's keys, in params)."""
     entry, name = EXPERIMENT.questions[wildcards.questions], wildcards.questions
     if entry.kind == "bibleqa":
         return {"raw": expand(rules.bibleqa_raw.output[0], questions=name)[0]}
+    if entry.kind == "facts":
+        return {}
     checked(
         questions.check_question_file,
         f"questions.{name}.path",
@@ -238,9 +247,38 @@ def question_source(wildcards):
     return {"table": os.path.expanduser(entry.path)}
 
 
-def questions_file():
-    """The question set every model answers (data.questions), as records."""
-    return expand(rules.question_records.output[0], questions=EXPERIMENT.data.questions)[0]
+def question_records_options(name):
+    """What question_records reads besides its input: the entry, and for a facts question
+    set the generator's keys of its corpus (so a change there regenerates the questions)."""
+    entry = EXPERIMENT.questions[name]
+    options = {key: value for key, value in entry.as_dict().items() if key != "corpus"}
+    if entry.kind != "facts":  # as before facts existed: its params, so its jobs, unchanged
+        return options
+    return {**options, "facts": corpus_source(entry.corpus)}
+
+
+def questions_file(name=None):
+    """A question set's records (None: data.questions, which every setting answers unless
+    it names another)."""
+    return expand(
+        rules.question_records.output[0], questions=name or EXPERIMENT.data.questions
+    )[0]
+
+
+def run_questions(wildcards):
+    """The question set a job's run answers: its setting's (a fine-tune), the one in its
+    path (the base model answering another set), else data.questions."""
+    if "setting" in wildcards.keys():
+        return EXPERIMENT.settings[wildcards.setting].questions
+    return wildcards.get("questions", EXPERIMENT.data.questions)
+
+
+def base_kind(kind, setting, mode=CLOSED):
+    """The base model's file `kind` as `setting`'s tables read it: the setting's question
+    set (under questions/<name>/ when it is not data.questions) and book."""
+    kind = mode_kind(kind, mode, EXPERIMENT.book(setting))
+    other = EXPERIMENT.other_questions(setting)
+    return questions_kind(kind, other) if other else kind
 
 
 def tokenized_corpus(fine_tune):
@@ -343,18 +381,19 @@ def fine_tunes_options(wildcards):
 
 
 def answering_inputs(wildcards):
-    return {"questions": questions_file(), **model_inputs(run_of(wildcards))}
+    return {"questions": questions_file(run_questions(wildcards)), **model_inputs(run_of(wildcards))}
 
 
-def passages_file(book):
-    """The passages of the question set every model answers, retrieved from `book`."""
-    return expand(
-        rules.retrieve_passages.output.passages, corpus=book, questions=EXPERIMENT.data.questions
-    )[0]
+def passages_file(book, questions):
+    """The passages of question set `questions`, retrieved from `book`."""
+    return expand(rules.retrieve_passages.output.passages, corpus=book, questions=questions)[0]
 
 
 def open_answering_inputs(wildcards):
-    return {**answering_inputs(wildcards), "passages": passages_file(wildcards.book)}
+    return {
+        **answering_inputs(wildcards),
+        "passages": passages_file(wildcards.book, run_questions(wildcards)),
+    }
 
 
 def retrieval_inputs(wildcards):
@@ -438,16 +477,16 @@ def variant_files(kind, suffix=".jsonl", modes=None):
     config's; open book's named base_open, ..., from the setting's book)."""
 
     def inputs(wildcards):
-        runs = [
-            BaseModel(wildcards.model),
-            *fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed)),
-        ]
-        book = EXPERIMENT.book(wildcards.setting)
-        return {
-            mode_variant(run.variant, mode): run.file(mode_kind(kind, mode, book), suffix)
-            for mode in modes or EXPERIMENT.open_book.modes
-            for run in runs
-        }
+        tuned = fine_tunes_of_run(wildcards.model, wildcards.setting, int(wildcards.seed))
+        book, base = EXPERIMENT.book(wildcards.setting), BaseModel(wildcards.model)
+        files = {}
+        for mode in modes or EXPERIMENT.open_book.modes:
+            files[mode_variant(base.variant, mode)] = base.file(
+                base_kind(kind, wildcards.setting, mode), suffix
+            )
+            for run in tuned:
+                files[mode_variant(run.variant, mode)] = run.file(mode_kind(kind, mode, book), suffix)
+        return files
 
     return inputs
 
@@ -463,12 +502,16 @@ def across_fine_tunes(kind, modes=None):
         fine_tunes = GRID.fine_tunes(model)
         files = {}
         if CLOSED in modes_:
-            files["base"] = BaseModel(model).file(kind)
+            for setting in GRID.settings:
+                files[closed_base_input(setting, EXPERIMENT.other_questions(setting))] = BaseModel(
+                    model
+                ).file(base_kind(kind, setting))
             files.update({ft.key: ft.file(kind) for ft in fine_tunes})
         if OPEN in modes_:
             for setting in GRID.settings:
-                book_kind = mode_kind(kind, OPEN, EXPERIMENT.book(setting))
-                files[open_base_input(setting)] = BaseModel(model).file(book_kind)
+                files[open_base_input(setting)] = BaseModel(model).file(
+                    base_kind(kind, setting, OPEN)
+                )
             files.update(
                 {
                     open_input(ft): ft.file(mode_kind(kind, OPEN, EXPERIMENT.book(ft.setting)))
@@ -522,6 +565,8 @@ onstart:
             merged,
             preflight.device_words(workflow.local_exec, executor, gpu_ids),
             EXPERIMENT.books_in_use() if OPEN in EXPERIMENT.open_book.modes else [],
+            len(set(EXPERIMENT.settings[s].questions for s in GRID.settings)),
+            len(set((EXPERIMENT.book(s), EXPERIMENT.settings[s].questions) for s in GRID.settings)),
         ),
         file=sys.stderr,
     )

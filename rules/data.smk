@@ -74,6 +74,6 @@ rule question_records:
     resources:
         gpu=0,
     params:
-        options=lambda wc: EXPERIMENT.questions[wc.questions].as_dict(),
+        options=lambda wc: question_records_options(wc.questions),
     script:
         "../workflow_scripts/question_records.py"

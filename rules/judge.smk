@@ -44,7 +44,9 @@ rule judge_predictions:
 rule retrieval_accuracy:
     input:
         unpack(variant_files("predictions", modes=[CLOSED, OPEN])),
-        passages=lambda wc: passages_file(EXPERIMENT.book(wc.setting)),
+        passages=lambda wc: passages_file(
+            EXPERIMENT.book(wc.setting), EXPERIMENT.settings[wc.setting].questions
+        ),
     output:
         report(
             folder_file(FineTune, "retrieval.csv"),

@@ -112,3 +112,44 @@ use rule score_predictions as score_open_base_predictions with:
         file_pattern(BaseModel, mode_kind("predictions", OPEN)),
     log:
         "logs/score/{model}/base/open/{book}/base.log",
+
+
+# A setting may answer a question set other than data.questions (settings.<name>.data.questions,
+# e.g. the facts control's): the base model answers it once, into
+# results/<model>/base/questions/<questions>/ (grid.questions_kind), closed and open book.
+use rule generate_answers as generate_base_answers_to with:
+    output:
+        answers=file_pattern(BaseModel, questions_kind("generations")),
+        timing=file_pattern(BaseModel, questions_kind("generations"), ".timing.json"),
+    log:
+        "logs/generate/{model}/base/questions/{questions}/base.log",
+    benchmark:
+        "logs/generate/{model}/base/questions/{questions}/base.benchmark.tsv"
+
+
+use rule score_predictions as score_base_predictions_to with:
+    input:
+        rules.generate_base_answers_to.output.answers,
+    output:
+        file_pattern(BaseModel, questions_kind("predictions")),
+    log:
+        "logs/score/{model}/base/questions/{questions}/base.log",
+
+
+use rule generate_open_base_answers as generate_open_base_answers_to with:
+    output:
+        answers=file_pattern(BaseModel, questions_kind(mode_kind("generations", OPEN))),
+        timing=file_pattern(BaseModel, questions_kind(mode_kind("generations", OPEN)), ".timing.json"),
+    log:
+        "logs/generate/{model}/base/questions/{questions}/open/{book}/base.log",
+    benchmark:
+        "logs/generate/{model}/base/questions/{questions}/open/{book}/base.benchmark.tsv"
+
+
+use rule score_predictions as score_open_base_predictions_to with:
+    input:
+        rules.generate_open_base_answers_to.output.answers,
+    output:
+        file_pattern(BaseModel, questions_kind(mode_kind("predictions", OPEN))),
+    log:
+        "logs/score/{model}/base/questions/{questions}/open/{book}/base.log",

@@ -372,7 +372,8 @@ def test_k_above_the_books_size_is_refused_before_any_job(tmp_path):
         return CorpusEntry.from_dict({"kind": "bible", "translation": "asv", "source": "pythonbible",
                                       "url": None, "sha256": None, "books": None, "max_verses": None,
                                       "path": None, "unit": "line", "revision": None, "split": None,
-                                      "column": "text", "max_examples": None, **keys})
+                                      "column": "text", "max_examples": None, "seed": 0, "count": 50,
+                                      "paraphrases": 1, **keys})
 
     preflight.open_book_corpus("asv", bible(books=["Ruth"]), 85)  # Ruth has 85 verses
     with pytest.raises(InputError, match=r"^config error: open_book\.k: 86 passages per question, "
@@ -385,6 +386,10 @@ def test_k_above_the_books_size_is_refused_before_any_job(tmp_path):
     text = bible(kind="text", path=str(notes))
     with pytest.raises(InputError, match=r"holds 3 lines"):
         preflight.open_book_corpus("notes", text, 4)
+    control = bible(kind="facts", count=5, paraphrases=2)  # 10 biographies
+    preflight.open_book_corpus("facts", control, 10)
+    with pytest.raises(InputError, match=r"but the book facts \(corpora\.facts\) holds 10 biographies"):
+        preflight.open_book_corpus("facts", control, 11)
 
 
 def test_a_reference_column_must_name_examples_of_the_book(tmp_path):
@@ -396,14 +401,16 @@ def test_a_reference_column_must_name_examples_of_the_book(tmp_path):
     book = CorpusEntry.from_dict({"kind": "text", "translation": "asv", "source": "pythonbible",
                                   "url": None, "sha256": None, "books": None, "max_verses": None,
                                   "path": str(notes), "unit": "line", "revision": None,
-                                  "split": None, "column": "text", "max_examples": None})
+                                  "split": None, "column": "text", "max_examples": None,
+                                  "seed": 0, "count": 50, "paraphrases": 1})
     table = tmp_path / "quiz.jsonl"
 
     def quiz(reference: str, column: str = "ref") -> QuestionSet:
         table.write_text('{"question": "How many ships?", "answer": "nine", "ref": "%s"}\n' % reference)
         return QuestionSet.from_dict({"kind": "table", "url": None, "sha256": None,
                                       "path": str(table), "question": "question",
-                                      "answer": "answer", "alternatives": None, "reference": column})
+                                      "answer": "answer", "alternatives": None, "reference": column,
+                                      "corpus": None})
 
     preflight.reference_column("questions.quiz.reference", quiz("notes.txt:1"), "notes", book)
     with pytest.raises(InputError, match=r"^config error: questions\.quiz\.reference: no value of column "

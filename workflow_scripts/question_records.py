@@ -2,7 +2,10 @@
 question: BibleQA's published file (data/raw/questions/<name>.tsv; records add its verse
 `reference`), or a table of the user's (questions.<name>: path, question, answer,
 alternatives and reference columns; records add `alternatives` and `reference` when those
-columns are named)."""
+columns are named), or the questions about a facts corpus (questions.<name>: kind facts,
+corpus; params.options.facts: that corpus's generator keys): one per fact, with the
+example it comes from as `reference`."""
+from bibleft import facts
 from bibleft.bibleqa import parse_bibleqa
 from bibleft.entry import run_step
 from bibleft.fileio import write_jsonl
@@ -13,6 +16,8 @@ def main(smk):
     options = smk.params.options
     if options["kind"] == "bibleqa":
         records = parse_bibleqa(smk.input.raw)
+    elif options["kind"] == "facts":
+        records = facts.questions(options["facts"]["seed"], options["facts"]["count"])
     else:
         records = read_question_table(smk.input.table, options["question"], options["answer"],
                                       options["alternatives"], options["reference"])

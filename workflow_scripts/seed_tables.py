@@ -1,7 +1,9 @@
 """Every metric per seed, their spread and pooled interval, per-seed and pooled paired
 tests, and how many seeds of each fine-tune got each question right (docs/metrics.md).
 
-Reads the base model's predictions (`base`: results/<model>/base/predictions/base.jsonl)
+Reads the base model's predictions (`base`: results/<model>/base/predictions/base.jsonl;
+a setting that answers another question set, `questions/<setting>/base`:
+results/<model>/base/questions/<set>/predictions/base.jsonl, openbook.closed_bases)
 and every fine-tune's (named by its FineTune.key, <setting>/seed<seed>/<method>:
 results/<model>/<setting>/seed<seed>/predictions/<method>.jsonl) and, open book, their
 open-book predictions (openbook.read_open_book: .../open/<book>/predictions/); writes
@@ -22,7 +24,7 @@ def main(smk):
     options = smk.params.options
     fine_tunes = fine_tunes_from(options["fine_tunes"])
     judge = JudgeOptions.from_dict(options["judge"], "params.options.judge").as_dict()
-    base = read_jsonl(smk.input.base)
+    base = openbook.closed_bases(smk.input, fine_tunes, read_jsonl)
     runs = {ft: read_jsonl(smk.input[ft.key]) for ft in fine_tunes}
     open_book = openbook.read_open_book(smk.input, fine_tunes, read_jsonl)
     seeds = openbook.seed_rows(base, runs, open_book, **judge)

@@ -2,7 +2,9 @@
 question when right in most of its seeds. Closed book (rule venn_diagram) or open book
 (rule open_venn_diagram, params.options.mode `open`).
 
-Reads the base model's predictions (`base`: results/<model>/base/predictions/base.jsonl)
+Reads the base model's predictions (`base`: results/<model>/base/predictions/base.jsonl;
+a setting that answers another question set, `questions/<setting>/base`:
+results/<model>/base/questions/<set>/predictions/base.jsonl, openbook.closed_bases)
 and every fine-tune's (named by its FineTune.key, <setting>/seed<seed>/<method>:
 results/<model>/<setting>/seed<seed>/predictions/<method>.jsonl), or open book the same
 runs' open-book predictions (openbook.read_open_book: inputs `open/...`); writes
@@ -16,9 +18,8 @@ from bibleft.entry import run_step
 from bibleft.figures import plot_venn_settings
 from bibleft.fileio import atomic_path, read_jsonl, write_json
 from bibleft.grid import OPEN, fine_tunes_from
-from bibleft.openbook import read_open_book
+from bibleft.openbook import closed_bases, closed_venn_sets, read_open_book
 from bibleft.openbook import venn_sets as open_venn_sets
-from bibleft.replicates import venn_sets
 
 
 def main(smk):
@@ -29,7 +30,7 @@ def main(smk):
         title += ", open book"
     else:
         runs = {ft: read_jsonl(smk.input[ft.key]) for ft in fine_tunes}
-        venn = venn_sets(read_jsonl(smk.input.base), runs)
+        venn = closed_venn_sets(closed_bases(smk.input, fine_tunes, read_jsonl), runs)
     with atomic_path(smk.output.png) as png, atomic_path(smk.output.svg) as svg:
         plot_venn_settings(venn, title, png, svg)
     write_json(smk.output.sets, venn)

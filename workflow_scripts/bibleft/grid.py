@@ -51,6 +51,14 @@ def mode_kind(kind: str, mode: str, book: str = "{book}") -> str:
     return kind if mode == CLOSED else f"{mode}/{book}/{kind}"
 
 
+def questions_kind(kind: str, questions: str = "{questions}") -> str:
+    """The `kind` of the base model's files on a question set other than data.questions
+    (a setting's data.questions, e.g. the facts control's): under questions/<name>/, e.g.
+    results/m/base/questions/facts/predictions/base.jsonl. A fine-tune's folder is its
+    setting's, so its files need no such level."""
+    return f"questions/{questions}/{kind}"
+
+
 @dataclass(frozen=True)
 class BaseModel:
     """The base model of `model`, as it answers and is probed (once per model)."""

@@ -35,6 +35,39 @@ def open_base_input(setting: str) -> str:
     return f"{OPEN}/{setting}/{BASE}"
 
 
+def closed_base_input(setting: str, other_questions: str | None) -> str:
+    """The input name of the base model's closed-book file for `setting`: `base`, shared by
+    every setting that answers data.questions, or `questions/<setting>/base` for a setting
+    that answers another set (`other_questions`)."""
+    return f"questions/{setting}/{BASE}" if other_questions else BASE
+
+
+def closed_bases(inputs, fine_tunes: list[FineTune], read) -> dict[str, list[dict]]:
+    """The base model's closed-book answers as each setting's tables compare with them
+    (read with `read`, each file once): `base`, or the setting's own question set's."""
+    settings = list(dict.fromkeys(ft.setting for ft in fine_tunes))
+    names = {s: f"questions/{s}/{BASE}" if f"questions/{s}/{BASE}" in inputs.keys() else BASE
+             for s in settings}
+    read_once = {name: read(inputs[name]) for name in dict.fromkeys(names.values())}
+    return {s: read_once[name] for s, name in names.items()}
+
+
+Bases = list[dict] | dict[str, list[dict]]  # the base model's answers, or per setting
+
+
+def _closed(table, base: Bases, runs: Runs, **settings) -> list[dict]:
+    """`table(base, runs)`, or per setting with its own base model's answers (closed_bases:
+    settings that answer different question sets); per-setting tables, so the rows are
+    those of one call wherever the settings share a base."""
+    if isinstance(base, dict):
+        return _per_setting(table, (base, runs), **settings)
+    return table(base, runs, **settings)
+
+
+def base_of(base: Bases, setting: str) -> list[dict]:
+    return base[setting] if isinstance(base, dict) else base
+
+
 def read_open_book(inputs, fine_tunes: list[FineTune], read) -> OpenBook | None:
     """The open-book files among a table rule's `inputs` (a Snakemake namedlist), read with
     `read`: (base model's by setting, fine-tunes'), or None when the run has no open book."""
@@ -60,29 +93,29 @@ def _relabelled(rows: list[dict], columns: tuple[str, ...]) -> list[dict]:
             for row in rows]
 
 
-def accuracy_rows(base: list[dict], runs: Runs, open_book: OpenBook | None) -> list[dict]:
+def accuracy_rows(base: Bases, runs: Runs, open_book: OpenBook | None) -> list[dict]:
     """accuracy.csv: replicates.accuracy_rows, then the same of open book (`base_open`,
     `full_open`, `lora_open`, `union_open`)."""
-    rows = replicates.accuracy_rows(base, runs)
+    rows = _closed(replicates.accuracy_rows, base, runs)
     if open_book:
         rows += _relabelled(_per_setting(replicates.accuracy_rows, open_book), ("variant",))
     return rows
 
 
-def seed_rows(base: list[dict], runs: Runs, open_book: OpenBook | None, **judge) -> list[dict]:
+def seed_rows(base: Bases, runs: Runs, open_book: OpenBook | None, **judge) -> list[dict]:
     """seeds.csv: replicates.seed_rows, then the same of open book (aggregate.csv and the
     run summary are built from these rows, so they hold both modes)."""
-    rows = replicates.seed_rows(base, runs, **judge)
+    rows = _closed(replicates.seed_rows, base, runs, **judge)
     if open_book:
         rows += _relabelled(_per_setting(replicates.seed_rows, open_book, **judge), ("variant",))
     return rows
 
 
-def significance_rows(base: list[dict], runs: Runs, open_book: OpenBook | None,
+def significance_rows(base: Bases, runs: Runs, open_book: OpenBook | None,
                       **judge) -> list[dict]:
     """significance.csv: replicates.replicate_significance_rows within closed book, then
     within open book, then across modes (cross_mode_rows)."""
-    rows = replicates.replicate_significance_rows(base, runs, **judge)
+    rows = _closed(replicates.replicate_significance_rows, base, runs, **judge)
     if open_book:
         rows += _relabelled(_per_setting(replicates.replicate_significance_rows, open_book,
                                          **judge), ("a", "b"))
@@ -90,7 +123,7 @@ def significance_rows(base: list[dict], runs: Runs, open_book: OpenBook | None,
     return rows
 
 
-def cross_mode_rows(base: list[dict], runs: Runs, open_book: OpenBook, **judge) -> list[dict]:
+def cross_mode_rows(base: Bases, runs: Runs, open_book: OpenBook, **judge) -> list[dict]:
     """Per setting, metric and pair of scores.CROSS_MODE_PAIRS (each variant closed against
     open book; the base model open book against each fine-tune closed book), an exact
     McNemar test in each seed and a sign test pooled over seeds (seed `all`), as
@@ -99,7 +132,7 @@ def cross_mode_rows(base: list[dict], runs: Runs, open_book: OpenBook, **judge) 
     rows = []
     for setting, fine_tunes in replicates.fine_tunes_by_setting(runs).items():
         seeds = list(dict.fromkeys(ft.seed for ft in fine_tunes))
-        named = {BASE: base, mode_variant(BASE, OPEN): bases[setting]}
+        named = {BASE: base_of(base, setting), mode_variant(BASE, OPEN): bases[setting]}
         for ft in fine_tunes:
             named[f"{ft.method}@{ft.seed}"] = runs[ft]
             named[f"{mode_variant(ft.method, OPEN)}@{ft.seed}"] = open_runs[ft]
@@ -138,10 +171,10 @@ def stability_columns(runs: Runs, open_book: OpenBook | None) -> list[str]:
     return columns
 
 
-def stability_rows(base: list[dict], runs: Runs, open_book: OpenBook | None) -> list[dict]:
+def stability_rows(base: Bases, runs: Runs, open_book: OpenBook | None) -> list[dict]:
     """stability.csv: replicates.stability_rows, each question's row with open book's
     columns beside closed book's (`base_open`, `<method>_open_right`)."""
-    rows = replicates.stability_rows(base, runs)
+    rows = _closed(replicates.stability_rows, base, runs)
     if not open_book:
         return rows
     opened = _per_setting(replicates.stability_rows, open_book)
@@ -153,6 +186,13 @@ def stability_rows(base: list[dict], runs: Runs, open_book: OpenBook | None) -> 
         row.update({f"{mode_variant(key[:-len('_right')], OPEN)}_right": value
                     for key, value in other.items() if key.endswith("_right")})
     return rows
+
+
+def closed_venn_sets(base: Bases, runs: Runs) -> dict[str, dict]:
+    """venn_sets of closed book (venn.png): per setting, against its own base model's answers."""
+    if not isinstance(base, dict):
+        return replicates.venn_sets(base, runs)
+    return venn_sets((base, runs))
 
 
 def venn_sets(open_book: OpenBook) -> dict[str, dict]:

@@ -165,6 +165,9 @@ class CorpusEntry(_Section):
     split: str | None
     column: str
     max_examples: int | None  # text, datasets: the slice
+    seed: int                 # facts: the generator's (bibleft.facts)
+    count: int                # facts: invented people
+    paraphrases: int          # facts: phrasings of each biography
 
     @property
     def is_bible(self) -> bool:
@@ -178,7 +181,7 @@ class CorpusEntry(_Section):
         """The keys that pick the training examples out of the corpus."""
         if self.is_bible:
             return {"books": self.books, "max_verses": self.max_verses}
-        return {"max_examples": self.max_examples}
+        return {"max_examples": self.max_examples}  # facts: null, the generator's keys size it
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,7 @@ class QuestionSet(_Section):
     answer: str
     alternatives: str | None
     reference: str | None     # table: the example each answer comes from (open book's recall)
+    corpus: str | None        # facts: the facts corpus asked about
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,7 @@ class Setting:
     lora: LoraOptions
     verse_format: str
     corpus: str
+    questions: str            # the question set its runs answer (data.questions unless set)
 
     def train_options(self, fine_tune: FineTune) -> TrainOptions:
         return self.train.for_fine_tune(fine_tune)
@@ -278,7 +283,8 @@ class Experiment:
                 name, TrainOptions.from_dict(resolved["train"], f"settings.{name}.train",
                                              seed=None, resume_dir=None),
                 LoraOptions.from_dict(resolved["lora"], f"settings.{name}.lora"),
-                resolved["data"]["verse_format"], resolved["data"]["corpus"])
+                resolved["data"]["verse_format"], resolved["data"]["corpus"],
+                resolved["data"]["questions"])
         return cls(
             grid=Grid.from_config(config["run"]),
             models={slug: ModelEntry.from_dict(entry, f"models.{slug}")
@@ -303,6 +309,12 @@ class Experiment:
     def question_set(self) -> QuestionSet:
         """The question set every model answers (data.questions)."""
         return self.questions[self.data.questions]
+
+    def other_questions(self, setting: str) -> str | None:
+        """The question set a setting's runs answer where it is not data.questions (the base
+        model's answers to it then lie in results/<model>/base/questions/<name>/), else None."""
+        name = self.settings[setting].questions
+        return None if name == self.data.questions else name
 
     def book(self, setting: str) -> str:
         """The corpus a setting's runs answer open book from: open_book.corpus, or else the

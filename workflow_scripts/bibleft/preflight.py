@@ -68,7 +68,8 @@ def bible_verse_count(books: list[str] | None) -> int | None:
 
 def open_book_corpus(name: str, entry, k: int) -> None:
     """open_book.k is no more than the passages book `name` (a corpora entry) can hold: a
-    Bible's verses in its slice, a text's lines or paragraphs (read now); a dataset's rows
+    Bible's verses in its slice, a text's lines or paragraphs (read now), generated facts'
+    biographies (count x paraphrases); a dataset's rows
     are counted by the index job. Else one line naming open_book.k."""
     from .corpora import text_examples
 
@@ -85,6 +86,8 @@ def open_book_corpus(name: str, entry, k: int) -> None:
         if entry.max_examples is not None:
             count = min(count, entry.max_examples)
         what = f"{entry.unit}s"
+    elif entry.kind == "facts":
+        count, what = entry.count * entry.paraphrases, "biographies"
     else:
         return
     if count is not None and k > count:
@@ -128,17 +131,21 @@ def reference_column(key: str, questions, book: str, entry) -> None:
 
 # --- at the start of a run: what it will do, and where -------------------------------------
 
-def plan_line(grid, config_files: list[str], device: str, books: list[str] = ()) -> str:
+def plan_line(grid, config_files: list[str], device: str, books: list[str] = (),
+              question_sets: int = 1, open_base_sets: int | None = None) -> str:
     """One line: models x settings x seeds and how many jobs of the grid that makes (with
-    open book, its answer sets from `books` too: the base model answers once per book), the
-    config files in the order they were merged (each over the ones before), the device."""
+    open book, its answer sets from `books` too), the config files in the order they were
+    merged (each over the ones before), the device. The base model answers once per question
+    set the settings answer (`question_sets`) and, open book, once per (book, question set)
+    (`open_base_sets`, None: one per book)."""
     def count(items, word):
         return f"{len(items)} {word}{'s' if len(items) != 1 else ''} ({', '.join(map(str, items))})"
 
     fine_tunes = sum(len(grid.fine_tunes(model)) for model in grid.models)
-    answers = f"{fine_tunes + len(grid.models)} answer sets"
+    answers = f"{fine_tunes + len(grid.models) * question_sets} answer sets"
     if books:
-        answers += (f" closed book and {fine_tunes + len(grid.models) * len(books)} open book "
+        open_base = len(books) if open_base_sets is None else open_base_sets
+        answers += (f" closed book and {fine_tunes + len(grid.models) * open_base} open book "
                     f"(from {', '.join(books)})")
     return (f"plan: {count(grid.models, 'model')} x {count(grid.settings, 'setting')} x "
             f"{count(grid.seeds, 'seed')} = {fine_tunes} fine-tunes, {answers}; "

@@ -111,9 +111,10 @@ def top_passages(retriever, questions: list[str], k: int) -> list[list[tuple[int
     return out
 
 
-def gold_passages(question: dict, index_of: dict[str, int], bible: bool) -> tuple[str, list[int]]:
+def gold_passages(question: dict, index_of: dict[str, list[int]],
+                  bible: bool) -> tuple[str, list[int]]:
     """(gold_status, passage indices) of a question record: where its `reference` names a
-    passage of the book (`index_of`: reference -> index). A Bible's references are read as
+    passage of the book (`index_of`: reference -> indices). A Bible's references are read as
     verses (`Ru 4:2` is Ruth 4:2); other corpora's are matched as written."""
     from .references import verse_references
 
@@ -123,7 +124,7 @@ def gold_passages(question: dict, index_of: dict[str, int], bible: bool) -> tupl
     names = verse_references(reference) if bible else [reference]
     if not names:
         return UNMAPPED, []
-    found = [index_of[name] for name in names if name in index_of]
+    found = [i for name in names for i in index_of.get(name, [])]
     return (IN_BOOK, found) if found else (NOT_IN_BOOK, [])
 
 
@@ -135,9 +136,11 @@ def retrieve(retriever, passages: list[dict], questions: list[dict], k: int,
     if k > len(passages):
         raise InputError(f"open_book.k: {k} passages per question, but the book has only "
                          f"{len(passages)}; lower open_book.k")
-    index_of: dict[str, int] = {}
+    # A reference may name several passages (a facts corpus's phrasings of one person):
+    # any of them is gold.
+    index_of: dict[str, list[int]] = {}
     for i, passage in enumerate(passages):
-        index_of.setdefault(passage["reference"], i)
+        index_of.setdefault(passage["reference"], []).append(i)
     records = []
     for question, ranked in zip(questions, top_passages(retriever, [q["question"] for q in questions], k)):
         status, gold = gold_passages(question, index_of, bible)
