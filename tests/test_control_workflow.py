@@ -5,10 +5,7 @@ in its own folder; the study's files stay as they were."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,15 +13,11 @@ from bibleft import facts
 from bibleft.fileio import read_jsonl
 from workflow_helpers import (TINY_MODEL, TINY_SEEDS, own_copy_of_run, planned_jobs,
                               shared_run_config, snakemake, with_overlay, write_config)
-from test_open_book_workflow import digests
+from test_open_book_workflow import csv_rows, digests
 
 pytestmark = pytest.mark.e2e  # runs the workflow through the snakemake CLI
 
 SEED, COUNT, PHRASINGS = 3, 3, 2  # 3 people, 12 questions, 6 biographies
-
-
-def csv_rows(path: Path) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(path.read_text())))
 
 
 def test_the_control_end_to_end_in_both_answering_modes(tiny_run, tmp_path):

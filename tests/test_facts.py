@@ -15,7 +15,7 @@ from bibleft import facts, retrieval
 from bibleft.asv import verses_from_pythonbible
 from bibleft.configcheck import load_schema, validate_config
 from bibleft.errors import InputError
-from workflow_helpers import ROOT
+from workflow_helpers import ROOT, with_dotted
 
 SCHEMA = load_schema(ROOT / "schemas" / "config.schema.yaml")
 
@@ -103,13 +103,7 @@ def control_config(**changes) -> dict:
         "models": {"gpt2": {"source": "openai-community/gpt2", "lora_targets": ["c_attn"]}},
         "settings": {"paper": {}, "control": {"data": {"corpus": "facts", "questions": "people"}}},
     }
-    for dotted, value in changes.items():
-        node = config
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return config
+    return with_dotted(config, changes)
 
 
 def test_a_control_config_validates_with_the_generators_defaults():

@@ -197,6 +197,12 @@ def test_the_plan_line_names_the_grid_the_config_files_and_the_device():
     opened = preflight.plan_line(Grid(("gpt2",), ("paper", "kjv"), (42,)), ["config.yaml"], "CPU",
                                  books=["asv", "kjv"])
     assert "= 4 fine-tunes, 5 answer sets closed book and 6 open book (from asv, kjv); " in opened
+    # A setting answering another question set (the facts control): the base model answers
+    # each set once, open book once per (book, set): the demo control grid's line.
+    control = preflight.plan_line(Grid(("m",), ("paper", "facts-p1", "facts-p4"), (42, 43)),
+                                  ["config.yaml"], "CPU", books=["asv", "facts-p1", "facts-p4"],
+                                  question_sets=2, open_base_sets=3)
+    assert "= 12 fine-tunes, 14 answer sets closed book and 15 open book (from asv, facts-p1, facts-p4)" in control
     assert preflight.device_words(True, "local", []) == "CPU (no CUDA GPU visible)"
     assert preflight.device_words(False, "slurm", []).startswith("jobs go to slurm")
     assert preflight.gpu_warning(1, ["0"]) is None and preflight.gpu_warning(0, []) is None

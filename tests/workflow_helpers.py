@@ -128,6 +128,11 @@ def tiny_config(model_dir: Path, bibleqa: Path, **overrides) -> dict:
         # Ruth is seen in training, Genesis not (and BBE's text is sound in Genesis 1-42).
         "probes": {"books": ["Genesis", "Ruth"], "verses": 6, "completions": 3, "batch_size": 4},
     }
+    return with_dotted(config, overrides)
+
+
+def with_dotted(config: dict, overrides: dict) -> dict:
+    """`config` with each `{"a.b.c": value}` of `overrides` set at that path (made as needed)."""
     for dotted, value in overrides.items():
         node = config
         *parents, leaf = dotted.split(".")
