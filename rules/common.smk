@@ -260,9 +260,7 @@ def question_records_options(name):
 def questions_file(name=None):
     """A question set's records (None: data.questions, which every setting answers unless
     it names another)."""
-    return expand(
-        rules.question_records.output[0], questions=name or EXPERIMENT.data.questions
-    )[0]
+    return expand(rules.question_records.output[0], questions=name or EXPERIMENT.data.questions)[0]
 
 
 def run_questions(wildcards):
@@ -381,7 +379,10 @@ def fine_tunes_options(wildcards):
 
 
 def answering_inputs(wildcards):
-    return {"questions": questions_file(run_questions(wildcards)), **model_inputs(run_of(wildcards))}
+    return {
+        "questions": questions_file(run_questions(wildcards)),
+        **model_inputs(run_of(wildcards)),
+    }
 
 
 def passages_file(book, questions):
@@ -485,7 +486,9 @@ def variant_files(kind, suffix=".jsonl", modes=None):
                 base_kind(kind, wildcards.setting, mode), suffix
             )
             for run in tuned:
-                files[mode_variant(run.variant, mode)] = run.file(mode_kind(kind, mode, book), suffix)
+                files[mode_variant(run.variant, mode)] = run.file(
+                    mode_kind(kind, mode, book), suffix
+                )
         return files
 
     return inputs
@@ -566,7 +569,12 @@ onstart:
             preflight.device_words(workflow.local_exec, executor, gpu_ids),
             EXPERIMENT.books_in_use() if OPEN in EXPERIMENT.open_book.modes else [],
             len(set(EXPERIMENT.settings[s].questions for s in GRID.settings)),
-            len(set((EXPERIMENT.book(s), EXPERIMENT.settings[s].questions) for s in GRID.settings)),
+            len(
+                set(
+                    (EXPERIMENT.book(s), EXPERIMENT.settings[s].questions)
+                    for s in GRID.settings
+                )
+            ),
         ),
         file=sys.stderr,
     )

@@ -139,7 +139,9 @@ use rule score_predictions as score_base_predictions_to with:
 use rule generate_open_base_answers as generate_open_base_answers_to with:
     output:
         answers=file_pattern(BaseModel, questions_kind(mode_kind("generations", OPEN))),
-        timing=file_pattern(BaseModel, questions_kind(mode_kind("generations", OPEN)), ".timing.json"),
+        timing=file_pattern(
+            BaseModel, questions_kind(mode_kind("generations", OPEN)), ".timing.json"
+        ),
     log:
         "logs/generate/{model}/base/questions/{questions}/open/{book}/base.log",
     benchmark:
