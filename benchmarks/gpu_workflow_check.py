@@ -137,8 +137,8 @@ def wheel_pins() -> dict[str, str]:
 
 # Imported only on paths the check does not take: GGUF model sources, pythonbible corpora
 # (the check reads the ASV as a url), the MLflow and W&B trackers, open book's retrieval
-# (open_book.enabled is off in the check).
-OPTIONAL_IMPORTS = {"gguf", "pythonbible", "mlflow", "wandb", "bm25s", "Stemmer"}
+# (open_book.enabled is off in the check), the facts control's generator (no facts corpus).
+OPTIONAL_IMPORTS = {"gguf", "pythonbible", "mlflow", "wandb", "bm25s", "Stemmer", "faker"}
 
 
 def uncovered_imports() -> list[str]:
