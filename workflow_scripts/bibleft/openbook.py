@@ -35,18 +35,24 @@ def open_base_input(setting: str) -> str:
     return f"{OPEN}/{setting}/{BASE}"
 
 
+def own_base_input(setting: str) -> str:
+    """The input name of the base model's closed-book file for a setting that answers a
+    question set other than data.questions."""
+    return f"questions/{setting}/{BASE}"
+
+
 def closed_base_input(setting: str, other_questions: str | None) -> str:
     """The input name of the base model's closed-book file for `setting`: `base`, shared by
-    every setting that answers data.questions, or `questions/<setting>/base` for a setting
-    that answers another set (`other_questions`)."""
-    return f"questions/{setting}/{BASE}" if other_questions else BASE
+    every setting that answers data.questions, or own_base_input for a setting that answers
+    another set (`other_questions`)."""
+    return own_base_input(setting) if other_questions else BASE
 
 
 def closed_bases(inputs, fine_tunes: list[FineTune], read) -> dict[str, list[dict]]:
     """The base model's closed-book answers as each setting's tables compare with them
     (read with `read`, each file once): `base`, or the setting's own question set's."""
     settings = list(dict.fromkeys(ft.setting for ft in fine_tunes))
-    names = {s: f"questions/{s}/{BASE}" if f"questions/{s}/{BASE}" in inputs.keys() else BASE
+    names = {s: own_base_input(s) if own_base_input(s) in inputs.keys() else BASE
              for s in settings}
     read_once = {name: read(inputs[name]) for name in dict.fromkeys(names.values())}
     return {s: read_once[name] for s, name in names.items()}
