@@ -330,7 +330,7 @@ FINE_TUNED = {"finetune": 2 * N_RUNS, "loss_curves": 1, "generate_answers": 2 * 
 FLIPS = {
     "train.packing": FINE_TUNED, "train.group_by_length": FINE_TUNED, "train.eos": FINE_TUNED,
     "train.tf32": FINE_TUNED, "train.gradient_checkpointing": FINE_TUNED,
-    "train.compile": FINE_TUNED,
+    "train.compile": FINE_TUNED, "train.padding_free": FINE_TUNED,
     "eval.chat_template": ANSWERED, "eval.prefix_cache": ANSWERED,
     "eval.tf32": {**ANSWERED, **PROBED},
     "score.ignore_case": SCORED,

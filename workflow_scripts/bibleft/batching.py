@@ -104,6 +104,42 @@ def collate(examples: list[list[int]], pad_id: int, max_length: int | None = Non
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
+def collate_padding_free(examples: list[list[int]], pad_id: int, max_length: int | None = None,
+                         pad_multiple: int = 1) -> dict:
+    """The batch as one row without padding: {input_ids, labels, position_ids} of shape
+    [1, real tokens], and `attention_mask` marking the real tokens (for counting them; the
+    model is not given it).
+
+    transformers' own collator for it (`DataCollatorWithFlattening`) lays the examples end
+    to end, restarts the position ids at each and leaves each example's first token out of
+    the labels, which no position of its own predicts, as in a padded batch. Called without
+    an attention mask and without a cache, a model of `PADDING_FREE_MODEL_TYPES` builds its
+    packed-sequence mask from those position ids (masking_utils.find_packed_sequence_indices):
+    each example attends to itself alone, so the predictions and the loss (the mean over the
+    same labels) are a padded batch's, with no position computed for a pad.
+
+    `pad_multiple` rounds the row up with pads after the last example, laid out as an
+    example of their own (positions from 0, out of the loss), so they see nothing real and
+    nothing real sees them.
+    """
+    from transformers import DataCollatorWithFlattening
+
+    if max_length is not None:
+        examples = [ex[:max_length] for ex in examples]
+    batch = DataCollatorWithFlattening(separator_id=IGNORE_INDEX)(
+        [{"input_ids": ex} for ex in examples], return_tensors="pt")
+    real = batch["input_ids"].shape[1]
+    extra = -(-real // pad_multiple) * pad_multiple - real if pad_multiple > 1 else 0
+    if extra:
+        batch["input_ids"] = torch.cat([batch["input_ids"], torch.full((1, extra), pad_id)], 1)
+        batch["labels"] = torch.cat([batch["labels"], torch.full((1, extra), IGNORE_INDEX)], 1)
+        batch["position_ids"] = torch.cat([batch["position_ids"], torch.arange(extra)[None]], 1)
+    attention_mask = torch.zeros_like(batch["input_ids"])
+    attention_mask[:, :real] = 1
+    return {"input_ids": batch["input_ids"], "attention_mask": attention_mask,
+            "labels": batch["labels"], "position_ids": batch["position_ids"]}
+
+
 def collate_fixed(examples: list[list[int]], pad_id: int, length: int) -> dict:
     """Pad every example to a fixed length (what the study most likely did); for benchmarks."""
     return collate(examples, pad_id, max_length=length, pad_to=length)

@@ -62,6 +62,23 @@ def load_causal_lm(path: str | Path, dtype=None, trust_remote_code: bool = False
     return model.to(device) if device is not None else model
 
 
+# The architectures of the registry (config.yaml's models:) whose transformers 5 code builds
+# its attention mask with position ids (masking_utils' packed-sequence masks), so a
+# padding-free batch (batching.collate_padding_free) trains exactly as a padded one:
+# GPT-2, Llama (SmolLM2), Qwen2, GPT-NeoX (Pythia), Gemma 3 (text). Each is checked by
+# tests/test_padding_free.py on a tiny model; another architecture trains on padded
+# batches, which every causal LM takes.
+PADDING_FREE_MODEL_TYPES = frozenset({"gpt2", "llama", "qwen2", "gpt_neox", "gemma3_text"})
+
+
+def takes_padding_free(model) -> bool:
+    """Whether `model` (or the model a peft wrapper holds) trains on padding-free batches:
+    its architecture is one of PADDING_FREE_MODEL_TYPES and it attends with sdpa or eager
+    attention (what `load_causal_lm` asks for), whose masks the position ids build."""
+    config = model.config
+    return (config.model_type in PADDING_FREE_MODEL_TYPES
+            and getattr(config, "_attn_implementation", "sdpa") in ("sdpa", "eager"))
+
 def _uses_conv1d(model, targets: list[str]) -> bool:
     from transformers.pytorch_utils import Conv1D
 

@@ -68,6 +68,7 @@ class TrainOptions(_Section):
     compile: Any            # false, true or a mode; at setting level also {full: .., lora: ..}
     compile_scope: str | None  # None for an eager job: it has no scope
     pad_multiple: int
+    padding_free: bool        # eager jobs only: for_fine_tune turns it off under compile
     log_every: int
     checkpoint_every: int
     report_to: list
@@ -79,12 +80,16 @@ class TrainOptions(_Section):
     def for_fine_tune(self, fine_tune: FineTune) -> TrainOptions:
         """The options of one fine-tuning job: its seed and resume folder, and `compile`
         resolved to its method's mode, so a per-method change reruns only that method's
-        job; an eager job has no compile scope, so changing the scope does not rerun it."""
+        job; an eager job has no compile scope, so changing the scope does not rerun it.
+        A compiled job trains on padded batches (a graph is made per batch shape, which
+        `pad_multiple` buckets; a padding-free row's length varies with every step), so
+        `padding_free` is off for it and changing it does not rerun it."""
         mode = self.compile
         if isinstance(mode, dict):
             mode = mode.get(fine_tune.method, False)  # a method the mapping leaves out: eager
         return replace(self, seed=fine_tune.seed, resume_dir=fine_tune.resume_dir, compile=mode,
-                       compile_scope=self.compile_scope if mode else None)
+                       compile_scope=self.compile_scope if mode else None,
+                       padding_free=self.padding_free and not mode)
 
 
 @dataclass(frozen=True)

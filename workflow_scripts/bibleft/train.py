@@ -27,6 +27,7 @@ from .checkpointing import TrainParts, TrainState, settings_fingerprint
 from .compiling import (CUDA_GRAPH_MODES, compile_counts, compile_for_training, compile_mode,
                         compile_report, report_line)
 from .errors import InputError
+from .modeling import takes_padding_free
 from .options import TrainOptions
 from .precision import configure_matmul
 
@@ -42,18 +43,23 @@ class Preempted(SystemExit):
 @dataclass(frozen=True)
 class TrainData:
     """What a run learns from: the examples (token id lists; each ends in EOS only if
-    `train.eos` asked for it: see corpus.with_eos) and the pad token. Batches are padded
-    to their longest example (cut at `train.max_length`, rounded up to `train.pad_multiple`)
-    or, with `fixed_length`, every example to that length (the benchmarks' comparison
-    with the study's likely way; no setting asks for it)."""
+    `train.eos` asked for it: see corpus.with_eos) and the pad token. A step's examples
+    (cut at `train.max_length`) are laid in one row without padding (`padding_free`), or
+    padded to their longest (rounded up to `train.pad_multiple`), or, with `fixed_length`,
+    every example to that length (the benchmarks' comparison with the study's likely way;
+    no setting asks for it)."""
 
     examples: list[list[int]]
     pad_id: int
     fixed_length: int | None = None
 
-    def collate(self, rows: list[list[int]], options: TrainOptions) -> dict:
+    def collate(self, rows: list[list[int]], options: TrainOptions,
+                padding_free: bool = False) -> dict:
         if self.fixed_length is not None:
             return batching.collate_fixed(rows, self.pad_id, self.fixed_length)
+        if padding_free:
+            return batching.collate_padding_free(rows, self.pad_id, max_length=options.max_length,
+                                                 pad_multiple=options.pad_multiple)
         return batching.collate(rows, self.pad_id, max_length=options.max_length,
                                 pad_multiple=options.pad_multiple)
 
@@ -254,6 +260,12 @@ class Trainer:
         self.total_steps = options.epochs * self.per_epoch
         if options.max_steps:
             self.total_steps = min(self.total_steps, options.max_steps)
+        # Fixed blocks (packing) and fixed lengths hold no padding to leave out.
+        # A compiled model makes a graph per batch shape (TrainOptions.for_fine_tune turns
+        # padding_free off for compiled jobs; this is for direct callers).
+        self.padding_free = (options.padding_free and not options.packing
+                             and data.fixed_length is None and not compile_mode(options.compile)
+                             and takes_padding_free(model))
         self.model, self.optimizer, self.scheduler = self._prepare(model)
         self.scaler = getattr(accelerator, "scaler", None)
         self.compile_mode = compile_mode(options.compile)
@@ -311,7 +323,20 @@ class Trainer:
                 f"{self.accelerator.num_processes} process(es) steps/epoch={self.per_epoch} "
                 f"total_steps={self.total_steps} epochs={options.epochs} "
                 f"device={self.accelerator.device} precision={self.precision} matmul={self.matmul} "
-                f"trainable={trainable:,}/{total:,} packing={options.packing}")
+                f"trainable={trainable:,}/{total:,} packing={options.packing} "
+                f"batches={self.batch_layout()}")
+
+    def batch_layout(self) -> str:
+        """How a step's examples are laid out, for the banner."""
+        options = self.options
+        if self.data.fixed_length is not None:
+            return f"padded to {self.data.fixed_length}"
+        if self.padding_free:
+            return "padding-free"
+        if options.padding_free and not options.packing and not self.compile_mode:
+            kind = self.unwrapped_model().config.model_type
+            return f"padded (architecture {kind} is not in PADDING_FREE_MODEL_TYPES)"
+        return "padded"
 
     def compile_summary(self) -> dict | None:
         return compile_report(self.compile_mode, self.compile_before) if self.compile_mode else None
@@ -351,21 +376,25 @@ class Trainer:
         # while the GPU still runs this one.
         cuda = self.accelerator.device.type == "cuda"
         return {k: (v.pin_memory() if cuda else v).to(self.accelerator.device, non_blocking=True)
-                for k, v in self.data.collate(rows, self.options).items()}
+                for k, v in self.data.collate(rows, self.options, self.padding_free).items()}
 
     def step(self, batch: dict) -> torch.Tensor:
         """One optimisation step on a batch on the device; returns its loss, detached."""
-        # Batches are padded on the right, so under causal attention no real token can see
-        # a pad (each pad comes after it) and pads are out of the loss: the attention mask
-        # changes nothing. Given one, transformers builds a 4-D mask, tests it on the host
-        # (a GPU sync every step) and cannot use flash attention.
+        # No attention mask is given. A padded batch is padded on the right, so under causal
+        # attention no real token can see a pad (each pad comes after it) and pads are out
+        # of the loss: the mask changes nothing, and given one, transformers builds a 4-D
+        # mask, tests it on the host (a GPU sync every step) and cannot use flash attention.
+        # A padding-free row brings its position ids instead, from which transformers
+        # builds the mask that keeps each example to itself (it does so only when given
+        # no attention mask and no cache).
         if self.cuda_graphs:  # a new training step: earlier graph outputs may be reused
             torch.compiler.cudagraph_mark_step_begin()
+        positions = {"position_ids": batch["position_ids"]} if "position_ids" in batch else {}
         # use_cache=False: training needs no KV cache, and building one costs ops and,
         # under per-block compilation, a recompile per block (its layer index).
         with self.accelerator.autocast():
             loss = self.forward(input_ids=batch["input_ids"], labels=batch["labels"],
-                                use_cache=False).loss
+                                use_cache=False, **positions).loss
         self.accelerator.backward(loss)
         if self.options.max_grad_norm:
             self.accelerator.clip_grad_norm_(self.params, self.options.max_grad_norm)
@@ -380,6 +409,7 @@ class Trainer:
         return {
             "steps": step, "steps_per_epoch": self.per_epoch, "epochs": self.options.epochs,
             "examples": len(self.examples), "batch_size": self.options.batch_size,
+            "batches": self.batch_layout(),
             "processes": self.accelerator.num_processes, "tokens_seen": state.tokens_seen,
             "seconds_total": elapsed,
             "seconds_per_epoch": elapsed / (step / self.per_epoch) if step else None,
