@@ -12,7 +12,10 @@ Training, full and LoRA (the demo's r=8, alpha=8 on every linear projection), on
 demo's slice of the ASV (Genesis, its first 400 verses, one example per verse in
 `reference_text`, no EOS), batch 8, learning rate 5e-5, seed 42, the same number of steps
 (--steps after one warm-up step; the default, 1 + 49, is the demo's one epoch):
-  ours         bibleft.train.train(), as rule finetune runs it (eager, dynamic padding);
+  ours         bibleft.train.train(), as rule finetune runs it (eager; padding-free
+               batches: a step's verses in one row, position ids restarting at each);
+  ours padded  the same with train.padding_free false: each batch padded to its longest
+               verse (what the workflow did before), the same steps (--no-padded skips it);
   Trainer      transformers.Trainer as the study set it up: TrainingArguments' defaults
                (AdamW as the installed transformers picks it, linear schedule, no warm-up,
                clipping at 1.0) with the study's batch 8 and learning rate 5e-5,
@@ -21,10 +24,6 @@ demo's slice of the ASV (Genesis, its first 400 verses, one example per verse in
   Trainer 512  the same, every verse padded to 512 tokens when tokenized
                (padding="max_length", max_length=512: the study's most likely way,
                docs/performance.md), for --fixed-steps steps (each is ~12x the work).
-  padding-free a prototype of ours, not the workflow's (--prototype-steps, on the CPU):
-               train()'s model, seed, batches, optimizer and schedule in a plain loop, each
-               step's verses in one row without padding (position ids restart per verse),
-               to measure what train() would gain from such batches at the same losses.
 For each: real (non-padding) tokens per second and seconds per step over the steps after
 the warm-up, peak memory, the loss of every step, and the trained model's loss on the
 first --eval-verses verses of the slice (the same verses for every run: how far the
@@ -202,7 +201,7 @@ def our_trainable(spec: dict) -> tuple:
 
 def worker_train_ours(spec: dict) -> dict:
     """Our fine-tune, as rule finetune runs it: train()."""
-    from bibleft.batching import collate, rows_by_step
+    from bibleft.batching import collate, collate_padding_free, rows_by_step
     from bibleft.train import TrainData, train
 
     tokenizer, model, options, examples = our_trainable(spec)
@@ -212,8 +211,10 @@ def worker_train_ours(spec: dict) -> dict:
     ends_wall = [w.seconds for w in clock.windows]
     tokens = [clock.windows[0].tokens_seen] + [b.tokens_seen - a.tokens_seen for a, b in
                                                 zip(clock.windows, clock.windows[1:])]
-    # The padded positions per step, recounted from the same batches train() drew.
-    positions = [collate(rows, tokenizer.pad_token_id)["input_ids"].numel()
+    # The positions computed per step (pads included), recounted from the same batches
+    # train() drew, laid out as it laid them.
+    lay = collate_padding_free if result.summary["batches"] == "padding-free" else collate
+    positions = [lay(rows, tokenizer.pad_token_id)["input_ids"].numel()
                  for rows in rows_by_step(examples, options.batch_size, options.seed,
                                           options.group_by_length, 0, len(ends_wall))]
     return {"losses": [r["loss"] for r in result.records], "tokens_per_step": tokens,
@@ -221,60 +222,8 @@ def worker_train_ours(spec: dict) -> dict:
             "eval_loss": eval_loss(result.model, examples[:spec["eval_verses"]],
                                    tokenizer.pad_token_id),
             "device": str(device_of()), "peak_device_mb": peak_device_mb(device_of()),
-            "summary": {k: result.summary[k] for k in ("precision", "matmul_precision", "device")}}
-
-
-def padding_free(rows: list[list[int]]) -> dict:
-    """A step's verses as one row without padding: position ids restart at each verse, so
-    transformers' attention masks see each verse alone (its packed-sequence masks), and
-    each verse's first token is out of the loss, as in a padded batch: the same
-    predictions, the same loss, no position computed for a pad."""
-    import torch
-
-    from bibleft.batching import IGNORE_INDEX
-
-    input_ids = torch.tensor([[token for row in rows for token in row]])
-    position_ids = torch.tensor([[i for row in rows for i in range(len(row))]])
-    labels = input_ids.clone()
-    starts = torch.tensor([0] + [len(row) for row in rows[:-1]]).cumsum(0)
-    labels[0, starts] = IGNORE_INDEX
-    return {"input_ids": input_ids, "position_ids": position_ids, "labels": labels}
-
-
-def worker_train_padding_free(spec: dict) -> dict:
-    """A prototype, not the workflow's: our fine-tune's steps (the same model, seed, batches,
-    optimizer, schedule and clipping as train()) on padding-free batches, in a plain loop
-    on the CPU. What train() would gain from them; the losses must be ours."""
-    import torch
-    from transformers import get_linear_schedule_with_warmup
-
-    from bibleft.batching import rows_by_step
-
-    tokenizer, model, options, examples = our_trainable(spec)
-    counts = trainable_counts(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=options.learning_rate,
-                                  weight_decay=options.weight_decay, fused=True)
-    # ours' schedule: down to 0 at ours' last step, whatever this prototype stops at
-    scheduler = get_linear_schedule_with_warmup(optimizer, options.warmup_steps, options.max_steps)
-    model.train()
-    losses, wall, cpu, tokens = [], [], [], []
-    for rows in rows_by_step(examples, options.batch_size, options.seed, options.group_by_length,
-                             0, 1 + spec["steps"]):
-        loss = model(**padding_free(rows), use_cache=False).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, options.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        wall.append(time.perf_counter())
-        cpu.append(time.process_time())
-        tokens.append(sum(map(len, rows)))
-    return {"losses": losses, "tokens_per_step": tokens,
-            **window_figures(wall, cpu, tokens, tokens), **counts,
-            "eval_loss": eval_loss(model, examples[:spec["eval_verses"]], tokenizer.pad_token_id),
-            "device": str(device_of()), "peak_device_mb": peak_device_mb(device_of())}
+            "summary": {k: result.summary[k]
+                        for k in ("precision", "matmul_precision", "device", "batches")}}
 
 
 # What the run records of the Trainer's TrainingArguments: the defaults that decide training.
@@ -415,7 +364,6 @@ def worker_answer_pipeline(spec: dict) -> dict:
 
 
 WORKERS = {"train_ours": worker_train_ours, "train_trainer": worker_train_trainer,
-           "train_padding_free": worker_train_padding_free,
            "answer_ours": worker_answer_ours, "answer_pipeline": worker_answer_pipeline}
 
 
@@ -540,14 +488,14 @@ def measure_training(prepared: dict, config: dict, args, by_cpu: bool) -> dict:
             "train_trainer", trainer_spec(spec, args.steps, None), args.workdir,
             f"train-trainer-{method}", args.threads)
         ratios[f"{method} vs Trainer"] = ratios_vs_trainer(ours, peer, per)
-        if args.prototype_steps and not args.cuda:
-            say(f"training {method}: ours on padding-free batches (a prototype), "
-                f"1 + {args.prototype_steps} steps")
-            proto = rows[f"padding-free {method}"] = run_worker(
-                "train_padding_free", {**spec, "steps": args.prototype_steps}, args.workdir,
-                f"train-padding-free-{method}", args.threads)
-            ratios[f"{method} padding-free prototype vs Trainer"] = prototype_ratios(
-                proto, ours, peer, per)
+        if args.padded:
+            say(f"training {method}: ours on padded batches (train.padding_free false), "
+                f"1 + {args.steps} steps")
+            padded_spec = {**spec, "train": {**spec["train"], "padding_free": False}}
+            padded = rows[f"ours padded {method}"] = run_worker(
+                "train_ours", padded_spec, args.workdir, f"train-ours-padded-{method}",
+                args.threads)
+            ratios[f"{method} vs ours padded"] = padded_ratios(ours, padded, per)
         if args.fixed_steps:
             say(f"training {method}: Trainer, every verse padded to {FIXED_LENGTH}, "
                 f"1 + {args.fixed_steps} steps")
@@ -581,14 +529,14 @@ def ratios_vs_trainer(ours: dict, peer: dict, per: tuple[str, str]) -> dict:
             "mean_loss_peer": sum(peer["losses"]) / len(peer["losses"])}
 
 
-def prototype_ratios(proto: dict, ours: dict, peer: dict, per: tuple[str, str]) -> dict:
-    n = len(proto["losses"])
-    # steps of other batches than the Trainer's: compared per token only
-    return {**speed_ratios(proto, peer, per, s_per_step=False),
-            "speed_vs_ours": proto[per[0]] / ours[per[0]],
-            # ours' batches, seed and schedule: ours' losses, step by step (up to dropout)
-            "max_step_loss_difference_vs_ours": max(
-                abs(a - b) for a, b in zip(proto["losses"], ours["losses"][:n]))}
+def padded_ratios(ours: dict, padded: dict, per: tuple[str, str]) -> dict:
+    """Ours (padding-free) over ours on padded batches: the same batches, seed and
+    schedule, so the same losses step by step (up to dropout, which the demo's model has
+    none of) and the same trained model."""
+    return {**speed_ratios(ours, padded, per),
+            "max_step_loss_difference_vs_padded": max(
+                abs(a - b) for a, b in zip(ours["losses"], padded["losses"])),
+            "eval_loss_ours": ours["eval_loss"], "eval_loss_padded": padded["eval_loss"]}
 
 
 def fixed_length_ratios(ours: dict, fixed: dict, peer: dict, per: tuple[str, str]) -> dict:
@@ -687,9 +635,9 @@ def print_training(training: dict, by_cpu: bool) -> None:
             line += (f"; the same batches as the dynamic-padding Trainer: "
                      f"{c['same_batches_as_trainer']}, largest step loss difference "
                      f"{c['max_step_loss_difference_vs_trainer']:.1e}")
-        if "speed_vs_ours" in c:
-            line += (f"; {c['speed_vs_ours']:.2f}x ours, largest step loss difference from ours "
-                     f"{c['max_step_loss_difference_vs_ours']:.1e}")
+        if "max_step_loss_difference_vs_padded" in c:
+            line += (f"; largest step loss difference from padded batches "
+                     f"{c['max_step_loss_difference_vs_padded']:.1e}")
         print(line)
 
 
@@ -761,9 +709,9 @@ def parse_args(argv) -> argparse.Namespace:
     parser.add_argument("--fixed-steps", type=int, default=4,
                         help=f"timed steps of the Trainer with verses padded to {FIXED_LENGTH} "
                              "(default 4; 0 skips it)")
-    parser.add_argument("--prototype-steps", type=int, default=10,
-                        help="timed steps of ours on padding-free batches, a prototype of what "
-                             "train() would gain (default 10; 0 skips it; CPU only)")
+    parser.add_argument("--no-padded", dest="padded", action="store_false",
+                        help="skip ours on padded batches (train.padding_free false), what "
+                             "padding-free batches gain")
     parser.add_argument("--eval-verses", type=int, default=64,
                         help="the verses every trained model's loss is measured on (default 64)")
     parser.add_argument("--limit", type=int, default=None,
@@ -812,7 +760,7 @@ def run_record(args, prepared: dict, config: dict, command: str, threads: int,
                  "verse_format": config["data"]["verse_format"],
                  "eos": config["train"]["eos"], "questions": prepared.get("n_questions")},
         "settings": {"steps": args.steps, "fixed_steps": args.fixed_steps,
-                     "prototype_steps": args.prototype_steps,
+                     "padded": args.padded,
                      "fixed_length": FIXED_LENGTH, "eval_verses": args.eval_verses,
                      "methods": args.methods, "harness_batch_sizes": args.harness_batch_sizes,
                      "pipeline": args.pipeline, "lora": config["lora"],
