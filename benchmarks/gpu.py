@@ -12,6 +12,13 @@ through the project's own `bibleft.train.train()`; the measurements, in order
      peak memory of full fine-tuning at batch 8: it must fit the study's 40 GB A100);
   4. optionally, a profile of eager steps and the compiled runs of --compiled, each of the
      latter in a process of its own (a crash or a hang costs that run only);
+  4a. with --layout-steps N, eager full and LoRA on padding-free batches (train.padding_free,
+     the workflow's default) and on padded ones, N steps each: the same losses, and what
+     leaving the pads out gains on a GPU;
+  4b. with --xl-steps N, GPT-2 XL (1.56B: the size the study could not fit) fully fine-tuned
+     at batch 8 on the 8 longest verses, N steps, with this process held to --memory-cap-gib
+     of GPU memory (torch.cuda.set_per_process_memory_fraction; 40: the study's A100), on
+     padding-free and on padded batches: whether it fits, and its peak;
   5. answering all 886 BibleQA questions with the study's prompt (greedy, 15 new tokens,
      fp32 with IEEE float32 matmuls, as eval.dtype and eval.tf32) with `bibleft.generate`,
      at the config's batch size 32 and at 128 (shared-prefix cache on), and 48 of them the
@@ -173,6 +180,15 @@ def new_model(config, device):
                                                 dtype=torch.float32)
 
 
+def xl_config(b: "Bench"):
+    """GPT-2 XL's shapes (48 blocks, width 1600, 25 heads), or with --smoke a tiny GPT-2."""
+    from transformers import GPT2Config
+
+    if b.args.smoke:
+        return GPT2Config(n_layer=3, n_embd=48, n_head=2, vocab_size=50257)
+    return GPT2Config(n_layer=48, n_embd=1600, n_head=25, vocab_size=50257)
+
+
 def free(device) -> None:
     gc.collect()
     if device.type == "cuda":
@@ -289,14 +305,69 @@ def finite(value):
 # --- the measurements, in order -------------------------------------------------------------
 
 def eager_runs(b: Bench) -> None:
-    """Full fine-tuning and LoRA, eager, dynamic padding."""
+    """Full fine-tuning and LoRA, eager, batches as config.yaml lays them (train.padding_free)."""
     if b.args.no_eager:
         return
-    b.record(time_training(b, "full, dynamic padding", "full", b.args.steps))
-    row = time_training(b, f"{b.lora_label}, dynamic padding", "lora", b.args.steps)
+    layout = "padding-free" if b.options.padding_free else "dynamic padding"
+    b.record(time_training(b, f"full, {layout}", "full", b.args.steps))
+    row = time_training(b, f"{b.lora_label}, {layout}", "lora", b.args.steps)
     # LoRA skips the weight gradients of the frozen matrices: about 2/3 of full's FLOPs.
     row["mfu_note"] = "6N convention; LoRA's true work is nearer 4N"
     b.record(row)
+
+
+def layouts(b: Bench) -> None:
+    """Eager full and LoRA on padding-free batches and on padded ones (--layout-steps each):
+    the same batches and seed, so the same losses; the gain is the pads left out."""
+    if not b.args.layout_steps:
+        return
+    log_every = max(1, b.args.layout_steps // 4)
+    for method, label in (("full", "full"), ("lora", b.lora_label)):
+        rows = {}
+        for padding_free in (True, False):
+            name = f"{label}, {'padding-free' if padding_free else 'dynamic padding'}"
+            rows[padding_free] = time_training(b, name, method, b.args.layout_steps,
+                                               log_every=log_every, padding_free=padding_free)
+            rows[padding_free]["padding_free"] = padding_free
+            b.record(rows[padding_free])
+        b.record({"name": f"{label}: padding-free over padded",
+                  "speedup_real_tokens_per_s": rows[True]["real_tokens_per_s"]
+                  / rows[False]["real_tokens_per_s"],
+                  "final_loss_padding_free": rows[True]["final_loss"],
+                  "final_loss_padded": rows[False]["final_loss"]})
+
+
+def xl_memory(b: Bench) -> None:
+    """GPT-2 XL fully fine-tuned at batch 8 on the 8 longest verses (the worst case of an
+    epoch), with this process's GPU memory capped at --memory-cap-gib: the study's 40 GB
+    A100 could not hold it. A run that does not fit records its error and the next goes on."""
+    if not b.args.xl_steps:
+        return
+    cap = b.args.memory_cap_gib
+    if b.device.type == "cuda":
+        total = torch.cuda.get_device_properties(b.device).total_memory / 2**30
+        torch.cuda.set_per_process_memory_fraction(min(1.0, cap / total), b.device)
+    longest = sorted(b.examples, key=len)[-8:]
+    small, b.model_config = b.model_config, xl_config(b)
+    try:
+        for padding_free in (True, False):
+            name = (f"GPT-2 XL full, 8 longest verses, {cap:g} GiB cap, "
+                    f"{'padding-free' if padding_free else 'dynamic padding'}")
+            try:
+                row = time_training(b, name, "full", b.args.xl_steps, examples=longest,
+                                    log_every=1, padding_free=padding_free)
+                # not a sample of the epoch's batches, and not GPT-2 Large's FLOPs
+                row.update(fits=True, memory_cap_gib=cap, longest_verse_tokens=len(longest[-1]),
+                           extrapolated_4_epochs_min=None, mfu=None)
+            except torch.OutOfMemoryError as exc:
+                print(f"  {name}: out of memory: {str(exc)[:200]}", flush=True)
+                row = {"name": name, "fits": False, "memory_cap_gib": cap, "error": str(exc)[:500]}
+            b.record(row)
+    finally:
+        b.model_config = small
+        if b.device.type == "cuda":
+            torch.cuda.set_per_process_memory_fraction(1.0, b.device)
+        free(b.device)
 
 
 def fixed_padding(b: Bench) -> None:
@@ -423,7 +494,8 @@ def answering_model(b: Bench):
     return b.answering_model
 
 
-MEASUREMENTS = (eager_runs, fixed_padding, longest_verses, profile, compiled_runs, generation)
+MEASUREMENTS = (eager_runs, fixed_padding, longest_verses, layouts, xl_memory, profile,
+                compiled_runs, generation)
 
 
 # --- the compiled runs' processes -----------------------------------------------------------
@@ -512,6 +584,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="kill a compiled run after this long and go on to the next (0: no limit)")
     arg("--child", default=None, help=argparse.SUPPRESS)  # METHOD:MODE:SCOPE
     arg("--no-eager", action="store_true", help="skip the eager full, LoRA and longest-verses runs")
+    arg("--layout-steps", type=int, default=0, metavar="STEPS",
+        help="eager full and LoRA on padding-free and on padded batches, this many steps each")
+    arg("--xl-steps", type=int, default=0, metavar="STEPS",
+        help="GPT-2 XL fully fine-tuned on the 8 longest verses under --memory-cap-gib")
+    arg("--memory-cap-gib", type=float, default=40.0,
+        help="the GPU memory the GPT-2 XL runs may use (default 40: the study's A100)")
     arg("--pad-multiple", type=int, default=16,
         help="round batch lengths up to this multiple in the compiled runs")
     arg("--profile", type=int, default=0, metavar="STEPS",
