@@ -9,10 +9,11 @@ the three models' answers with eval.batch_size 1 and no prefix cache (the study'
 compare. It checks, and writes to --out (after each pass, so a time limit keeps them):
   - both snakemake passes ended well;
   - every model job claimed the GPU (its log says "using GPU(s)") and both fine-tunes ran
-    on CUDA (train_summary.json: device, precision), with their peak GPU memory;
+    on CUDA (train_summary.json: device, precision, how batches were laid out: padding-
+    free by default), with their peak GPU memory;
   - the answers ran in IEEE float32 (eval.dtype, eval.tf32: false);
-  - the batched answers (eval.batch_size 32, shared-prefix cache) are those of one question
-    at a time, per variant (random weights answer in near-ties often: a hard test).
+  - the batched answers (config.yaml's eval.batch_size, shared-prefix cache) are those of
+    one question at a time, per variant (random weights answer in near-ties often: a hard test).
 
     # here, once: the wheels the GPU machine lacks into .whl/, and gpu.py's inputs
     .venv/bin/python benchmarks/gpu_workflow_check.py --download-wheels
@@ -357,7 +358,7 @@ def job_facts(project: Path) -> dict:
         if variant != "base":
             summary = json.loads((project / run.checkpoint_dir / "train_summary.json").read_text())
             facts[variant]["train"] = {k: summary.get(k) for k in (
-                "device", "device_name", "precision", "matmul_precision", "steps", "tokens_seen",
+                "device", "device_name", "precision", "matmul_precision", "batches", "steps", "tokens_seen",
                 "seconds_total", "tokens_per_second", "peak_memory_mb", "final_loss",
                 "library_versions")}
     return facts
