@@ -77,6 +77,37 @@ def test_padding_free_collate_cuts_to_max_length_and_rounds_up_with_a_pad_exampl
     assert batch["attention_mask"].sum().item() == 5  # the real tokens, what tokens/s counts
 
 
+def test_a_row_is_laid_padding_free_only_where_it_computes_no_more_than_padding():
+    # Verses: ~40 tokens, a third of a padded batch pads; the row's attention is small.
+    assert batching.padding_free_pays([9, 31, 44, 52, 27, 80, 35, 40], hidden_size=576)
+    # Eight long examples of about one length: nothing to spare, a row's attention 8x.
+    assert not batching.padding_free_pays([512] * 8, hidden_size=576)
+    assert not batching.padding_free_pays([500, 512, 490, 505, 512, 498, 511, 507], hidden_size=1280)
+    # One long and seven short: the pads outweigh the row's extra attention.
+    assert batching.padding_free_pays([512] + [10] * 7, hidden_size=576)
+    assert batching.padding_free_pays([37], hidden_size=576)  # one example: the same work
+
+
+def test_training_pads_the_steps_a_row_would_cost_more(monkeypatch):
+    laid_free = []
+    real = batching.collate_padding_free
+    monkeypatch.setattr(batching, "collate_padding_free",
+                        lambda rows, *a, **k: laid_free.append(len(rows)) or real(rows, *a, **k))
+
+    def steps_laid_free(examples) -> int:
+        laid_free.clear()
+        model = build_trainable(tiny_model("llama"), "full")
+        with contextlib.redirect_stderr(io.StringIO()):
+            result = train(model, TrainData(examples, PAD),
+                           train_options(batch_size=4, log_every=1, max_steps=3, padding_free=True))
+        assert result.summary["batches"] == "padding-free"  # the setting; each step decides
+        return len(laid_free)
+
+    # Examples of one length, 60 tokens: no pad to spare, a row's attention 4x: padded.
+    assert steps_laid_free([[(3 * i + j) % (VOCAB - 1) + 1 for j in range(60)] for i in range(12)]) == 0
+    assert steps_laid_free(EXAMPLES) == 3  # short, of many lengths: every step one row
+
+
 def test_padding_free_computes_fewer_positions_than_padding():
     padded = batching.collate(EXAMPLES, PAD)["input_ids"].numel()
     free = batching.collate_padding_free(EXAMPLES, PAD)["input_ids"].numel()

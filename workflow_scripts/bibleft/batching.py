@@ -140,6 +140,23 @@ def collate_padding_free(examples: list[list[int]], pad_id: int, max_length: int
             "labels": batch["labels"], "position_ids": batch["position_ids"]}
 
 
+def padding_free_pays(lengths: list[int], hidden_size: int) -> bool:
+    """Whether one padding-free row of examples of these lengths computes no more than
+    their padded batch.
+
+    A transformer block costs ~12·d² multiply-adds per position (its projections and MLP;
+    d = `hidden_size`) and ~2·d per pair of positions its attention scores. The padded
+    batch computes B·L positions (B examples, the longest L) and scores B·L² pairs; the
+    padding-free row computes T, the real tokens, but scores all T² pairs of its row (the
+    packed-sequence mask hides the pairs across examples; SDPA computes them all the
+    same). So the row pays when 12·d²·(B·L − T) >= 2·d·(T² − B·L²): for a batch of verses
+    always (~40 tokens each, much padding, short rows), for 8 examples of 512 tokens never.
+    """
+    longest, total = max(lengths), sum(lengths)
+    padded = len(lengths) * longest
+    return 6 * hidden_size * (padded - total) >= total * total - padded * longest
+
+
 def collate_fixed(examples: list[list[int]], pad_id: int, length: int) -> dict:
     """Pad every example to a fixed length (what the study most likely did); for benchmarks."""
     return collate(examples, pad_id, max_length=length, pad_to=length)

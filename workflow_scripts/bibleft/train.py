@@ -266,6 +266,7 @@ class Trainer:
         self.padding_free = (options.padding_free and not options.packing
                              and data.fixed_length is None and not compile_mode(options.compile)
                              and takes_padding_free(model))
+        self.hidden_size = model.config.hidden_size if self.padding_free else None
         self.model, self.optimizer, self.scheduler = self._prepare(model)
         self.scaler = getattr(accelerator, "scaler", None)
         self.compile_mode = compile_mode(options.compile)
@@ -327,7 +328,8 @@ class Trainer:
                 f"batches={self.batch_layout()}")
 
     def batch_layout(self) -> str:
-        """How a step's examples are laid out, for the banner."""
+        """How a step's examples are laid out, for the banner and the run's summary
+        (padding-free: each step whose row computes no more than its padded batch)."""
         options = self.options
         if self.data.fixed_length is not None:
             return f"padded to {self.data.fixed_length}"
@@ -375,8 +377,10 @@ class Trainer:
         # memory it is truly asynchronous, so the host can queue the next step's kernels
         # while the GPU still runs this one.
         cuda = self.accelerator.device.type == "cuda"
+        free = self.padding_free and batching.padding_free_pays(
+            [min(len(row), self.options.max_length) for row in rows], self.hidden_size)
         return {k: (v.pin_memory() if cuda else v).to(self.accelerator.device, non_blocking=True)
-                for k, v in self.data.collate(rows, self.options, self.padding_free).items()}
+                for k, v in self.data.collate(rows, self.options, free).items()}
 
     def step(self, batch: dict) -> torch.Tensor:
         """One optimisation step on a batch on the device; returns its loss, detached."""
