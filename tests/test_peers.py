@@ -35,7 +35,7 @@ def test_the_demo_config_is_config_yaml_under_the_demo_profile():
     assert config["run"]["models"] == [common.DEMO_MODEL]
     assert (corpus["books"], corpus["max_verses"]) == (["Genesis"], 400)
     assert config["train"]["batch_size"] == 8 and config["train"]["learning_rate"] == 5e-5
-    assert config["eval"]["batch_size"] == 32 and config["eval"]["max_new_tokens"] == 15
+    assert config["eval"]["batch_size"] == 64 and config["eval"]["max_new_tokens"] == 15
     # nested mappings merge, lists replace
     assert common._merged({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}}) == {"a": {"b": 1, "c": [2]}}
 
