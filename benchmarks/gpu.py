@@ -308,12 +308,16 @@ def eager_runs(b: Bench) -> None:
     """Full fine-tuning and LoRA, eager, batches as config.yaml lays them (train.padding_free)."""
     if b.args.no_eager:
         return
-    layout = "padding-free" if b.options.padding_free else "dynamic padding"
+    layout = layout_name(b.options.padding_free)
     b.record(time_training(b, f"full, {layout}", "full", b.args.steps))
     row = time_training(b, f"{b.lora_label}, {layout}", "lora", b.args.steps)
     # LoRA skips the weight gradients of the frozen matrices: about 2/3 of full's FLOPs.
     row["mfu_note"] = "6N convention; LoRA's true work is nearer 4N"
     b.record(row)
+
+
+def layout_name(padding_free: bool) -> str:
+    return "padding-free" if padding_free else "dynamic padding"
 
 
 def layouts(b: Bench) -> None:
@@ -325,7 +329,7 @@ def layouts(b: Bench) -> None:
     for method, label in (("full", "full"), ("lora", b.lora_label)):
         rows = {}
         for padding_free in (True, False):
-            name = f"{label}, {'padding-free' if padding_free else 'dynamic padding'}"
+            name = f"{label}, {layout_name(padding_free)}"
             rows[padding_free] = time_training(b, name, method, b.args.layout_steps,
                                                log_every=log_every, padding_free=padding_free)
             rows[padding_free]["padding_free"] = padding_free
@@ -352,7 +356,7 @@ def xl_memory(b: Bench) -> None:
     try:
         for padding_free in (True, False):
             name = (f"GPT-2 XL full, 8 longest verses, {cap:g} GiB cap, "
-                    f"{'padding-free' if padding_free else 'dynamic padding'}")
+                    f"{layout_name(padding_free)}")
             try:
                 row = time_training(b, name, "full", b.args.xl_steps, examples=longest,
                                     log_every=1, padding_free=padding_free)

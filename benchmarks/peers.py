@@ -201,7 +201,7 @@ def our_trainable(spec: dict) -> tuple:
 
 def worker_train_ours(spec: dict) -> dict:
     """Our fine-tune, as rule finetune runs it: train()."""
-    from bibleft.batching import collate, collate_padding_free, padding_free_pays, rows_by_step
+    from bibleft.batching import rows_by_step
     from bibleft.train import TrainData, train
 
     tokenizer, model, options, examples = our_trainable(spec)
@@ -213,12 +213,9 @@ def worker_train_ours(spec: dict) -> dict:
                                                 zip(clock.windows, clock.windows[1:])]
     # The positions computed per step (pads included), recounted from the same batches
     # train() drew, laid out as it laid them.
-    def lay(rows):
-        free = (result.summary["batches"] == "padding-free"
-                and padding_free_pays(list(map(len, rows)), model.config.hidden_size))
-        return (collate_padding_free if free else collate)(rows, tokenizer.pad_token_id)
-
-    positions = [lay(rows)["input_ids"].numel()
+    width = model.config.hidden_size if result.summary["batches"] == "padding-free" else None
+    data = TrainData(examples, tokenizer.pad_token_id)
+    positions = [data.collate(rows, options, width)["input_ids"].numel()
                  for rows in rows_by_step(examples, options.batch_size, options.seed,
                                           options.group_by_length, 0, len(ends_wall))]
     return {"losses": [r["loss"] for r in result.records], "tokens_per_step": tokens,

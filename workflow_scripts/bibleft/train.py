@@ -54,10 +54,14 @@ class TrainData:
     fixed_length: int | None = None
 
     def collate(self, rows: list[list[int]], options: TrainOptions,
-                padding_free: bool = False) -> dict:
+                padding_free_width: int | None = None) -> dict:
+        """A step's batch as train() lays it. `padding_free_width`: the model's hidden size
+        where padding-free batches are on (the step is one row where that computes no more
+        than padding: batching.padding_free_pays), None for padded batches."""
         if self.fixed_length is not None:
             return batching.collate_fixed(rows, self.pad_id, self.fixed_length)
-        if padding_free:
+        if padding_free_width and batching.padding_free_pays(
+                [min(len(row), options.max_length) for row in rows], padding_free_width):
             return batching.collate_padding_free(rows, self.pad_id, max_length=options.max_length,
                                                  pad_multiple=options.pad_multiple)
         return batching.collate(rows, self.pad_id, max_length=options.max_length,
@@ -260,16 +264,16 @@ class Trainer:
         self.total_steps = options.epochs * self.per_epoch
         if options.max_steps:
             self.total_steps = min(self.total_steps, options.max_steps)
+        self.model, self.optimizer, self.scheduler = self._prepare(model)
+        self.scaler = getattr(accelerator, "scaler", None)
+        self.compile_mode = compile_mode(options.compile)
         # Fixed blocks (packing) and fixed lengths hold no padding to leave out.
         # A compiled model makes a graph per batch shape (TrainOptions.for_fine_tune turns
         # padding_free off for compiled jobs; this is for direct callers).
         self.padding_free = (options.padding_free and not options.packing
-                             and data.fixed_length is None and not compile_mode(options.compile)
+                             and data.fixed_length is None and not self.compile_mode
                              and takes_padding_free(model))
-        self.hidden_size = model.config.hidden_size if self.padding_free else None
-        self.model, self.optimizer, self.scheduler = self._prepare(model)
-        self.scaler = getattr(accelerator, "scaler", None)
-        self.compile_mode = compile_mode(options.compile)
+        self.padding_free_width = model.config.hidden_size if self.padding_free else None
         # configcheck refuses the pair in the workflow's config; this is for direct callers.
         if self.compile_mode and options.gradient_checkpointing:
             raise InputError("train.gradient_checkpointing cannot be combined with train.compile")
@@ -377,10 +381,9 @@ class Trainer:
         # memory it is truly asynchronous, so the host can queue the next step's kernels
         # while the GPU still runs this one.
         cuda = self.accelerator.device.type == "cuda"
-        free = self.padding_free and batching.padding_free_pays(
-            [min(len(row), self.options.max_length) for row in rows], self.hidden_size)
+        batch = self.data.collate(rows, self.options, self.padding_free_width)
         return {k: (v.pin_memory() if cuda else v).to(self.accelerator.device, non_blocking=True)
-                for k, v in self.data.collate(rows, self.options, free).items()}
+                for k, v in batch.items()}
 
     def step(self, batch: dict) -> torch.Tensor:
         """One optimisation step on a batch on the device; returns its loss, detached."""
