@@ -5,10 +5,12 @@
 # (bibleft.grid): a rule's wildcards are a run's fields, and its folders come from it.
 #
 # One convention for the settings of every rule. What a script needs besides paths reaches
-# it as ONE mapping, `params: options=...` (typed again in the script with the options classes'
-# `from_dict`). Snakemake tells whether a rule's params changed by comparing the *set* of
-# their values with the names left out: two booleans as two params would hide a flip of
-# one of them and leave stale outputs. A mapping keeps every name in its value.
+# it as ONE mapping, `params: options=...`, typed in the script with the options classes'
+# `from_dict` (a fine-tune's: options.FineTuneJob, built by Experiment.fine_tune_options).
+# A mapping, not the typed value: Snakemake sees a change of params only in built-in
+# values (it skips any other object), and compares the *set* of their values with the
+# names left out, so two booleans as two params would hide a flip of one of them and
+# leave stale outputs. A mapping keeps every name in its value.
 import os
 import re
 import sys
@@ -17,6 +19,7 @@ import time
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
 from bibleft import corpora, devices, lmeval, preflight, questions, sizing, sources  # noqa: E402
 from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config  # noqa: E402
+from bibleft.corpus import VERSE_FORMATS  # noqa: E402
 from bibleft.errors import InputError  # noqa: E402
 from bibleft.grid import (
     CLOSED,
@@ -67,7 +70,7 @@ wildcard_constraints:
     corpus="|".join(re.escape(c) for c in EXPERIMENT.corpora),
     book="|".join(re.escape(c) for c in EXPERIMENT.corpora),
     questions="|".join(re.escape(q) for q in EXPERIMENT.questions),
-    example_format="reference_text|text",
+    example_format="|".join(VERSE_FORMATS),
 
 
 def final_outputs():
@@ -252,7 +255,7 @@ def question_records_options(name):
     set the generator's keys of its corpus (so a change there regenerates the questions)."""
     entry = EXPERIMENT.questions[name]
     options = {key: value for key, value in entry.as_dict().items() if key != "corpus"}
-    if entry.kind != "facts":  # as before facts existed: its params, so its jobs, unchanged
+    if entry.kind != "facts":  # no corpus keys: a corpus's change never reruns its jobs
         return options
     return {**options, "facts": corpus_source(entry.corpus)}
 
@@ -304,18 +307,6 @@ def probe_corpus(run):
 # --- options: one mapping per rule (see the top of this file) ------------------------------
 
 
-def finetune_options(fine_tune):
-    setting, entry = EXPERIMENT.settings[fine_tune.setting], model_entry(fine_tune.model)
-    lora = fine_tune.method == "lora"
-    return {
-        "train": setting.train_options(fine_tune).as_dict(),
-        # LoRA settings reach the LoRA job only, so changing them leaves full alone.
-        "lora": setting.lora.as_dict() if lora else None,
-        "lora_targets": entry.lora_targets if lora else None,
-        "trust_remote_code": entry.trust_remote_code,
-    }
-
-
 def probe_set_options(corpus):
     """What one corpus's probe set is made of: seen examples are its training slice."""
     entry, probes = EXPERIMENT.corpora[corpus], EXPERIMENT.probes
@@ -358,7 +349,7 @@ def retrieval_options(corpus):
 
 
 def probing_options(model):
-    # eval's dtype and tf32: the probes run each variant as its answers do.
+    # answer's dtype and tf32: the probes run each variant as its answers do.
     return {
         "batch_size": EXPERIMENT.probes.batch_size,
         "dtype": EXPERIMENT.answer.dtype,

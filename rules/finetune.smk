@@ -1,7 +1,7 @@
 # Full fine-tuning and LoRA: one rule, one script; the method only changes how the
 # trainable model is built. One job per fine-tune of the grid (model, setting, seed,
 # method: bibleft.grid.FineTune), each with its own GPU request, so a cluster trains the
-# grid in parallel. Resumable checkpoints go to resume/ (FineTune.resume_dir), outside the
+# grid in parallel. Resume points go to resume/ (FineTune.resume_dir), outside the
 # output, because Snakemake deletes the outputs of a failed job.
 
 
@@ -25,6 +25,6 @@ rule finetune:
             model_size(wc.model), EXPERIMENT.settings[wc.setting].train.epochs, attempt
         ),
     params:
-        options=lambda wc: finetune_options(run_of(wc)),
+        options=lambda wc: EXPERIMENT.fine_tune_options(run_of(wc)),
     script:
         "../workflow_scripts/finetune.py"

@@ -2,7 +2,7 @@
 # variants and the audit of every answer judged right, per run (open book: its variants
 # beside closed book's, and accuracy by whether retrieval found the gold passage); across
 # seeds, the per-seed and pooled tables and tests; and a summary over the run models.
-# Everything is computed from the prediction files, so changing a `score:` setting rescores
+# Everything is computed from the prediction files, so changing a `judge:` setting rescores
 # without regenerating a single answer.
 
 

@@ -31,7 +31,7 @@ BIBLEQA_LINES = [
 # The training options the tests change from the schema's defaults: a few quick steps of
 # the tiny GPT-2 on the CPU.
 SMALL_TRAIN = {"epochs": 1, "batch_size": 4, "learning_rate": 3e-3, "log_every": 5,
-               "checkpoint_every": 0, "max_length": 512, "block_size": 16, "eos": True}
+               "resume_every": 0, "max_length": 512, "block_size": 16, "eos": True}
 LORA = {"r": 4, "alpha": 8, "dropout": 0.1}
 LORA_TARGETS = ["c_attn", "c_proj", "c_fc"]
 
@@ -49,24 +49,22 @@ def schema_train_options():
     return Experiment.from_config(config).settings["paper"].train
 
 
-def train_options(seed: int = 0, resume_dir=None, **overrides):
+def train_options(**overrides):
     """TrainOptions of one test run: the schema's defaults, SMALL_TRAIN's values, then
     `overrides` (a name TrainOptions lacks is a TypeError)."""
-    return dataclasses.replace(schema_train_options(), seed=seed,
-                               resume_dir=None if resume_dir is None else str(resume_dir),
-                               **{**SMALL_TRAIN, **overrides})
+    return dataclasses.replace(schema_train_options(), **{**SMALL_TRAIN, **overrides})
 
 
-def finetune_job(fine_tune, model_dir, data, output, train):
+def finetune_job(fine_tune, model_dir, data, output, train, resume_dir=None):
     """The FineTuneJob of `fine_tune` (a grid.FineTune) on the tiny model: LoRA's options
-    and targets for a LoRA fine-tune, no GPUs."""
-    from bibleft.finetuning import FineTuneJob
-    from bibleft.options import LoraOptions
+    and targets for a LoRA fine-tune, resumable state in `resume_dir` (None: none), no GPUs."""
+    from bibleft.options import FineTuneJob, LoraOptions
 
     lora = fine_tune.method == "lora"
-    return FineTuneJob(fine_tune, str(model_dir), str(data), str(output), train,
-                       LoraOptions.from_dict(LORA) if lora else None,
-                       LORA_TARGETS if lora else None, trust_remote_code=False, gpus=[])
+    return FineTuneJob(fine_tune, train, LoraOptions.from_dict(LORA) if lora else None,
+                       LORA_TARGETS if lora else None, trust_remote_code=False,
+                       base_model=str(model_dir), data=str(data), output=str(output),
+                       resume_dir=None if resume_dir is None else str(resume_dir), gpus=[])
 
 
 def write_bibleqa(path: Path, lines: list[str] = BIBLEQA_LINES, newline: str = "\r",

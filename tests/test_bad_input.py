@@ -74,7 +74,7 @@ def test_gradient_checkpointing_and_compile_are_refused_together(compile_setting
     ("train.batch_size", -8, r"train\.batch_size: -8 is less than the minimum of 1"),
     ("train.learning_rate", 0, r"train\.learning_rate: 0 is less than or equal to the minimum of 0"),
     ("lora.r", 0, r"lora\.r: 0 is less than the minimum of 1"),
-    ("eval.max_new_tokens", 0, r"eval\.max_new_tokens: 0 is less than the minimum of 1"),
+    ("answer.max_new_tokens", 0, r"answer\.max_new_tokens: 0 is less than the minimum of 1"),
     ("train.epochs", "four", r"train\.epochs: 'four' is not of type 'integer'"),
     ("train.precision", "int8", r"train\.precision: 'int8' is not one of \['auto', 'fp32', 'bf16', 'fp16'\]"),
     ("train.compile", "fast", r"train\.compile: 'fast' is not valid; expected one of \[False, True, 'default', "
@@ -86,7 +86,7 @@ def test_gradient_checkpointing_and_compile_are_refused_together(compile_setting
     ("train.epoch", 4, r"train: .*'epoch' was unexpected.*allowed keys: .*epochs"),
     ("run.models", ["gpt2-xxl"], r"run\.models: 'gpt2-xxl' is not in models \(known: gpt2, gpt2-large, gpt2-medium, gpt2-xl, pythia"),
     ("models.bad slug", {"source": "x", "lora_targets": ["c_attn"]}, r"models: 'bad slug' is not a valid name: it becomes a folder, so use letters, digits"),
-    ("eval.prompt", "Q: A:", r"eval\.prompt: .*does not match"),
+    ("answer.prompt", "Q: A:", r"answer\.prompt: .*does not match"),
 ])
 def test_config_errors_name_the_key(key, value, expected):
     assert re.search(expected, check({key: value})), check({key: value})
@@ -99,7 +99,7 @@ def test_command_line_texts_are_read_as_the_schema_wants():
     config["train"].update(epochs="2", learning_rate="1.0e-4", max_steps="null", compile="false")
     # A setting's overlay is read the same way, once laid over the config.
     config["settings"]["lr"] = {"train": {"learning_rate": "2.0e-4"}, "lora": {"r": "16"}}
-    config["eval"].update(limit="5", prompt="Q: {question} 12\nA:", dtype="float32")
+    config["answer"].update(limit="5", prompt="Q: {question} 12\nA:", dtype="float32")
     config["probes"] = {"translations": "[kjv]", "verses": "null", "enabled": "false", "texts": {"wiki": "7"}}
     config["lora"] = {"r": "64", "alpha": ["not", "a", "number"]}
     with pytest.raises(InputError, match=r"lora\.alpha: \['not', 'a', 'number'\] is not of type 'number'"):
@@ -110,11 +110,11 @@ def test_command_line_texts_are_read_as_the_schema_wants():
     assert (config["train"]["epochs"], config["train"]["learning_rate"]) == (2, 1.0e-4)
     assert config["settings"]["lr"] == {"train": {"learning_rate": 2.0e-4}, "lora": {"r": 16}}
     assert config["train"]["max_steps"] is None and config["train"]["compile"] is False
-    assert config["eval"]["limit"] == 5 and config["lora"] == {"r": 64, "alpha": 64, "dropout": 0.0}
+    assert config["answer"]["limit"] == 5 and config["lora"] == {"r": 64, "alpha": 64, "dropout": 0.0}
     assert config["probes"]["translations"] == ["kjv"] and config["probes"]["verses"] is None
     assert config["probes"]["enabled"] is False
     # Texts the schema takes as text stay text, even when they would read as numbers.
-    assert config["eval"]["prompt"] == "Q: {question} 12\nA:" and config["probes"]["texts"] == {"wiki": "7"}
+    assert config["answer"]["prompt"] == "Q: {question} 12\nA:" and config["probes"]["texts"] == {"wiki": "7"}
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -128,16 +128,16 @@ def test_command_line_texts_that_stay_wrong_keep_a_one_line_error(value, expecte
 
 
 @pytest.mark.parametrize("key, value, expected", [
-    ("train.seed", 43, r"^config error: train\.seed: seeds are listed in run\.seeds"),
+    ("train.seed", 43, r"^config error: train\.seed is now run\.seeds"),
     ("run.seeds", [], r"run\.seeds: \[\] should be non-empty"),
     ("run.seeds", [42, 42], r"run\.seeds: .*non-unique"),
     ("run.settings", ["lr"], r"run\.settings: 'lr' is not in settings \(known: paper\)"),
     ("settings.base", {}, r"'base' is reserved"),
     ("settings.lr", {"train": {"learning_rate": -1}}, r"^config error: settings\.lr\.train\.learning_rate: -1 is less than"),
     ("settings.lr", {"train": {"lr": 1}}, r"settings\.lr\.train: .*'lr' was unexpected"),
-    ("settings.lr", {"eval": {"limit": 1}}, r"settings\.lr: .*'eval' was unexpected"),
+    ("settings.lr", {"answer": {"limit": 1}}, r"settings\.lr: .*'answer' was unexpected"),
     ("settings.lr", {"data": {"verse_format": "verse"}}, r"settings\.lr\.data\.verse_format: 'verse' is not one of"),
-    ("settings.lr", {"train": {"seed": 1}}, r"settings\.lr\.train\.seed: seeds are listed in run\.seeds"),
+    ("settings.lr", {"train": {"seed": 1}}, r"settings\.lr\.train\.seed is now run\.seeds"),
 ])
 def test_seed_and_setting_errors_name_the_key(key, value, expected):
     assert re.search(expected, check({key: value})), check({key: value})
@@ -415,3 +415,23 @@ def test_no_rule_runs_a_shell():
     for smk in (ROOT / "rules").glob("*.smk"):
         text = smk.read_text()
         assert not re.search(r"^\s+(shell|run):", text, re.M), smk
+
+
+def test_a_one_of_error_names_the_branches_its_key_takes():
+    # probes.books is a list of book names or null: a lone name is most likely meant as the
+    # list's one item, and the message must not borrow another key's "positive integer".
+    assert check({"probes.books": "Ruth"}) == (
+        "config error: probes.books: 'Ruth' is not valid; expected a list of texts "
+        "(e.g. books: [Ruth]) or null")
+    assert check({"probes.books": 5}) == (
+        "config error: probes.books: 5 is not valid; expected a list of texts "
+        "(e.g. books: [...]) or null")
+    # Keys whose oneOf is [posint, null], and one of [posnum, null], say so.
+    assert check({"probes.verses": "all"}) == (
+        "config error: probes.verses: 'all' is not valid; expected a positive integer or null")
+    assert check({"train.max_steps": "soon"}) == (
+        "config error: train.max_steps: 'soon' is not valid; expected a positive integer or null")
+    assert check({"train.max_grad_norm": "x"}) == (
+        "config error: train.max_grad_norm: 'x' is not valid; expected a positive number or null")
+    # A number out of a posint's range gets the branch's own error, not the oneOf's.
+    assert check({"probes.verses": -3}) == "config error: probes.verses: -3 is less than the minimum of 1"

@@ -183,7 +183,7 @@ def test_model_jobs_record_the_gpu_they_claimed(tiny_gpt2, tmp_path, monkeypatch
     project = copy_project(tmp_path / "project")
     config = write_config(tmp_path / "tiny.yaml", tiny_config(
         tiny_gpt2, write_bibleqa(tmp_path / "qa.csv"),
-        **{"resources.gpu": 1, "resources.cpus_per_gpu": 1, "train.max_steps": 2, "eval.limit": 2}))
+        **{"resources.gpu": 1, "resources.cpus_per_gpu": 1, "train.max_steps": 2, "answer.limit": 2}))
     for name in [k for k in os.environ if k.startswith("SLURM_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")

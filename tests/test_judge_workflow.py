@@ -136,14 +136,14 @@ def test_figures_and_report(run):
                  "): 42, 43. Each seed is its own pair of fine-tunes",
                  "epochs 1, learning rate 5e-05, batch size 4, at most 6 steps",
                  "r = 8, alpha = 8", "at most 15 new tokens",
-                 "eval.chat_template: false", "Q: Where was Jesus born?",
+                 "answer.chat_template: false", "Q: Where was Jesus born?",
                  "the rows with seed"):
         assert text in report, text
     assert str(run["model_dir"]) in report  # the model's source, from the config overlay
 
 
 def test_generations_record_the_prompt_sent(run):
-    # eval.chat_template: false (shipped): the study's prompt with the question in it. The
+    # answer.chat_template: false (shipped): the study's prompt with the question in it. The
     # prompt stays in generations/; predictions keep their documented fields.
     for variant in VARIANTS:
         for record in read_jsonl(variant_file(run["project"], "generations", variant)):
@@ -169,7 +169,7 @@ def test_summary_over_run_models(run, tmp_path):
 
 def test_a_metric_setting_rescores_without_regenerating(run, tmp_path):
     overlay = write_config(tmp_path / "alt.yaml", shared_run_config(
-        run["model_dir"], run["bibleqa"], **{"score.alternatives": True, "score.f1_threshold": 0.9}))
+        run["model_dir"], run["bibleqa"], **{"judge.alternatives": True, "judge.f1_threshold": 0.9}))
     planned = planned_jobs(run["project"], *with_overlay(overlay))
     assert "judge_predictions" in planned
     assert not {"generate_answers", "generate_base_answers", "score_predictions",

@@ -80,7 +80,7 @@ def test_dry_run_of_the_rule_prints_the_launch_command(tiny_gpt2, tmp_path, monk
 
 
 SETTINGS = {"epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "weight_decay": 0.01,
-            "warmup_steps": 3, "log_every": 1, "checkpoint_every": 4, "precision": "fp32",
+            "warmup_steps": 3, "log_every": 1, "resume_every": 4, "precision": "fp32",
             "max_length": 64, "block_size": 32}
 PROCESSES = 2
 TOTAL_STEPS = 24   # 48 examples / (2 per process x 2 processes) x 2 epochs
@@ -102,7 +102,7 @@ def test_launched_processes_stop_together_on_sigterm_and_resume(tiny_gpt2, tmp_p
     save_dataset(tokenize_verses(verses, tokenizer, "text"), tmp_path / "data", num_shards=1)
     out, resume_dir = tmp_path / "out", tmp_path / "resume"
     job = finetune_job(FineTune("tiny", "paper", 7, "full"), tiny_gpt2, tmp_path / "data", out,
-                       train_options(7, resume_dir, **SETTINGS))
+                       train_options(**SETTINGS), resume_dir)
     (tmp_path / "spec.json").write_text(json.dumps(job.as_dict()), encoding="utf-8")
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(scripts=str(ROOT / "workflow_scripts"), spec=str(tmp_path / "spec.json"),

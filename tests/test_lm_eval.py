@@ -58,7 +58,7 @@ def task_yaml() -> dict:
 def test_task_prompt_is_the_studys():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     utils = task_utils()
-    assert utils.PROMPT == PAPER_PROMPT == config["eval"]["prompt"]
+    assert utils.PROMPT == PAPER_PROMPT == config["answer"]["prompt"]
     question = "Who said {this}?"  # braces stay as they are
     assert utils.doc_to_text({"question": question}) == build_prompt(PAPER_PROMPT, question)
     assert utils.doc_to_text({"question": question}).endswith("Q: Who said {this}?\nA:")
@@ -71,7 +71,7 @@ def test_task_decodes_as_the_study():
     gen = task["generation_kwargs"]
     # greedy, the study's 15 tokens, and no stop string that would cut what the rule sees
     assert gen == {"until": [], "do_sample": False, "temperature": 0.0,
-                   "max_gen_toks": config["eval"]["max_new_tokens"]}
+                   "max_gen_toks": config["answer"]["max_new_tokens"]}
     # the examples are in the prompt: none from the harness, nothing added after "A:"
     assert task["num_fewshot"] == 0 and task["target_delimiter"] == "" and task["description"] == ""
     assert task["metric_list"] == [{"metric": "lenient", "aggregation": "mean",

@@ -65,7 +65,7 @@ def runs(tiny_gpt2, tmp_path_factory) -> dict[str, Path]:
                                     ("local-lora", "local-tiny", "lora")]:
             ft = FineTune(model, "paper", SEED, method)
             finetune(finetune_job(ft, f"models/{model}", "data/tokenized", ft.checkpoint_dir,
-                                  train_options(SEED, learning_rate=1e-2)))
+                                  train_options(learning_rate=1e-2)))
             found[name] = root / ft.checkpoint_dir
     return {"root": root, "hub-base": hub_base, "local-base": local_base, **found}
 
@@ -134,7 +134,7 @@ def test_the_workflow_still_merges_an_adapter_that_names_a_hub_id(runs):
 
 def test_model_card_without_a_logged_loss(runs):
     job = finetune_job(FineTune("m", "paper", SEED, "full"), runs["local-base"], "missing", "out",
-                       train_options(SEED))
+                       train_options())
     card = model_card(job, {"base_model": {"kind": "local", "source": "/x"}, "steps": 0,
                             "final_loss": float("nan")})
     assert "final loss none logged" in card and "base_model:" not in card

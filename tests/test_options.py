@@ -32,10 +32,10 @@ def schema_keys(*path: str) -> set[str]:
 # Each options class and the schema section it types; TrainOptions also holds what one
 # fine-tune sets (its seed and resume folder), which no config holds.
 SECTIONS = [
-    (options.TrainOptions, ("train",), {"seed", "resume_dir"}),
+    (options.TrainOptions, ("train",), set()),
     (options.LoraOptions, ("lora",), set()),
-    (options.AnswerOptions, ("eval",), set()),
-    (options.JudgeOptions, ("score",), set()),
+    (options.AnswerOptions, ("answer",), set()),
+    (options.JudgeOptions, ("judge",), set()),
     (options.ProbeOptions, ("probes",), set()),
     (options.DataOptions, ("data",), set()),
     (options.LmEvalOptions, ("lm_eval",), set()),
@@ -58,8 +58,8 @@ def test_a_registry_entry_has_exactly_the_schemas_keys(cls, registry):
 def test_a_missing_or_unknown_key_fails_naming_it():
     judge = {"ignore_case": False, "alternatives": True, "f1_threshold": 0.5}
     assert options.JudgeOptions.from_dict(judge).alternatives is True
-    with pytest.raises(KeyError, match="score: missing alternatives"):
-        options.JudgeOptions.from_dict({k: v for k, v in judge.items() if k != "alternatives"}, "score")
+    with pytest.raises(KeyError, match="judge: missing alternatives"):
+        options.JudgeOptions.from_dict({k: v for k, v in judge.items() if k != "alternatives"}, "judge")
     with pytest.raises(KeyError, match="unknown alternative"):
         options.JudgeOptions.from_dict({**judge, "alternative": True})
 
@@ -88,10 +88,13 @@ def test_a_fine_tunes_train_options_carry_its_seed_folder_and_own_compile_mode()
     assert experiment.train_options(lora).compile is False
     assert experiment.train_options(lora).compile_scope is None  # eager: no scope to change
     assert experiment.train_options(lora).learning_rate == 1e-4
-    assert experiment.train_options(lora).seed == 7
-    assert experiment.train_options(lora).resume_dir == "resume/gpt2-large/mixed/seed7/lora"
     assert experiment.settings["paper"].train.learning_rate == 5e-5
-    assert experiment.settings["paper"].train.seed is None  # a setting has no seed of its own
+    # The seed and the resume folder are the fine-tune's, written nowhere else.
+    job = experiment.fine_tune_options(lora)
+    assert job["fine_tune"] == {"model": "gpt2-large", "setting": "mixed", "seed": 7, "method": "lora"}
+    assert "seed" not in job["train"] and job["resume_dir"] == "resume/gpt2-large/mixed/seed7/lora"
+    assert job["lora"] == {"r": 8, "alpha": 8, "dropout": 0.0}
+    assert experiment.fine_tune_options(full)["lora"] is None  # LoRA's settings: LoRA's job only
 
 
 def test_runs_know_their_folders_and_names():

@@ -99,7 +99,7 @@ def test_training_pads_the_steps_a_row_would_cost_more(monkeypatch):
         model = build_trainable(tiny_model("llama"), "full")
         with contextlib.redirect_stderr(io.StringIO()):
             result = train(model, TrainData(examples, PAD),
-                           train_options(batch_size=4, log_every=1, max_steps=3, padding_free=True))
+                           train_options(batch_size=4, log_every=1, max_steps=3, padding_free=True), 0)
         assert result.summary["batches"] == "padding-free"  # the setting; each step decides
         return len(laid_free)
 
@@ -175,7 +175,7 @@ def train_tiny(model_type: str, method: str, targets: list[str], **settings) -> 
     log = io.StringIO()
     with contextlib.redirect_stderr(log):
         result = train(model, TrainData(EXAMPLES * 2, PAD),
-                       train_options(log_every=1, max_steps=5, **settings))
+                       train_options(log_every=1, max_steps=5, **settings), 0)
     return {"losses": [r["loss"] for r in result.records], "summary": result.summary,
             "log": log.getvalue(), "weights": {n: p.detach().clone()
                                                for n, p in result.model.named_parameters()}}
@@ -213,10 +213,8 @@ def test_packed_blocks_hold_no_padding_to_leave_out():
 
 
 def test_a_compiled_fine_tune_trains_on_padded_batches_and_does_not_rerun_for_it():
-    from bibleft.grid import FineTune
-
     options = train_options(padding_free=True, compile={"full": "reduce-overhead", "lora": False})
-    job = {m: options.for_fine_tune(FineTune("tiny", "paper", 42, m)) for m in ("full", "lora")}
+    job = {m: options.for_method(m) for m in ("full", "lora")}
     assert job["full"].padding_free is False and job["lora"].padding_free is True
     flipped = train_options(padding_free=False, compile=options.compile)
-    assert flipped.for_fine_tune(FineTune("tiny", "paper", 42, "full")) == job["full"]
+    assert flipped.for_method("full") == job["full"]

@@ -36,7 +36,7 @@ def test_cpu_jobs_leave_the_flags_alone(restore_flags):
 def test_shipped_defaults_answer_in_ieee_float32_and_the_overlay_undoes_every_speed_choice():
     schema = load_schema(ROOT / "schemas" / "config.schema.yaml")
     config = validate_config(yaml.safe_load((ROOT / "config.yaml").read_text()), schema)
-    assert config["eval"]["dtype"] == "float32" and config["eval"]["tf32"] is False
+    assert config["answer"]["dtype"] == "float32" and config["answer"]["tf32"] is False
     # Every value config.yaml marks "speed" is set back by overlays/study-exact.yaml.
     speed_keys = [(section, line.split(":")[0].strip())
                   for section, line in _commented_lines(ROOT / "config.yaml") if "# speed" in line]
@@ -45,7 +45,7 @@ def test_shipped_defaults_answer_in_ieee_float32_and_the_overlay_undoes_every_sp
     assert set(speed_keys) <= {(s, k) for s in overlay for k in overlay[s]}
     exact = validate_config({**config, **{s: {**config[s], **v} for s, v in overlay.items()}}, schema)
     assert exact["train"]["precision"] == "fp32" and exact["train"]["tf32"] is False
-    assert exact["eval"]["batch_size"] == 1 and exact["eval"]["prefix_cache"] is False
+    assert exact["answer"]["batch_size"] == 1 and exact["answer"]["prefix_cache"] is False
 
 
 def _commented_lines(path):

@@ -167,7 +167,7 @@ def trained(tiny_gpt2, tokenizer):
     torch.manual_seed(0)
     model = build_trainable(load_causal_lm(tiny_gpt2), "full")
     result = train(model, TrainData(examples, tokenizer.pad_token_id),
-                   train_options(epochs=100, max_steps=60))
+                   train_options(epochs=100, max_steps=60), 0)
     return result.model.eval()
 
 

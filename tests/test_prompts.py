@@ -1,4 +1,4 @@
-"""`eval.chat_template: true`: the study's instruction and few-shot examples as chat turns
+"""`answer.chat_template: true`: the study's instruction and few-shot examples as chat turns
 through the tokenizer's chat template, one BOS, and the same answers batched with the
 shared-prefix cache as one prompt at a time (tiny GPT-2 given a chat template)."""
 
@@ -70,7 +70,7 @@ def test_parse_few_shot_other_shapes():
                 "Intro\n\nQ: Who?\nA: Me\n\nQ: {question}\nA: x",  # last answer not empty
                 "Intro\n\nQ: Who?\nA: Me\n\nOutro\n\nQ: {question}\nA:",  # text between examples
                 "Intro {question}\n\nQ: {question}\nA:"):    # question in the instruction
-        with pytest.raises(InputError, match="eval.chat_template"):
+        with pytest.raises(InputError, match="answer.chat_template"):
             parse_few_shot(bad)
 
 
@@ -119,7 +119,7 @@ def test_a_template_without_a_system_role_gets_the_instruction_in_the_first_turn
 
 def test_no_chat_template_is_an_error_naming_the_setting_and_model(tiny):
     tokenizer = with_template(tiny[1], None)
-    with pytest.raises(InputError, match=r"eval.chat_template .*model gpt2-large .*no chat template"):
+    with pytest.raises(InputError, match=r"answer.chat_template .*model gpt2-large .*no chat template"):
         question_prompts(tokenizer, PAPER_PROMPT, ["Who?"], chat_template=True, model="gpt2-large")
     assert "\n" not in str(pytest.raises(InputError, question_prompts, tokenizer, PAPER_PROMPT,
                                          ["Who?"], True).value)  # one line

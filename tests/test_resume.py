@@ -1,5 +1,5 @@
 """A fine-tuning run killed by SIGTERM (SLURM's time-limit or preemption warning) saves a
-checkpoint, and the rerun resumes from it and ends where an uninterrupted run ends: the
+resume point, and the rerun resumes from it and ends where an uninterrupted run ends: the
 same steps, a continuous loss log, the same losses and weights."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import torch
 
 from bibleft.asv import Verse
 from bibleft.corpus import save_dataset, tokenize_verses
-from bibleft.finetuning import FineTuneJob, finetune
+from bibleft.finetuning import finetune
+from bibleft.options import FineTuneJob
 from bibleft.grid import FineTune
 from bibleft.modeling import load_tokenizer
 from bibleft.train import EXIT_PREEMPTED
@@ -46,7 +47,7 @@ KILL_AFTER_STEP = 5    # SIGTERM once this step has been logged
 
 SEED = 7
 SETTINGS = {"epochs": EPOCHS, "batch_size": 2, "learning_rate": 1e-3, "weight_decay": 0.01,
-            "warmup_steps": 3, "log_every": 1, "checkpoint_every": 4, "precision": "fp32",
+            "warmup_steps": 3, "log_every": 1, "resume_every": 4, "precision": "fp32",
             "max_length": 64, "block_size": 32}
 
 
@@ -62,7 +63,7 @@ def corpus(tiny_gpt2, tmp_path_factory) -> Path:
 def write_spec(tmp: Path, name: str, model: Path, data: Path, method: str, **settings) -> Path:
     """The job as the launching process writes it for finetune.py --spec."""
     job = finetune_job(FineTune("tiny", "paper", SEED, method), model, data, tmp / name / "out",
-                       train_options(SEED, tmp / name / "resume", **{**SETTINGS, **settings}))
+                       train_options(**{**SETTINGS, **settings}), tmp / name / "resume")
     path = tmp / f"{name}.json"
     path.write_text(json.dumps(job.as_dict()), encoding="utf-8")
     return path
@@ -135,7 +136,7 @@ def test_terminated_run_resumes_and_matches_an_uninterrupted_run(tiny_gpt2, corp
     stopped = int(re.search(r"SIGTERM at step (\d+)", log)[1])
     assert KILL_AFTER_STEP <= stopped < TOTAL_STEPS
     assert not out.exists(), "a preempted run must not leave a (partial) output"
-    # Only the newest checkpoint is kept: the one written on SIGTERM.
+    # Only the newest resume point is kept: the one written on SIGTERM.
     assert [p.name for p in resume_dir.glob("step-*")] == [f"step-{stopped:08d}"]
 
     capsys.readouterr()
@@ -156,11 +157,11 @@ def test_terminated_run_resumes_and_matches_an_uninterrupted_run(tiny_gpt2, corp
     assert got_w.keys() == want_w.keys()
     for name in want_w:
         torch.testing.assert_close(got_w[name], want_w[name], rtol=1e-4, atol=1e-5, msg=name)
-    assert not resume_dir.exists(), "the finished output supersedes the resumable checkpoints"
+    assert not resume_dir.exists(), "the finished output supersedes the resume points"
 
 
 @pytest.mark.e2e
-def test_checkpoint_from_other_settings_is_not_resumed(tiny_gpt2, corpus, tmp_path, single_thread, capsys):
+def test_a_resume_point_from_other_settings_is_not_resumed(tiny_gpt2, corpus, tmp_path, single_thread, capsys):
     spec = write_spec(tmp_path, "run", tiny_gpt2, corpus, "full")
     status, log = run_and_terminate(spec, KILL_AFTER_STEP)
     assert status == EXIT_PREEMPTED, log[-2000:]

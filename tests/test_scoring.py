@@ -27,8 +27,8 @@ def test_shipped_config_uses_the_paper_prompt():
     from conftest import ROOT
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    assert config["eval"]["prompt"] == PAPER_PROMPT
-    assert config["eval"]["max_new_tokens"] == 15
+    assert config["answer"]["prompt"] == PAPER_PROMPT
+    assert config["answer"]["max_new_tokens"] == 15
 
 
 def test_prompt_keeps_braces_in_questions():

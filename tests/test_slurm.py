@@ -177,7 +177,7 @@ def test_job_terminated_on_slurm_resumes_on_retry(slurm_cluster, project, tmp_pa
     config = yaml.safe_load(base_config.read_text())
     # Long enough to be caught mid-way (Ruth is 22 steps an epoch): 80 steps, a checkpoint
     # every 10.
-    config["train"].update(epochs=4, max_steps=80, log_every=10, checkpoint_every=10)
+    config["train"].update(epochs=4, max_steps=80, log_every=10, resume_every=10)
     config["run"].update(models=["tiny-gpt2"], seeds=[7])
     config_path = write_config(tmp_path / "long.yaml", config)
     target = "checkpoints/tiny-gpt2/paper/seed7/full"
@@ -191,7 +191,7 @@ def test_job_terminated_on_slurm_resumes_on_retry(slurm_cluster, project, tmp_pa
             deadline = time.monotonic() + 600
             while not list(resume_dir.glob("step-*")):
                 assert proc.poll() is None, f"snakemake ended before a checkpoint:\n{log.read_text()[-4000:]}"
-                assert time.monotonic() < deadline, "no resumable checkpoint within 600 s"
+                assert time.monotonic() < deadline, "no resume point within 600 s"
                 time.sleep(0.5)
             first_job = [j for j, rule in submitted_jobs(log.read_text()).items() if rule == "finetune"][0]
             subprocess.run(["scancel", "--signal=TERM", first_job], check=True)

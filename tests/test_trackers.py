@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 import yaml
 
 from accelerate.tracking import TensorBoardTracker
@@ -23,7 +24,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from bibleft.asv import Verse
 from bibleft.corpus import save_dataset, tokenize_verses, with_eos
-from bibleft.finetuning import FineTuneJob, finetune
+from bibleft.finetuning import finetune, job_of_rule
+from bibleft.options import FineTuneJob
 from bibleft.grid import FineTune
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
 from bibleft.tracking import Trackers, flat_config
@@ -65,11 +67,12 @@ def train_tiny(tiny_gpt2, examples, log: io.StringIO, trackers=Trackers, run_nam
     """A run with the `trackers` of `settings` (train.report_to, train.tracking_dir), as
     finetuning.finetune builds them; its stderr (the job's log) into `log`."""
     ids, pad_id = examples
+    torch.manual_seed(RUN.seed)  # as finetune seeds a job: the same dropout masks every run
     model = build_trainable(load_causal_lm(tiny_gpt2), "full")
     options = train_options(**{**SETTINGS, **settings})
     trackers = trackers(options.report_to, options.tracking_dir, run_name, options.as_dict())
     with contextlib.redirect_stderr(log):
-        return train(model, TrainData(ids, pad_id), options, trackers)
+        return train(model, TrainData(ids, pad_id), options, RUN.seed, callback=trackers)
 
 
 def scalars(run_dir: Path, tag: str) -> dict[int, float]:
@@ -85,7 +88,7 @@ def tracker_warnings(log: io.StringIO) -> list[str]:
 def test_tensorboard_gets_every_step_of_train_log(tiny_gpt2, corpus, tmp_path, capsys):
     trackers = tmp_path / "trackers"
     finetune(finetune_job(RUN, tiny_gpt2, corpus, tmp_path / "out", train_options(
-        3, tmp_path / "resume", **SETTINGS, report_to=["tensorboard"], tracking_dir=str(trackers))))
+        **SETTINGS, report_to=["tensorboard"], tracking_dir=str(trackers)), tmp_path / "resume"))
     assert "warning: tracker" not in capsys.readouterr().err
 
     records = [json.loads(line) for line in (tmp_path / "out" / "train_log.jsonl").open()]
@@ -116,17 +119,17 @@ class Wildcards(SimpleNamespace):
 
 def test_the_job_of_the_rule_is_named_after_its_checkpoint_folder():
     fine_tune = FineTune("gpt2", "paper", 1, "lora")
-    options = {"train": train_options(1, fine_tune.resume_dir).as_dict(),
+    options = {"fine_tune": fine_tune.as_dict(), "train": train_options().as_dict(),
                "lora": {"r": 8, "alpha": 8, "dropout": 0.0}, "lora_targets": ["c_attn"],
-               "trust_remote_code": False}
+               "trust_remote_code": False, "resume_dir": fine_tune.resume_dir}
     smk = SimpleNamespace(
         input=SimpleNamespace(model="models/gpt2", data="data/tokenized/gpt2/paper"),
         output=["checkpoints/gpt2/paper/seed1/lora"], params=SimpleNamespace(options=options),
         wildcards=Wildcards(model="gpt2", setting="paper", seed="1", method="lora"))
-    job = FineTuneJob.from_snakemake(smk, gpus=["0"])
+    job = job_of_rule(smk, gpus=["0"])
     assert job.fine_tune == fine_tune and job.gpus == ["0"]
     assert job.fine_tune.name == "gpt2/paper/seed1/lora" == job.output.removeprefix("checkpoints/")
-    assert job.train.resume_dir == "resume/gpt2/paper/seed1/lora" and job.lora.r == 8
+    assert job.lora.r == 8
     assert FineTuneJob.from_dict(json.loads(json.dumps(job.as_dict()))) == job
 
 
@@ -258,8 +261,8 @@ def test_two_processes_make_one_tracker_run(tiny_gpt2, corpus, tmp_path):
     one event file, with the losses averaged over the processes, as train_log.jsonl has them."""
     trackers = tmp_path / "trackers"
     job = finetune_job(RUN, tiny_gpt2, corpus, tmp_path / "out", train_options(
-        3, tmp_path / "resume", **SETTINGS, batch_size=2, report_to=["tensorboard"],
-        tracking_dir=str(trackers)))
+        **SETTINGS, batch_size=2, report_to=["tensorboard"], tracking_dir=str(trackers)),
+        tmp_path / "resume")
     (tmp_path / "spec.json").write_text(json.dumps(job.as_dict()), encoding="utf-8")
     driver = tmp_path / "driver.py"
     driver.write_text(LAUNCH.format(scripts=str(ROOT / "workflow_scripts"),

@@ -139,7 +139,7 @@ def test_loss_falls_on_a_repeated_tiny_corpus(tiny_gpt2, tmp_path, packing):
     examples = tiny_corpus(tokenizer, copies=12)  # 72 verses, 18 steps per epoch at batch 4
     model = build_trainable(load_causal_lm(tiny_gpt2), "full")
     result = train(model, TrainData(examples, tokenizer.pad_token_id),
-                   train_options(epochs=2, packing=packing))
+                   train_options(epochs=2, packing=packing), 0)
     losses = [r["loss"] for r in result.records]
     assert len(losses) == result.summary["steps"] > 10
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
@@ -172,7 +172,7 @@ def test_fixed_padding_trains_on_the_same_real_tokens(tiny_gpt2, monkeypatch):
         model = build_trainable(load_causal_lm(tiny_gpt2), "full")
         flushes = Flushes()
         result = train(model, TrainData(examples, tokenizer.pad_token_id, fixed_length),
-                       train_options(log_every=1), flushes)
+                       train_options(log_every=1), 0, callback=flushes)
         seen[name] = result.summary["tokens_seen"]
         # One call per log window, with its new records and the figures so far.
         assert [[r["step"] for r in records] for records, _ in flushes.calls] == [[1], [2]]
@@ -195,7 +195,7 @@ def test_learning_rate_warms_up_linearly_then_decays_linearly_to_zero(tiny_gpt2,
     examples = tiny_corpus(tokenizer, copies=2)  # 12 verses: 3 steps an epoch at batch 4
     model = build_trainable(load_causal_lm(tiny_gpt2), "full")
     options = train_options(epochs=2, log_every=1, warmup_steps=warmup)
-    result = train(model, TrainData(examples, tokenizer.pad_token_id), options)
+    result = train(model, TrainData(examples, tokenizer.pad_token_id), options, 0)
     rates = [r["learning_rate"] for r in result.records]
     assert rates == pytest.approx([options.learning_rate * f for f in factors], abs=1e-12)
 
@@ -205,7 +205,7 @@ def test_tokens_seen_counts_real_tokens_not_padding(tiny_gpt2, capsys):
     examples = tiny_corpus(tokenizer, copies=2)
     model = build_trainable(load_causal_lm(tiny_gpt2), "full")
     options = train_options(epochs=1)
-    result = train(model, TrainData(examples, tokenizer.pad_token_id), options)
+    result = train(model, TrainData(examples, tokenizer.pad_token_id), options, 0)
     summary = result.summary
     assert summary["steps"] == batching.steps_per_epoch(len(examples), options.batch_size)
     assert summary["tokens_seen"] == sum(len(ex) for ex in examples)
@@ -218,7 +218,7 @@ def test_lora_trains_only_the_adapter(tiny_gpt2):
     model = build_trainable(load_causal_lm(tiny_gpt2), "lora", LoraOptions(r=4, alpha=8, dropout=0.0),
                             ["c_attn", "c_proj", "c_fc"])
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    result = train(model, TrainData(examples, tokenizer.pad_token_id), train_options(max_steps=3))
+    result = train(model, TrainData(examples, tokenizer.pad_token_id), train_options(max_steps=3), 0)
     changed = {n for n, p in result.model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all("lora_" in n for n in changed)
 
@@ -237,7 +237,7 @@ def _train_without_dropout(model_dir, examples, pad_id, method="full", **setting
     log = io.StringIO()
     with contextlib.redirect_stderr(log):
         result = train(model, TrainData(examples, pad_id),
-                       train_options(log_every=1, max_steps=4, **settings))
+                       train_options(log_every=1, max_steps=4, **settings), 0)
     return {"losses": [r["loss"] for r in result.records], "summary": result.summary,
             "log": log.getvalue(), "model": result.model}
 
@@ -323,7 +323,5 @@ def test_train_options_take_exactly_the_schema_keys():
 def test_train_needs_the_options_of_one_fine_tune(tiny_gpt2):
     model = load_causal_lm(tiny_gpt2)
     data = TrainData([[1, 2, 3]], 0)
-    with pytest.raises(ValueError, match=r"seed is None.*for_fine_tune"):
-        train(model, data, train_options(seed=None))
-    with pytest.raises(ValueError, match=r"per method.*for_fine_tune"):
-        train(model, data, train_options(compile={"full": "default", "lora": False}))
+    with pytest.raises(ValueError, match=r"per method.*for_method"):
+        train(model, data, train_options(compile={"full": "default", "lora": False}), 0)

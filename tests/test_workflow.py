@@ -234,7 +234,7 @@ def test_compile_mode_per_method_reruns_that_method_only(run):
 
 def test_prompt_change_regenerates_answers_only(run):
     prompt = "Q: {question}\nA:"
-    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "prompt", **{"eval.prompt": prompt})))
+    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "prompt", **{"answer.prompt": prompt})))
     assert jobs.get("generate_answers") == 2 * N_RUNS and jobs.get("generate_base_answers") == 1
     assert jobs.get("score_predictions") == 2 * N_RUNS and jobs.get("score_base_predictions") == 1
     assert "finetune" not in jobs and "tokenize_corpus" not in jobs
@@ -242,7 +242,7 @@ def test_prompt_change_regenerates_answers_only(run):
 
 
 def test_scoring_setting_rescores_only(run):
-    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "score", **{"score.ignore_case": True})))
+    jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "score", **{"judge.ignore_case": True})))
     assert jobs.get("score_predictions") == 2 * N_RUNS and jobs.get("score_base_predictions") == 1
     assert {"accuracy_table", "venn_diagram"} <= set(jobs)
     assert not {"generate_answers", "generate_base_answers", "finetune", "tokenize_corpus",
@@ -331,10 +331,10 @@ FLIPS = {
     "train.packing": FINE_TUNED, "train.group_by_length": FINE_TUNED, "train.eos": FINE_TUNED,
     "train.tf32": FINE_TUNED, "train.gradient_checkpointing": FINE_TUNED,
     "train.compile": FINE_TUNED, "train.padding_free": FINE_TUNED,
-    "eval.chat_template": ANSWERED, "eval.prefix_cache": ANSWERED,
-    "eval.tf32": {**ANSWERED, **PROBED},
-    "score.ignore_case": SCORED,
-    "score.alternatives": {**JUDGED, "seed_tables": 1, "all": 1},
+    "answer.chat_template": ANSWERED, "answer.prefix_cache": ANSWERED,
+    "answer.tf32": {**ANSWERED, **PROBED},
+    "judge.ignore_case": SCORED,
+    "judge.alternatives": {**JUDGED, "seed_tables": 1, "all": 1},
     "probes.enabled": {},  # off: the probes' outputs are no longer wanted, nothing reruns
     # on: the book's index and passages, the open-book answers, and the tables that read
     # them (tests/test_open_book_workflow.py runs it); no closed-book answer or Venn diagram

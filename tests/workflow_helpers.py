@@ -119,8 +119,8 @@ def tiny_config(model_dir: Path, bibleqa: Path, **overrides) -> dict:
         "corpora": {"asv": {"books": ["Ruth"]}},
         "data": {"num_shards": 2},
         "train": {"epochs": 1, "batch_size": 4, "max_steps": 6, "log_every": 2,
-                  "checkpoint_every": 3},
-        "eval": {"batch_size": 4},
+                  "resume_every": 3},
+        "answer": {"batch_size": 4},
         # One thread per model job, so that Snakemake runs two at a time on --cores 2: the
         # shared tiny run in 1 min 55 s / 154 CPU s instead of 2 min 59 s / 177 (a tiny
         # model's second thread only waits).

@@ -2,11 +2,11 @@
 adapter, with train_log.jsonl, train_summary.json and settings.json (bibleft.finetuning).
 
 Run by Snakemake (`script:`): reads the tokenized corpus (`input.data`) and the base
-model (`input.model`), writes `output[0]`, and keeps resumable checkpoints in
-resume/<model>/<setting>/seed<seed>/<method>/ (`params.options["train"]["resume_dir"]`)
-until the output is written. With `resources.gpu: N > 1` it starts N copies of itself
-through `accelerate launch` (bibleft.launch), each run as
-`python finetune.py --spec JOB.json`, the FineTuneJob as JSON.
+model (`input.model`), writes `output[0]`; `params.options` is the rest of its FineTuneJob
+(options.Experiment.fine_tune_options), its resume points going to
+resume/<model>/<setting>/seed<seed>/<method>/ until the output is written. With
+`resources.gpu: N > 1` it starts N copies of itself through `accelerate launch`
+(bibleft.launch), each run as `python finetune.py --spec JOB.json`, the FineTuneJob as JSON.
 """
 import argparse
 import json
@@ -16,13 +16,14 @@ from bibleft import launch
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.errors import InputError
-from bibleft.finetuning import FineTuneJob, finetune
+from bibleft.finetuning import finetune, job_of_rule
+from bibleft.options import FineTuneJob
 
 
 def main(smk):
     gpus = int(getattr(smk.resources, "gpu", 0) or 0)
     # Before anything touches CUDA; launched processes inherit the claimed devices.
-    job = FineTuneJob.from_snakemake(smk, gpus=claim_gpus(gpus))
+    job = job_of_rule(smk, gpus=claim_gpus(gpus))
     if launch.needs_launch(gpus):
         # Snakemake sets __file__ to this script's real path (not its temporary copy).
         status = launch.run_launched(__file__, job.as_dict(), gpus, smk.threads)

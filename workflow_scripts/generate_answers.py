@@ -1,12 +1,14 @@
 """results/<model>/base/generations/base.jsonl, or a fine-tune's
-results/<model>/<setting>/seed<seed>/generations/<method>.jsonl (and .timing.json): the
-model's answers to data/questions/<questions>.jsonl, each with the prompt it was asked with.
-Open book (input `passages`: data/retrieval/<book>/<questions>/passages.jsonl), the same
-under .../open/<book>/generations/, each prompt holding the question's passages."""
+results/<model>/<setting>/seed<seed>/generations/<method>.jsonl (`answers`; .timing.json,
+`timing`): the model's answers to data/questions/<questions>.jsonl (`questions`), each with
+the prompt it was asked with; the base model's to a set other than data.questions under
+results/<model>/base/questions/<questions>/generations/. Open book (input `passages`:
+data/retrieval/<book>/<questions>/passages.jsonl), the same under
+.../open/<book>/generations/, each prompt holding the question's passages."""
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_json, write_jsonl
-from bibleft.generate import answer_questions, load_for_scoring
+from bibleft.generate import answer_questions, load_for_answering
 from bibleft.hub import model_provenance
 from bibleft.options import AnswerOptions
 from bibleft.retrieval import read_passages
@@ -21,11 +23,11 @@ def main(smk):
     if options.limit:
         questions = questions[: options.limit]
     passages = read_passages(smk.input.passages) if "passages" in smk.input.keys() else None
-    # eval.tf32: false = IEEE float32, what float32 says
-    tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), options.dtype,
+    # answer.tf32: false = IEEE float32, what float32 says
+    tokenizer, model = load_for_answering(smk.input.model, smk.input.get("adapter"), options.dtype,
                                         options.tf32, smk.params.options["trust_remote_code"],
                                         padding_side="left")
-    # eval.chat_template: true asks with the tokenizer's chat template (an error where it
+    # answer.chat_template: true asks with the tokenizer's chat template (an error where it
     # has none); each record keeps the prompt it was asked with.
     records, timing = answer_questions(model, tokenizer, questions, options.prompt,
                                        options.max_new_tokens, options.batch_size,

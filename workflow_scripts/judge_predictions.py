@@ -1,11 +1,12 @@
 """Every metric, its Wilson interval, paired tests between the variants, and the questions
 any variant got right, for one (model, setting, seed).
 
-Reads the predictions of `base` (results/<model>/base/predictions/base.jsonl), `full` and
-`lora` (results/<model>/<setting>/seed<seed>/predictions/<method>.jsonl) and, open book,
+Reads the predictions of `base` (results/<model>/base/predictions/base.jsonl, or a
+setting that answers another question set: .../base/questions/<set>/predictions/), `full`
+and `lora` (results/<model>/<setting>/seed<seed>/predictions/<method>.jsonl) and, open book,
 `base_open`, `full_open` and `lora_open` (the same runs' open/<book>/predictions/); writes
 results/<model>/<setting>/seed<seed>/scores.csv, significance.csv and audit.csv.
-params.options: options.JudgeOptions (the config's `score:`).
+params.options: options.JudgeOptions (the config's `judge:`).
 """
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_text

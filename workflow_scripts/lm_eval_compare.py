@@ -21,21 +21,21 @@ from bibleft.errors import InputError
 from bibleft.fileio import atomic_path, read_jsonl, write_jsonl
 from bibleft.lmeval import INSTALL_HINT, compare, harness_command, read_samples, summary_row
 from bibleft.options import AnswerOptions
-from bibleft.prompts import PAPER_PROMPT
-
-VARIANTS = ("base", "full", "lora")
+from bibleft.grid import BASE, VARIANTS
+from bibleft.prompts import MAX_NEW_TOKENS, PAPER_PROMPT
 
 
 def check_protocol(answer: AnswerOptions) -> None:
-    """The task file holds the study's prompt and 15 tokens: the workflow's answers are
+    """The task file holds the study's prompt and token limit: the workflow's answers are
     comparable only when the config asks the same."""
     if answer.prompt != PAPER_PROMPT:
-        raise InputError("lm_eval_compare: eval.prompt is not the study's prompt, which "
+        raise InputError("lm_eval_compare: answer.prompt is not the study's prompt, which "
                          "lm_eval_tasks/bibleqa_study/ holds; compare with the study's prompt")
-    if answer.max_new_tokens != 15:
-        raise InputError("lm_eval_compare: eval.max_new_tokens is not 15, the task's max_gen_toks")
+    if answer.max_new_tokens != MAX_NEW_TOKENS:
+        raise InputError(f"lm_eval_compare: answer.max_new_tokens is not {MAX_NEW_TOKENS}, the "
+                         "task's max_gen_toks")
     if answer.chat_template:
-        raise InputError("lm_eval_compare: eval.chat_template is true; the task asks with the "
+        raise InputError("lm_eval_compare: answer.chat_template is true; the task asks with the "
                          "plain completion prompt (the harness's --apply_chat_template builds "
                          "other turns than bibleft.prompts)")
 
@@ -50,10 +50,10 @@ def main(smk):
     device = "cuda:0" if gpus else "cpu"
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                OMP_NUM_THREADS=str(max(1, int(smk.threads or 1))))
-    models = {"base": (smk.input.base_model, None),
+    models = {BASE: (smk.input.base_model, None),
               "full": (smk.input.full, None),
               "lora": (smk.input.base_model, smk.input.lora)}
-    predictions = {"base": smk.input.base_predictions, "full": smk.input.full_predictions,
+    predictions = {BASE: smk.input.base_predictions, "full": smk.input.full_predictions,
                    "lora": smk.input.lora_predictions}
     out_dir = Path(smk.output.samples)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@ setting, seed): reads every variant's predictions, closed and open book, as the 
 does (`base`, `full`, `lora`, `base_open`, `full_open`, `lora_open`), and the passages of
 the run's book (`passages`: data/retrieval/<book>/<questions>/passages.jsonl); writes
 results/<model>/<setting>/seed<seed>/retrieval.csv.
-params.options: options.JudgeOptions (the config's `score:`)."""
+params.options: options.JudgeOptions (the config's `judge:`)."""
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_text
 from bibleft.judging import judge_predictions

@@ -1,10 +1,11 @@
-"""results/<model>/base/probes/base.jsonl, or a fine-tune's
-results/<model>/<setting>/seed<seed>/probes/<method>.jsonl (and .timing.json): the
-variant's NLL and recall on data/probes/texts.jsonl."""
+"""results/<model>/base/probes/<corpus>/base.jsonl, or a fine-tune's
+results/<model>/<setting>/seed<seed>/probes/<method>.jsonl (`records`; and .timing.json,
+`timing`): the variant's NLL and recall on data/probes/<corpus>.jsonl (`texts`; a
+fine-tune's: its setting's corpus)."""
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_json, write_jsonl
-from bibleft.generate import load_for_scoring
+from bibleft.generate import load_for_answering
 from bibleft.probes import run_probes
 
 
@@ -13,9 +14,9 @@ def main(smk):
     gpus = claim_gpus(min(1, int(getattr(smk.resources, "gpu", 0) or 0)))
     options = smk.params.options
     probes = read_jsonl(smk.input.texts)
-    # eval.dtype and eval.tf32, as for the answers. One tokenizer serves both probes: each
+    # answer.dtype and answer.tf32, as for the answers. One tokenizer serves both probes: each
     # lays out its own padding (NLL on the right, generation on the left).
-    tokenizer, model = load_for_scoring(smk.input.model, smk.input.get("adapter"), options["dtype"],
+    tokenizer, model = load_for_answering(smk.input.model, smk.input.get("adapter"), options["dtype"],
                                         options["tf32"], options["trust_remote_code"])
     records, timing = run_probes(model, tokenizer, probes, options["batch_size"])
     write_jsonl(smk.output.records, records)

@@ -10,7 +10,7 @@ open-book predictions (openbook.read_open_book: .../open/<book>/predictions/); w
 results/<model>/seeds.csv, aggregate.csv, significance.csv and stability.csv, open book's
 rows after closed book's.
 params.options: {fine_tunes: [FineTune.as_dict(), ...] in grid order, judge:
-options.JudgeOptions (the config's `score:`)}.
+options.JudgeOptions (the config's `judge:`)}.
 """
 from bibleft import openbook, replicates
 from bibleft.entry import run_step

@@ -2,7 +2,8 @@
 
 Reads the fine-tunes' checkpoint folders (`full`, `lora`:
 checkpoints/<model>/<setting>/seed<seed>/<method>/train_summary.json) and every variant's
-generation timing (`base_timing`: results/<model>/base/generations/base.timing.json;
+generation timing (`base_timing`: results/<model>/base/generations/base.timing.json, or
+.../base/questions/<set>/generations/ for a setting that answers another question set;
 `full_timing`, `lora_timing`: results/<model>/<setting>/seed<seed>/generations/
 <method>.timing.json; open book also `base_open_timing`, ...: the same runs'
 open/<book>/generations/); writes results/<model>/<setting>/seed<seed>/timing.csv.

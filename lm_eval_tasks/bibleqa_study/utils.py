@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# config.yaml eval.prompt (= bibleft.prompts.PAPER_PROMPT): the three examples are part of
+# config.yaml answer.prompt (= bibleft.prompts.PAPER_PROMPT): the three examples are part of
 # the prompt, so the task runs with num_fewshot 0. It ends with "A:" and no space: the model
 # continues with " Adam", as in the workflow.
 PROMPT = (

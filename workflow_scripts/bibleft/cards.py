@@ -10,14 +10,12 @@ import math
 import os
 import posixpath
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
 from .grid import BaseModel, FineTune, folder_file
+from .options import FineTuneJob
 
-if TYPE_CHECKING:
-    from .finetuning import FineTuneJob
 
 # The weights' own terms, as Hugging Face license ids, for the base models that the shipped
 # configs name (config.yaml, profiles/demo): each model's card on the Hub, or its PyPI
@@ -103,7 +101,7 @@ def _describe_data(data_dir: str, examples: int, eos: bool) -> list[str]:
 
 
 def _loading(job: FineTuneJob, record: dict) -> list[str]:
-    if job.lora is None:
+    if not job.is_lora:
         return ["```python",
                 "from transformers import AutoModelForCausalLM, AutoTokenizer",
                 'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")',
@@ -137,7 +135,7 @@ def model_card(job: FineTuneJob, summary: dict) -> str:
     """The README.md of a fine-tune's folder: front matter Hugging Face tools read (base
     model, library, license, tags), then the base model, the data, the settings, the seed,
     the run's training figures and where its scores are written."""
-    ft, record, lora = job.fine_tune, summary["base_model"], job.lora is not None
+    ft, record, lora = job.fine_tune, summary["base_model"], job.is_lora
     hub, license_id = hub_base(record), base_license(record)
     front = {}
     if hub:
@@ -154,7 +152,7 @@ def model_card(job: FineTuneJob, summary: dict) -> str:
     loss_text = f"{loss:.4f}" if isinstance(loss, float) and math.isfinite(loss) else "none logged"
     scores = folder_file(FineTune, "scores.csv").format(**ft.wildcards())
     model_folder = posixpath.dirname(BaseModel(ft.model).folder)  # results/<model>/
-    settings = {k: v for k, v in job.train.as_dict().items() if k != "resume_dir"}
+    settings = job.train.as_dict()
     if lora:
         settings.update({f"lora.{k}": v for k, v in job.lora.as_dict().items()},
                         lora_targets=job.lora_targets)

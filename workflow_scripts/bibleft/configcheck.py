@@ -19,12 +19,10 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
 from .errors import InputError
+from .grid import BASE
 from .prompts import check_open_book_template
+from .schema import ROOT, SCHEMA_PATH, load_schema
 
-# The project's root, and the schema the workflow (rules/common.smk) and the benchmarks
-# check a config against.
-ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = ROOT / "schemas" / "config.schema.yaml"
 # Config files the project ships, where a model or setting a config names may be defined.
 SHIPPED_CONFIGS = ("config.yaml", "profiles/*/*.yaml", "overlays/*.yaml", "grids/*.yaml")
 
@@ -63,38 +61,57 @@ def _read_yaml_value(text: str):
     return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
+def _resolved(schema: dict, node: dict) -> dict:
+    """The node a `$ref` points to, else the node itself: this schema's only references are
+    `#/$defs/<name>`."""
+    if "$ref" in node:
+        return schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
 def _allowed_keys(schema: dict, path: list) -> list[str]:
-    node = schema
-    for part in path:
-        props = node.get("properties", {})
-        if part in props:
-            node = props[part]
-        elif isinstance(node.get("additionalProperties"), dict):
-            node = node["additionalProperties"]
-        else:
-            return []
+    node = _resolved(schema, _node_at(schema, path))
     for branch in node.get("anyOf", []):  # a value that may be a mapping (train.compile)
         if "properties" in branch:
             return sorted(branch["properties"])
     return sorted(node.get("properties", {}))
 
 
-def _branch_words(schema: dict, branch: dict) -> str:
-    if "$ref" in branch:
-        branch = schema["$defs"][branch["$ref"].rsplit("/", 1)[-1]]
+_TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a text",
+               "boolean": "true or false", "object": "a mapping", "array": "a list", "null": "null"}
+
+
+def _branch_words(schema: dict, branch: dict, name: str = "", instance=None) -> str:
+    """One branch of an anyOf or oneOf in words ("a positive integer", "null", "a list of
+    texts"), so that an error names what that key really takes. `name` and `instance`, the
+    key's last part and the value given, make a list's example: books: [Ruth]."""
+    branch = _resolved(schema, branch)
     if "enum" in branch:
         return f"one of {branch['enum']}"
     if "properties" in branch:
         return f"a mapping with keys {', '.join(branch['properties'])}"
-    return str(branch.get("type", "a value"))
+    kind = branch.get("type")
+    if kind == "array":
+        items = _resolved(schema, branch.get("items", {}))
+        words = f"a list of {_items_words(schema, items)}"
+        # A text given where a list of texts is wanted is most likely its one item.
+        shown = instance if isinstance(instance, str) and "string" in _types_of(schema, items) else "..."
+        return f"{words} (e.g. {name}: [{shown}])" if name else words
+    if kind == "integer" and branch.get("minimum") == 1:
+        return "a positive integer"
+    if kind == "number" and branch.get("exclusiveMinimum") == 0:
+        return "a positive number"
+    if kind == "string" and "pattern" in branch:
+        return f"a name ({NAME_RULE})"
+    kinds = kind if isinstance(kind, list) else [kind] if kind else []
+    return " or ".join(_TYPE_WORDS.get(k, k) for k in kinds) or "a value"
 
 
 def _node_at(schema: dict, path: list) -> dict:
     """The schema node of the value at `path` ({} where the schema says nothing)."""
     node = schema
     for part in path:
-        if "$ref" in node:
-            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        node = _resolved(schema, node)
         props = node.get("properties", {})
         if part in props:
             node = props[part]
@@ -109,8 +126,7 @@ def _node_at(schema: dict, path: list) -> dict:
 
 def _items_words(schema: dict, items: dict) -> str:
     """What a list's items must be, in words: "integers", "names (...)", "values from [...]"."""
-    if "$ref" in items:
-        items = schema["$defs"][items["$ref"].rsplit("/", 1)[-1]]
+    items = _resolved(schema, items)
     if "enum" in items:
         return f"values from {items['enum']}"
     if "pattern" in items:
@@ -136,20 +152,14 @@ def _describe(error, schema: dict) -> str:
         example = key.rsplit(".", 1)[-1]
         return (f"{key}: expected a list of {_items_words(schema, items)}, e.g. "
                 f"{example}: [...]; got {error.instance!r}")
-    if error.validator == "anyOf":
+    if error.validator in ("anyOf", "oneOf"):
+        # jsonschema's own text lists every branch's schema; say what each branch takes.
+        name = key.rsplit(".", 1)[-1]
         return (f"{key}: {error.instance!r} is not valid; expected "
-                + " or ".join(_branch_words(schema, b) for b in error.validator_value))
+                + " or ".join(_branch_words(schema, b, name, error.instance) for b in error.validator_value))
     if error.validator == "not":  # a reserved name: `base` is the base model's folder
         return f"{key}: {error.instance!r} is reserved, choose another name"
-    if error.validator == "oneOf":
-        # oneOf [posint, null]: report the useful branch.
-        return f"{key}: {error.instance!r} is not valid; expected a positive integer or null"
     return f"{key}: {error.message}"
-
-
-def load_schema(path) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
 
 
 def load_config(path, schema_path=SCHEMA_PATH) -> dict:
@@ -186,8 +196,7 @@ def _typed(instance):
 
 def _types_of(schema: dict, node: dict) -> set:
     """The JSON types a schema node allows (through $ref, oneOf and anyOf)."""
-    if "$ref" in node:
-        node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    node = _resolved(schema, node)
     kinds = node.get("type", [])
     kinds = set(kinds if isinstance(kinds, list) else [kinds])
     for branch in [*node.get("oneOf", []), *node.get("anyOf", [])]:
@@ -199,8 +208,7 @@ def _read_nulls(value, schema: dict, node: dict):
     """`value` with every text "null" (or "~") read as null where the schema allows null: a
     `--config "questions={bibleqa: {path: null}}"` is text to Snakemake, and a key that takes text
     or null would otherwise keep the text "null"."""
-    if "$ref" in node:
-        node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    node = _resolved(schema, node)
     if isinstance(value, str) and value.strip() in ("null", "~") and "null" in _types_of(schema, node):
         return None
     if isinstance(value, dict):
@@ -241,14 +249,15 @@ def _type_values(config: dict, validator) -> None:
 
 # The sections a named setting may overlay (schema: settings.<name>).
 OVERLAID_SECTIONS = ("train", "lora", "data")
-SEEDS_HINT = 'seeds are listed in run.seeds, e.g. --config "run={seeds: [42, 43, 44]}"'
 
 
-def _deep_merge(base: dict, overlay: dict) -> dict:
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """`overlay` over `base` as Snakemake merges a --configfile and a setting overlays the
+    config: mappings merge key by key, anything else (a list too) replaces."""
     merged = copy.deepcopy(base)
     for key, value in overlay.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -258,7 +267,7 @@ def resolved_setting(config: dict, name: str) -> dict:
     """{"train": ..., "lora": ..., "data": ...} of the validated config with setting `name`
     laid over them: what that setting's fine-tunes see."""
     overlay = config["settings"][name] or {}
-    return {section: _deep_merge(config[section], overlay.get(section, {}))
+    return {section: deep_merge(config[section], overlay.get(section, {}))
             for section in OVERLAID_SECTIONS}
 
 
@@ -269,13 +278,6 @@ def _copy_typed(overlay: dict, resolved: dict) -> None:
             _copy_typed(value, resolved[key])
         else:
             overlay[key] = resolved[key]
-
-
-def _check_no_seed(train: dict, where: str) -> None:
-    """train.seed is gone: a config (or a setting's overlay) that still sets it is told where
-    seeds are listed now."""
-    if "seed" in train:
-        raise InputError(f"config error: {where}train.seed: {SEEDS_HINT}")
 
 
 def _check_train(train: dict, where: str) -> None:
@@ -298,7 +300,7 @@ def _check_settings(config: dict, validator, schema: dict, config_files: list[st
                              f"{_shipped_hint('settings', name, config_files)}")
     for name in config["settings"]:
         overlay = config["settings"][name] = config["settings"][name] or {}
-        _check_no_seed(overlay.get("train") or {}, f"settings.{name}.")
+        _check_renamed(overlay, f"settings.{name}.")
         candidate = {**config, **resolved_setting(config, name)}
         _type_values(candidate, validator)
         error = best_match(validator.iter_errors(candidate))
@@ -308,12 +310,28 @@ def _check_settings(config: dict, validator, schema: dict, config_files: list[st
         _check_train(candidate["train"], f"settings.{name}.")
 
 
-# Keys that moved into the registries: data.asv is the corpus `asv`, data.bibleqa the
-# question set `bibleqa`. Configs and command lines that still name them keep working.
-MOVED = {("data", "asv"): ("corpora", "asv"), ("data", "bibleqa"): ("questions", "bibleqa")}
-# The kind an old key's entry was: a registry entry made from it alone (no config file
-# defines the registry) would otherwise have none.
-MOVED_KINDS = {"corpora": "bible", "questions": "bibleqa"}
+# Retired key names, each with the key that takes its value. A config that names one
+# stops with that one line rather than being translated without a word: one name per
+# concept in every config a run reads. Under a setting's overlay too (settings.<name>.).
+RENAMED = {
+    ("eval",): "answer (how the models are asked and answer)",
+    ("score",): "judge (the lenient rule and the stricter metrics)",
+    ("train", "checkpoint_every"): "train.resume_every (resumable training state, resume/)",
+    ("train", "seed"): 'run.seeds, e.g. --config "run={seeds: [42, 43, 44]}"',
+    ("data", "asv"): "corpora.asv (a corpus of kind bible)",
+    ("data", "bibleqa"): "questions.bibleqa (a question set of kind bibleqa)",
+}
+
+
+def _check_renamed(config: dict, where: str = "") -> None:
+    """Stop at the first key of RENAMED that `config` (or a setting's overlay) sets."""
+    for path, now in RENAMED.items():
+        node = config
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node:
+            raise InputError(f"config error: {where}{'.'.join(path)} is now {now}")
+
 
 # The keys each kind of corpus or question set reads (schema: corpora, questions).
 KIND_KEYS = {
@@ -325,16 +343,6 @@ KIND_KEYS = {
                   "table": {"path", "question", "answer", "alternatives", "reference"},
                   "facts": {"corpus"}},
 }
-
-
-def _move_old_keys(config: dict) -> None:
-    """data.asv and data.bibleqa laid over the registry entries they became, in place."""
-    for (section, key), (registry, name) in MOVED.items():
-        old = (config.get(section) or {}).pop(key, None) if isinstance(config.get(section), dict) else None
-        if isinstance(old, dict):
-            entry = config.setdefault(registry, {}).setdefault(name, {"kind": MOVED_KINDS[registry]})
-            if isinstance(entry, dict):
-                entry.update(old)
 
 
 def _check_kinds(config: dict, schema: dict) -> None:
@@ -396,9 +404,7 @@ def validate_config(config: dict, schema: dict, config_files: list[str] = ()) ->
     texts as YAML 1.2 (that is how Snakemake passes nested `--config` values, and how
     PyYAML leaves `1e-4`), whole floats as integers.
     """
-    if isinstance(config.get("train"), dict):
-        _check_no_seed(config["train"], "")
-    _move_old_keys(config)
+    _check_renamed(config)
     _check_kinds(config, schema)
     validator = _Validator(schema)
     _read_nulls(config, schema, schema)
@@ -446,7 +452,7 @@ def _shipped_hint(registry: str, name: str, config_files: list[str]) -> str:
 
 
 # Folders a model's results share with the settings' folders: a setting may not take them.
-RESERVED_SETTINGS = ("base",)
+RESERVED_SETTINGS = (BASE,)
 
 
 def _check_folder_names(config: dict) -> None:

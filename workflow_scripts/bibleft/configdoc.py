@@ -209,10 +209,12 @@ def guide(schema: dict) -> str:
     source = SCHEMA_PATH.relative_to(ROOT).as_posix()
     lines = ["# Configuration guide", "",
              f"<!-- Generated from {source} by bibleft/configdoc.py: do not edit by hand. -->", "",
-             f"Generated from [`{source}`](../{source}) by `{COMMAND}`; a test keeps the two in "
-             "step. The shipped values are in [`config.yaml`](../config.yaml); an overlay "
-             "(`--configfile`) or `--config` changes any of them, and the whole config is checked "
-             "against the schema, defaults filled in, before any job starts.", ""]
+             f"Generated from [`{source}`](../{source}) by `{COMMAND}`. The schema is the one "
+             "place a default is stated: [`config.yaml`](../config.yaml) repeats only the "
+             "study's values and the knobs users turn, each with its reason, and a test keeps "
+             "it, the schema and this page in agreement. An overlay (`--configfile`) or "
+             "`--config` changes any key, and the whole config is checked against the schema, "
+             "defaults filled in, before any job starts.", ""]
     if schema.get("description"):
         lines += [" ".join(schema["description"].split()), ""]
     top_required = schema.get("required", [])

@@ -31,7 +31,7 @@ def load_for_generation(model_dir, adapter_dir=None, dtype=torch.float32,
     return model.to(device) if device is not None else model
 
 
-def load_for_scoring(model_dir, adapter_dir, dtype: str, tf32: bool,
+def load_for_answering(model_dir, adapter_dir, dtype: str, tf32: bool,
                      trust_remote_code: bool = False, padding_side: str = "right"):
     """`(tokenizer, model)` for a job that runs a variant over texts (answering, probing):
     on the device `pick_device` chooses, float32 matmuls as `tf32` says (set before any
@@ -183,7 +183,7 @@ def answer_questions(model, tokenizer, questions: list[dict], template: str,
     contexts = None
     if passages is not None:
         check_same_questions(questions, passages)
-        passages = passages[: len(questions)]  # eval.limit answers the first questions only
+        passages = passages[: len(questions)]  # answer.limit answers the first questions only
         contexts = [retrieval_context(record) for record in passages]
     prompts = question_prompts(tokenizer, template, [q["question"] for q in questions],
                                chat_template, model_name, contexts)

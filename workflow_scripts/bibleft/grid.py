@@ -25,8 +25,8 @@ VARIANTS = (BASE, *METHODS)
 
 # How a model answers: closed book (the study's prompt) or open book (the question's
 # passages retrieved from a corpus, "the book", placed in the prompt before it). A run's
-# closed-book files are where they always were; its open-book files lie in
-# <run folder>/open/<book>/ (`open_kind`), and their variants are named `<variant>_open`.
+# closed-book files lie in <run folder>/<kind>/; its open-book files in
+# <run folder>/open/<book>/<kind>/ (`mode_kind`), their variants named `<variant>_open`.
 CLOSED, OPEN = "closed", "open"
 MODES = (CLOSED, OPEN)
 

@@ -42,8 +42,8 @@ def lenient_correct(answer: str, response: str, ignore_case: bool = False) -> bo
 
 
 # What a generation record holds that its prediction record leaves out: the prompt the
-# question was asked with stays in generations/ (one copy, beside the raw answer), and a
-# prediction keeps the fields it has always had.
+# question was asked with stays in generations/ (one copy, beside the raw answer), so a
+# long prompt (few-shot examples, passages) is not copied into every prediction file.
 GENERATION_ONLY = ("prompt",)
 
 

@@ -7,7 +7,7 @@ The open-book answers of a model's grid reach a table's script as inputs named
 `open/<setting>/seed<seed>/<method>` (a fine-tune: `open/` + FineTune.key). The base model
 answers once per book, so each setting's open-book rows are computed from its own base
 model's answers; with open book off there are no such inputs and every table is the closed
-book's alone, as it always was.
+book's alone.
 """
 
 from __future__ import annotations

@@ -5,16 +5,19 @@ Words, as the code uses them:
 - a *setting* is a named entry of the config's `settings:` registry (a folder in results/
   and checkpoints/): an overlay on the train, lora and data.verse_format keys;
 - a stage's *options* are the typed values of its config section (`TrainOptions` is
-  `train:`, laid over by a setting, with the seed of one fine-tune);
+  `train:`, laid over by a setting, resolved for one method);
 - the *grid* is the config's `run:` section (grid.Grid), and one run of it a
   grid.FineTune or grid.BaseModel.
 
-Defaults live in schemas/config.schema.yaml only: configcheck fills them in, and a class
-here takes exactly the keys of its section, no more and no fewer (`from_dict`), so a key
-renamed in the schema and not here fails loudly rather than taking a default.
+Defaults live in schemas/config.schema.yaml only (the one default the schema cannot state,
+a model's tokenizer named after its slug, configcheck fills in): configcheck fills them
+in, and a class here takes exactly the keys of its section, no more and no fewer
+(`from_dict`), so a key renamed in the schema and not here fails loudly rather than
+taking a default.
 
-Options reach a rule's script as one mapping (`as_dict`, a `params:` entry), and the
-script types them again with `from_dict`.
+Options reach a rule's script as one mapping (`as_dict`, a `params:` entry: Snakemake sees
+a change only in built-in values), and the script types them with `from_dict`; a
+fine-tune's job is one such value, `FineTuneJob`.
 """
 
 from __future__ import annotations
@@ -25,21 +28,25 @@ from typing import Any
 from .grid import CLOSED, OPEN, FineTune, Grid
 
 
+def _exact_fields(cls, values: dict, where: str | None) -> None:
+    """Raise KeyError naming what `values` lacks or has beyond the dataclass's fields."""
+    names = [f.name for f in fields(cls)]
+    missing = [n for n in names if n not in values]
+    unknown = [k for k in values if k not in names]
+    if missing or unknown:
+        raise KeyError(f"{where or cls.__name__}: "
+                       + "; ".join(filter(None, [
+                           missing and f"missing {', '.join(missing)}",
+                           unknown and f"unknown {', '.join(unknown)}"])))
+
+
 class _Section:
     """A config section as a frozen dataclass: `from_dict` takes exactly its fields."""
 
     @classmethod
-    def from_dict(cls, values: dict, where: str | None = None, **extra):
-        names = [f.name for f in fields(cls)]
-        given = {**values, **extra}
-        missing = [n for n in names if n not in given]
-        unknown = [k for k in given if k not in names]
-        if missing or unknown:
-            raise KeyError(f"{where or cls.__name__}: "
-                           + "; ".join(filter(None, [
-                               missing and f"missing {', '.join(missing)}",
-                               unknown and f"unknown {', '.join(unknown)}"])))
-        return cls(**given)
+    def from_dict(cls, values: dict, where: str | None = None):
+        _exact_fields(cls, values, where)
+        return cls(**values)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,8 +54,9 @@ class _Section:
 
 @dataclass(frozen=True)
 class TrainOptions(_Section):
-    """`train:` as one fine-tune sees it. At the level of a setting, `seed` is None and
-    `compile` may hold a mode per method; `for_fine_tune` sets both for one job."""
+    """`train:` as one fine-tune sees it. At the level of a setting, `compile` may hold a
+    mode per method; `for_method` resolves it for one job. The fine-tune's seed and resume
+    folder are not options: they are the FineTune's (grid.FineTune.seed, .resume_dir)."""
 
     epochs: int
     batch_size: int
@@ -68,27 +76,23 @@ class TrainOptions(_Section):
     compile: Any            # false, true or a mode; at setting level also {full: .., lora: ..}
     compile_scope: str | None  # None for an eager job: it has no scope
     pad_multiple: int
-    padding_free: bool        # eager jobs only: for_fine_tune turns it off under compile
+    padding_free: bool        # eager jobs only: for_method turns it off under compile
     log_every: int
-    checkpoint_every: int
+    resume_every: int
     report_to: list
     tracking_dir: str
-    # Set per fine-tune (for_fine_tune), not in the config:
-    seed: int | None          # run.seeds: data order and LoRA initialisation
-    resume_dir: str | None    # resumable checkpoints (None: none are saved)
 
-    def for_fine_tune(self, fine_tune: FineTune) -> TrainOptions:
-        """The options of one fine-tuning job: its seed and resume folder, and `compile`
-        resolved to its method's mode, so a per-method change reruns only that method's
-        job; an eager job has no compile scope, so changing the scope does not rerun it.
+    def for_method(self, method: str) -> TrainOptions:
+        """The options of one fine-tuning job: `compile` resolved to its method's mode, so
+        a per-method change reruns only that method's job; an eager job has no compile
+        scope, so changing the scope does not rerun it.
         A compiled job trains on padded batches (a graph is made per batch shape, which
         `pad_multiple` buckets; a padding-free row's length varies with every step), so
         `padding_free` is off for it and changing it does not rerun it."""
         mode = self.compile
         if isinstance(mode, dict):
-            mode = mode.get(fine_tune.method, False)  # a method the mapping leaves out: eager
-        return replace(self, seed=fine_tune.seed, resume_dir=fine_tune.resume_dir, compile=mode,
-                       compile_scope=self.compile_scope if mode else None,
+            mode = mode.get(method, False)  # a method the mapping leaves out: eager
+        return replace(self, compile=mode, compile_scope=self.compile_scope if mode else None,
                        padding_free=self.padding_free and not mode)
 
 
@@ -101,7 +105,7 @@ class LoraOptions(_Section):
 
 @dataclass(frozen=True)
 class AnswerOptions(_Section):
-    """`eval:`: how the models are asked and how they answer."""
+    """`answer:`: how the models are asked and how they answer."""
 
     prompt: str
     max_new_tokens: int
@@ -131,7 +135,7 @@ class OpenBookOptions(_Section):
 
 @dataclass(frozen=True)
 class JudgeOptions(_Section):
-    """`score:`: the study's lenient rule and the stricter metrics."""
+    """`judge:`: the study's lenient rule and the stricter metrics."""
 
     ignore_case: bool
     alternatives: bool
@@ -255,7 +259,57 @@ class Setting:
     questions: str            # the question set its runs answer (data.questions unless set)
 
     def train_options(self, fine_tune: FineTune) -> TrainOptions:
-        return self.train.for_fine_tune(fine_tune)
+        return self.train.for_method(fine_tune.method)
+
+
+@dataclass(frozen=True)
+class FineTuneJob:
+    """One fine-tuning job, typed once: which fine-tune of the grid it is (its seed orders
+    the data and draws LoRA's weights; its resume folder holds the resumable state), its
+    options (`train` resolved for its method; `lora` and `lora_targets` for a LoRA job
+    only, None for a full one), the base model and tokenized data it reads, the folder it
+    writes, the folder of its resumable state (None: none is saved) and the GPUs it claimed. Rule finetune's params carry all but the paths and GPUs
+    as one mapping (Snakemake sees a change only in built-in values); `from_dict` types
+    that mapping, and a launched multi-GPU job passes the job to its processes as JSON."""
+
+    fine_tune: FineTune
+    train: TrainOptions
+    lora: LoraOptions | None
+    lora_targets: list[str] | None
+    trust_remote_code: bool
+    base_model: str
+    data: str
+    output: str
+    resume_dir: str | None
+    gpus: list[str]
+
+    @property
+    def is_lora(self) -> bool:
+        return self.fine_tune.method == "lora"
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FineTuneJob:
+        """`as_dict`'s mapping typed again; it must hold exactly the job's fields."""
+        _exact_fields(cls, values, "FineTuneJob")
+        lora = values["lora"]
+        return cls(**{**values, "fine_tune": FineTune.from_dict(values["fine_tune"]),
+                      "train": TrainOptions.from_dict(values["train"], "train"),
+                      "lora": LoraOptions.from_dict(lora, "lora") if lora is not None else None})
+
+    def as_dict(self) -> dict:
+        """The job as JSON-able values."""
+        return {**asdict(self), "fine_tune": self.fine_tune.as_dict()}
+
+    def settings(self) -> dict:
+        """Its resolved settings, which fine-tune first (settings.json, and the trackers'
+        run configuration): the job without where it runs (PLACES)."""
+        job = self.as_dict()
+        return {**job.pop("fine_tune"), **{k: v for k, v in job.items()
+                                           if k not in PLACES}}
+
+
+# A FineTuneJob's fields that say where it runs, not what it computes.
+PLACES = ("base_model", "data", "output", "resume_dir", "gpus")
 
 
 @dataclass(frozen=True)
@@ -285,8 +339,7 @@ class Experiment:
         for name in config["settings"]:
             resolved = resolved_setting(config, name)
             settings[name] = Setting(
-                name, TrainOptions.from_dict(resolved["train"], f"settings.{name}.train",
-                                             seed=None, resume_dir=None),
+                name, TrainOptions.from_dict(resolved["train"], f"settings.{name}.train"),
                 LoraOptions.from_dict(resolved["lora"], f"settings.{name}.lora"),
                 resolved["data"]["verse_format"], resolved["data"]["corpus"],
                 resolved["data"]["questions"])
@@ -300,9 +353,9 @@ class Experiment:
             questions={name: QuestionSet.from_dict(entry, f"questions.{name}")
                        for name, entry in config["questions"].items()},
             data=DataOptions.from_dict(config["data"], "data"),
-            answer=AnswerOptions.from_dict(config["eval"], "eval"),
+            answer=AnswerOptions.from_dict(config["answer"], "answer"),
             open_book=OpenBookOptions.from_dict(config["open_book"], "open_book"),
-            judge=JudgeOptions.from_dict(config["score"], "score"),
+            judge=JudgeOptions.from_dict(config["judge"], "judge"),
             probes=ProbeOptions.from_dict(config["probes"], "probes"),
             lm_eval=LmEvalOptions.from_dict(config["lm_eval"], "lm_eval"),
             resources=Resources.from_dict(config["resources"], "resources"))
@@ -310,10 +363,18 @@ class Experiment:
     def train_options(self, fine_tune: FineTune) -> TrainOptions:
         return self.settings[fine_tune.setting].train_options(fine_tune)
 
-    @property
-    def question_set(self) -> QuestionSet:
-        """The question set every model answers (data.questions)."""
-        return self.questions[self.data.questions]
+    def fine_tune_options(self, fine_tune: FineTune) -> dict:
+        """Rule finetune's params: a FineTuneJob's fields but the paths of its rule's input
+        and output and its GPUs, as one mapping (FineTuneJob.from_dict types it with them).
+        Its resume points go to resume/ (FineTune.resume_dir), outside its output, which
+        Snakemake deletes when a job fails. LoRA settings reach the LoRA job only, so
+        changing them leaves the full fine-tune current."""
+        setting, entry = self.settings[fine_tune.setting], self.models[fine_tune.model]
+        lora = fine_tune.method == "lora"
+        return {"fine_tune": fine_tune.as_dict(), "train": self.train_options(fine_tune).as_dict(),
+                "lora": setting.lora.as_dict() if lora else None,
+                "lora_targets": entry.lora_targets if lora else None,
+                "trust_remote_code": entry.trust_remote_code, "resume_dir": fine_tune.resume_dir}
 
     def other_questions(self, setting: str) -> str | None:
         """The question set a setting's runs answer where it is not data.questions (the base
@@ -329,7 +390,3 @@ class Experiment:
     def books_in_use(self) -> list[str]:
         """The books of the run settings, in the order of the settings."""
         return list(dict.fromkeys(self.book(s) for s in self.grid.settings))
-
-    def corpora_in_use(self) -> list[str]:
-        """The corpora the run settings train on, in the order of the settings."""
-        return list(dict.fromkeys(self.settings[s].corpus for s in self.grid.settings))

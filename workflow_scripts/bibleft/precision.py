@@ -3,8 +3,9 @@
 On Ampere and later GPUs, TF32 runs float32 matmuls with a 10-bit mantissa: faster, and
 enough to change a greedy answer. PyTorch leaves it off for matmuls but on for cuDNN;
 transformers' Trainer leaves PyTorch's default. So the study's float32 meant IEEE float32,
-and here TF32 is on only where a setting (`train.tf32`, `eval.tf32`) asks for it. Only
-PyTorch's newer per-backend API is used: mixing it with `allow_tf32` is an error.
+and here TF32 is on only where a setting (`train.tf32`, `answer.tf32`) asks for it. Only
+PyTorch's per-backend API (`fp32_precision`) is used, never `allow_tf32`: mixing the two
+is an error.
 """
 
 from __future__ import annotations

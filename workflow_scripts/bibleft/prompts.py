@@ -1,6 +1,6 @@
 """The prompt each question is asked with: the study's plain few-shot completion prompt
-(`eval.chat_template: false`), or the same instruction and examples as chat turns rendered
-by the tokenizer's chat template (`eval.chat_template: true`)."""
+(`answer.chat_template: false`), or the same instruction and examples as chat turns rendered
+by the tokenizer's chat template (`answer.chat_template: true`)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,19 @@ import re
 
 from .corpus import bos_prefix
 from .errors import InputError
+from .schema import schema_default
 
-# The study's few-shot prompt (Gronberg 2024). Its line breaks are our reading of the
-# paper's layout. `{question}` is replaced by the BibleQA question.
-PAPER_PROMPT = (
-    "The following are questions and answers about the Bible.\n"
-    "\n"
-    "Q: Who was the first man?\n"
-    "A: Adam\n"
-    "\n"
-    "Q: What was special about Samson?\n"
-    "A: He was very strong\n"
-    "\n"
-    "Q: Where was Jesus born?\n"
-    "A: Bethlehem\n"
-    "\n"
-    "Q: {question}\n"
-    "A:"
-)
-
+# The study's few-shot prompt (Gronberg 2024) and its limit of 15 new tokens, as the schema
+# states them (answer.prompt, answer.max_new_tokens). The prompt's line breaks are our
+# reading of the paper's layout; `{question}` is replaced by the BibleQA question.
+PAPER_PROMPT = schema_default("answer.prompt")
+MAX_NEW_TOKENS = schema_default("answer.max_new_tokens")
 
 # Open book (open_book.prompt): the study's instruction and examples, then the question's
 # passages (`{context}`: one per line, reference, tab, words), then the question. The passages
 # come after the examples, so every prompt still starts with the same few-shot prefix (the
 # prefix cache) and the model reads the passages right before the question they are for.
-OPEN_BOOK_PROMPT = PAPER_PROMPT.replace("Q: {question}\nA:", "Passages:\n{context}\n\nQ: {question}\nA:")
+OPEN_BOOK_PROMPT = schema_default("open_book.prompt")
 _PLACEHOLDER = re.compile(r"\{(question|context)\}")
 
 
@@ -60,7 +48,7 @@ _SHAPE = ("an instruction paragraph, then 'Q: ...' / 'A: ...' examples separated
           "lines, ending with 'Q: {question}' / 'A:' (the study's shape)")
 
 
-def parse_few_shot(template: str, key: str = "eval.prompt") -> tuple[str, list[tuple[str, str]]]:
+def parse_few_shot(template: str, key: str = "answer.prompt") -> tuple[str, list[tuple[str, str]]]:
     """`(instruction, [(question, answer), ...])` of a few-shot prompt template in the
     study's shape: paragraphs separated by blank lines, the instruction first (it may be
     missing: ""), then one paragraph per example, the last one `Q: {question}` / `A:`.
@@ -75,18 +63,18 @@ def parse_few_shot(template: str, key: str = "eval.prompt") -> tuple[str, list[t
         match = _EXAMPLE.fullmatch(paragraph)
         if match is None:
             if examples:
-                raise InputError(f"eval.chat_template: true needs {key} as {_SHAPE}; "
+                raise InputError(f"answer.chat_template: true needs {key} as {_SHAPE}; "
                                  f"this paragraph is no example: {paragraph[:60]!r}")
             instruction.append(paragraph)
             continue
         examples.append((match["question"].strip(), match["answer"].strip()))
     if not examples or examples[-1] != ("{question}", ""):
-        raise InputError(f"eval.chat_template: true needs {key} as {_SHAPE}; "
+        raise InputError(f"answer.chat_template: true needs {key} as {_SHAPE}; "
                          "its last paragraph is not 'Q: {question}' / 'A:'")
     shots = examples[:-1]
     if any("{question}" in text for shot in shots for text in shot) or \
             any("{question}" in text for text in instruction):
-        raise InputError(f"eval.chat_template: true needs {key} as {_SHAPE}; "
+        raise InputError(f"answer.chat_template: true needs {key} as {_SHAPE}; "
                          "'{question}' may only stand in its last example")
     return "\n\n".join(instruction), shots
 
@@ -148,7 +136,7 @@ def chat_prompts(tokenizer, template: str, questions: list[str], model: str | No
     raises on one (Gemma-style templates: "System role not supported"), every prompt puts
     the instruction in the first user turn instead.
 
-    A tokenizer without a chat template raises InputError naming `eval.chat_template` and
+    A tokenizer without a chat template raises InputError naming `answer.chat_template` and
     the model: the setting asked for chat turns, and answering with the plain prompt
     instead would record results under a setting that did not apply.
     """
@@ -156,12 +144,12 @@ def chat_prompts(tokenizer, template: str, questions: list[str], model: str | No
 
     name = model or getattr(tokenizer, "name_or_path", "") or "?"
     if getattr(tokenizer, "chat_template", None) is None:
-        raise InputError(f"eval.chat_template is true but the tokenizer of model {name} has no "
+        raise InputError(f"answer.chat_template is true but the tokenizer of model {name} has no "
                          "chat template (base models such as GPT-2 have none): set "
-                         "eval.chat_template: false, or run a model whose tokenizer has one")
+                         "answer.chat_template: false, or run a model whose tokenizer has one")
     template, context_paragraph = split_context_paragraph(template)
     instruction, examples = parse_few_shot(
-        template, "eval.prompt" if context_paragraph is None else "open_book.prompt")
+        template, "answer.prompt" if context_paragraph is None else "open_book.prompt")
     if not questions:
         return []
     if contexts is not None and context_paragraph is not None:

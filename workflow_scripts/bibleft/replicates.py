@@ -131,9 +131,10 @@ def _verdicts(by_name: dict[str, list[bool]], setting, seed, variant: str) -> li
 def _accuracy(correct: int, total: int) -> dict:
     """`correct`, `total` and `accuracy_pct` as accuracy.csv prints them.
 
-    accuracy.csv has always printed round(100 * correct / total, 3), the metric tables
+    accuracy.csv prints round(100 * correct / total, 3), the metric tables
     tableio.pct(correct / total): the two differ in the last digit for a few counts (23 of
-    320 is one), so each table keeps its own and the files stay as they were."""
+    320 is one), so each table keeps its own and the numbers the docs quote from each
+    file stay reproducible to the digit."""
     return {"correct": correct, "total": total, "accuracy_pct": round(100 * correct / total, 3)}
 
 

@@ -146,7 +146,7 @@ class Trackers(TrainCallback):
     def accelerator_kwargs(self) -> dict:
         """`log_with` and `project_dir` for the Accelerator: the requested trackers that
         accelerate can start here. Nothing when there are none, so a run without trackers
-        builds the same Accelerator as before they existed."""
+        builds a plain Accelerator (no logging, no project folder)."""
         usable = [name for name in self.requested if _unavailable(name) is None]
         if not usable:
             return {}

@@ -1,10 +1,10 @@
 """The fine-tuning loop, shared by full fine-tuning and LoRA.
 
 One loop for both methods (they differ only in `modeling.build_trainable`):
-`train(model, data, options, callback)`. It logs a banner to stderr (the rule's log),
-then every `log_every` steps one line (step, epoch, loss, learning rate, tokens/s, peak
-memory), keeps a tqdm bar with ETA, saves the run's `TrainState` into resumable
-checkpoints in a scratch directory outside the job's output (`checkpointing`), and on
+`train(model, data, options, seed, resume_dir, callback)`. It logs a banner to stderr
+(the rule's log), then every `log_every` steps one line (step, epoch, loss, learning rate,
+tokens/s, peak memory), keeps a tqdm bar with ETA, saves the run's `TrainState` as resume
+points in a scratch directory outside the job's output (`resume_points`), and on
 SIGTERM (SLURM's warning before a time-limit kill or preemption) saves one and exits
 non-zero. What a caller adds (the experiment trackers of `tracking`, a benchmark's clock)
 is one `TrainCallback`.
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import torch
 
-from . import batching, checkpointing
-from .checkpointing import TrainParts, TrainState, settings_fingerprint
+from . import batching, resume_points
+from .resume_points import TrainParts, TrainState, settings_fingerprint
 from .compiling import (CUDA_GRAPH_MODES, compile_counts, compile_for_training, compile_mode,
                         compile_report, report_line)
 from .errors import InputError
-from .modeling import takes_padding_free
+from .modeling import pick_device, takes_padding_free
 from .options import TrainOptions
 from .precision import configure_matmul
 
@@ -166,7 +166,7 @@ class Preemption:
         self.signalled = True
 
     def stop_requested(self) -> bool:
-        # Every process must stop at the same step: one that left to save a checkpoint
+        # Every process must stop at the same step: one that left to save a resume point
         # while another ran the next step's all-reduce would deadlock both. So with several
         # processes the decision is a sum over all of them (one scalar per step).
         if self.accelerator.num_processes == 1:
@@ -239,74 +239,94 @@ class StepLog:
         self.pending_tokens.zero_()
 
 
+def setup_accelerator(requested_precision: str, accelerator_kwargs: dict) -> tuple:
+    """accelerate's Accelerator (one process of several under `accelerate launch`) and the
+    precision it trains in (`pick_precision`)."""
+    from accelerate import Accelerator
+
+    device = pick_device()
+    precision = pick_precision(requested_precision, device)
+    accelerator = Accelerator(
+        cpu=device.type != "cuda",
+        mixed_precision={"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision],
+        **accelerator_kwargs)
+    return accelerator, precision
+
+
+def setup_examples(examples: list[list[int]], options: TrainOptions) -> list[list[int]]:
+    """The examples a step draws from: as they are, or packed into fixed blocks."""
+    return batching.pack_examples(examples, options.block_size) if options.packing else examples
+
+
+def setup_steps(n_examples: int, options: TrainOptions, processes: int) -> tuple[int, int]:
+    """(steps per epoch, total steps): every epoch, or `max_steps` if fewer."""
+    per_epoch = batching.steps_per_epoch(n_examples, options.batch_size, processes)
+    total = options.epochs * per_epoch
+    return per_epoch, min(total, options.max_steps) if options.max_steps else total
+
+
+def padding_free_width(model, data: TrainData, options: TrainOptions, compiled: bool) -> int | None:
+    """The model's hidden size where a step may be one padding-free row (TrainData.collate
+    decides per step), else None. Fixed blocks (packing) and fixed lengths hold no padding
+    to leave out; a compiled model makes a graph per batch shape (TrainOptions.for_method
+    turns padding_free off for compiled jobs; this is for direct callers)."""
+    on = (options.padding_free and not options.packing and data.fixed_length is None
+          and not compiled and takes_padding_free(model))
+    return model.config.hidden_size if on else None
+
+
+def setup_optimizer(model, options: TrainOptions, total_steps: int) -> tuple:
+    """(trainable parameters, optimizer, schedule) of `model`, gradient checkpointing on if
+    asked: fused AdamW and HF Trainer's linear schedule."""
+    from transformers import get_linear_schedule_with_warmup
+
+    if options.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+    params = [p for p in model.parameters() if p.requires_grad]
+    # Fused AdamW: one kernel for all parameters, on the GPU and (3x faster than the
+    # default for-each version there too) on the CPU.
+    optimizer = torch.optim.AdamW(params, lr=options.learning_rate,
+                                  weight_decay=options.weight_decay, fused=True)
+    # HF Trainer's default schedule, exactly: linear warm-up from 0, then linear decay to 0.
+    scheduler = get_linear_schedule_with_warmup(optimizer, options.warmup_steps, total_steps)
+    return params, optimizer, scheduler
+
+
 class Trainer:
-    """What a run sets up before its first step: accelerate (one process of several under
-    `accelerate launch`), the examples and how many steps they make, the optimizer and
-    learning-rate schedule, torch.compile and the resumable checkpoints
-    (`options.resume_dir`, none if None); then one optimisation step at a time."""
+    """What a run sets up before its first step, in this order: accelerate, the examples and
+    how many steps they make, the batch layout, the optimizer and learning-rate schedule,
+    torch.compile, and where its resume points go (`resume_dir`, none if None);
+    then one optimisation step at a time. Each set-up step takes what it needs and returns
+    what it makes."""
 
-    def __init__(self, model, data: TrainData, options: TrainOptions, accelerator_kwargs: dict):
-        from accelerate import Accelerator
-
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.precision = pick_precision(options.precision, device)
-        self.accelerator = accelerator = Accelerator(
-            cpu=device.type != "cuda",
-            mixed_precision={"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[self.precision],
-            **accelerator_kwargs)
-        self.matmul = configure_matmul(accelerator.device, options.tf32)
-        examples = data.examples
-        if options.packing:
-            examples = batching.pack_examples(examples, options.block_size)
-        self.data, self.examples, self.options = data, examples, options
-        self.per_epoch = batching.steps_per_epoch(len(examples), options.batch_size,
-                                                  accelerator.num_processes)
-        self.total_steps = options.epochs * self.per_epoch
-        if options.max_steps:
-            self.total_steps = min(self.total_steps, options.max_steps)
-        self.model, self.optimizer, self.scheduler = self._prepare(model)
-        self.scaler = getattr(accelerator, "scaler", None)
-        self.compile_mode = compile_mode(options.compile)
-        # Fixed blocks (packing) and fixed lengths hold no padding to leave out.
-        # A compiled model makes a graph per batch shape (TrainOptions.for_fine_tune turns
-        # padding_free off for compiled jobs; this is for direct callers).
-        self.padding_free = (options.padding_free and not options.packing
-                             and data.fixed_length is None and not self.compile_mode
-                             and takes_padding_free(model))
-        self.padding_free_width = model.config.hidden_size if self.padding_free else None
+    def __init__(self, model, data: TrainData, options: TrainOptions, seed: int,
+                 resume_dir: str | Path | None, accelerator_kwargs: dict):
+        compiled = compile_mode(options.compile)
         # configcheck refuses the pair in the workflow's config; this is for direct callers.
-        if self.compile_mode and options.gradient_checkpointing:
+        if compiled and options.gradient_checkpointing:
             raise InputError("train.gradient_checkpointing cannot be combined with train.compile")
-        self.compile_before = compile_counts() if self.compile_mode else None
-        self.forward = compile_for_training(self.model, self.compile_mode, options.compile_scope)
-        self.cuda_graphs = device.type == "cuda" and self.compile_mode in CUDA_GRAPH_MODES
-        # n_examples and world: the same settings over other data or another number of
-        # processes make other steps, which a checkpoint must not resume. Where the
-        # checkpoints are kept is not what they hold.
-        self.fingerprint = settings_fingerprint({**options.as_dict(), "resume_dir": None,
-                                                 "n_examples": len(examples),
-                                                 "world": accelerator.num_processes})
-
-    def _prepare(self, model) -> tuple:
-        """The model (gradient checkpointing on if asked), fused AdamW over its trainable
-        parameters and HF's linear schedule, through accelerate."""
-        from transformers import get_linear_schedule_with_warmup
-
-        options = self.options
-        if options.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
-            if hasattr(model, "enable_input_require_grads"):
-                model.enable_input_require_grads()
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        # Fused AdamW: one kernel for all parameters, on the GPU and (3x faster than the
-        # default for-each version there too) on the CPU.
-        optimizer = torch.optim.AdamW(self.params, lr=options.learning_rate,
-                                      weight_decay=options.weight_decay, fused=True)
-        # HF Trainer's default schedule, exactly: linear warm-up from 0, then linear decay to 0.
-        scheduler = get_linear_schedule_with_warmup(optimizer, options.warmup_steps,
-                                                     self.total_steps)
-        model, optimizer = self.accelerator.prepare(model, optimizer)
-        return model, optimizer, scheduler
+        self.data, self.options, self.seed, self.compile_mode = data, options, seed, compiled
+        self.resume_dir = Path(resume_dir) if resume_dir is not None else None
+        self.accelerator, self.precision = setup_accelerator(options.precision, accelerator_kwargs)
+        self.matmul = configure_matmul(self.accelerator.device, options.tf32)
+        self.examples = setup_examples(data.examples, options)
+        self.per_epoch, self.total_steps = setup_steps(len(self.examples), options,
+                                                       self.accelerator.num_processes)
+        self.padding_free_width = padding_free_width(model, data, options, bool(compiled))
+        self.params, optimizer, self.scheduler = setup_optimizer(model, options, self.total_steps)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.scaler = getattr(self.accelerator, "scaler", None)
+        self.compile_before = compile_counts() if compiled else None
+        self.forward = compile_for_training(self.model, compiled, options.compile_scope)
+        self.cuda_graphs = self.accelerator.device.type == "cuda" and compiled in CUDA_GRAPH_MODES
+        # The seed, n_examples and world: the same settings with another data order, over
+        # other data or on another number of processes make other steps, which a resume point
+        # must not resume. Where the resume points are kept is not what they hold.
+        self.fingerprint = settings_fingerprint({**options.as_dict(), "seed": seed,
+                                                 "n_examples": len(self.examples),
+                                                 "world": self.accelerator.num_processes})
 
     @property
     def is_main(self) -> bool:
@@ -317,7 +337,7 @@ class Trainer:
 
     @property
     def parts(self) -> TrainParts:
-        """What a checkpoint holds besides the state (the model without accelerate's wrappers)."""
+        """What a resume point holds besides the state (the model without accelerate's wrappers)."""
         return TrainParts(self.unwrapped_model(), self.optimizer, self.scheduler, self.scaler)
 
     def banner(self) -> str:
@@ -337,7 +357,7 @@ class Trainer:
         options = self.options
         if self.data.fixed_length is not None:
             return f"padded to {self.data.fixed_length}"
-        if self.padding_free:
+        if self.padding_free_width:
             return "padding-free"
         if options.padding_free and not options.packing and not self.compile_mode:
             kind = self.unwrapped_model().config.model_type
@@ -348,30 +368,30 @@ class Trainer:
         return compile_report(self.compile_mode, self.compile_before) if self.compile_mode else None
 
     def resume(self) -> TrainState:
-        """The state to start from: the newest checkpoint in the resume directory written
+        """The state to start from: the newest resume point in the resume directory written
         with these settings, restored into the model, optimizer and schedule, or a fresh
         run's."""
-        resume_dir = self.options.resume_dir
-        ckpt = checkpointing.latest(Path(resume_dir), self.fingerprint) if resume_dir else None
-        if ckpt is None:
+        resume_dir = self.resume_dir
+        point = resume_points.latest(resume_dir, self.fingerprint) if resume_dir else None
+        if point is None:
             return TrainState()
-        state = checkpointing.restore(ckpt, self.parts)
-        say(f"resuming from {ckpt} at step {state.step}")
+        state = resume_points.restore(point, self.parts)
+        say(f"resuming from {point} at step {state.step}")
         return state
 
     def save(self, state: TrainState, steps: StepLog, callback: TrainCallback) -> None:
-        """Flush the log and save the state in a resumable checkpoint (the main process
+        """Flush the log and save the state in a resume point (the main process
         writes it)."""
         steps.flush(callback)
-        if self.options.resume_dir is not None and self.is_main:
+        if self.resume_dir is not None and self.is_main:
             state.elapsed_s = steps.elapsed()
-            checkpointing.save(Path(self.options.resume_dir), state, self.parts, self.fingerprint)
+            resume_points.save(self.resume_dir, state, self.parts, self.fingerprint)
         self.accelerator.wait_for_everyone()
 
     def rows_by_step(self, start_step: int):
         """This process's examples for each step from `start_step` to the last."""
         return batching.rows_by_step(
-            self.examples, self.options.batch_size, self.options.seed, self.options.group_by_length,
+            self.examples, self.options.batch_size, self.seed, self.options.group_by_length,
             start_step, self.total_steps, self.accelerator.process_index,
             self.accelerator.num_processes)
 
@@ -431,25 +451,23 @@ class Trainer:
         }
 
 
-def train(model, data: TrainData, options: TrainOptions,
-          callback: TrainCallback | None = None) -> TrainResult:
+def train(model, data: TrainData, options: TrainOptions, seed: int,
+          resume_dir: str | Path | None = None, callback: TrainCallback | None = None) -> TrainResult:
     """Fine-tune `model` in place on `data` as `options` (the config's `train:` for one
-    fine-tune: TrainOptions.for_fine_tune) say; `callback` adds trackers or timing.
+    job: TrainOptions.for_method) say, the data in `seed`'s order; `callback` adds trackers
+    or timing. The caller seeds torch's RNG (finetuning.finetune, before a LoRA adapter is
+    drawn): the dropout masks follow from it.
 
     The learning rate follows transformers' get_linear_schedule_with_warmup exactly: up
-    from 0 over warmup_steps, then down to 0 at the last step. With `options.resume_dir`,
-    a checkpoint is saved there every checkpoint_every steps and on SIGTERM, and the
-    newest one of the same options resumed.
+    from 0 over warmup_steps, then down to 0 at the last step. With `resume_dir`, a
+    resume point is saved there every resume_every steps and on SIGTERM, and the newest one
+    of the same options and seed resumed.
     """
-    if options.seed is None:
-        raise ValueError("TrainOptions.seed is None: train the options of one fine-tune "
-                         "(TrainOptions.for_fine_tune)")
     if isinstance(options.compile, dict):
         raise ValueError(f"train.compile {options.compile!r} is per method: resolve it for one "
-                         "fine-tune (TrainOptions.for_fine_tune)")
+                         "fine-tune (TrainOptions.for_method)")
     callback = callback or TrainCallback()
-    torch.manual_seed(options.seed)
-    run = Trainer(model, data, options, callback.accelerator_kwargs())
+    run = Trainer(model, data, options, seed, resume_dir, callback.accelerator_kwargs())
     state = run.resume()
     resumed_from = state.step
     if run.is_main:
@@ -465,7 +483,7 @@ def train(model, data: TrainData, options: TrainOptions,
 
 def _loop(run: Trainer, state: TrainState, callback: TrainCallback) -> None:
     """The steps from `state.step` to the last, `state` kept current: each step, then the
-    log flush, the stop check and the checkpoint it may be due."""
+    log flush, the stop check and the resume point it may be due."""
     from tqdm.auto import tqdm
 
     options, first = run.options, state.step + 1
@@ -485,10 +503,10 @@ def _loop(run: Trainer, state: TrainState, callback: TrainCallback) -> None:
             if state.step % options.log_every == 0:
                 steps.flush(callback)
             if preemption.stop_requested():
-                say(f"SIGTERM at step {state.step}: saving a resumable checkpoint and exiting")
+                say(f"SIGTERM at step {state.step}: saving a resume point and exiting")
                 run.save(state, steps, callback)
                 raise Preempted(state.step)
-            if options.checkpoint_every and state.step % options.checkpoint_every == 0 \
+            if options.resume_every and state.step % options.resume_every == 0 \
                     and state.step < run.total_steps:
                 run.save(state, steps, callback)
             if state.step % run.per_epoch == 0 or state.step >= run.total_steps:

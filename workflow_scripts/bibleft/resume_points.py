@@ -1,8 +1,10 @@
-"""Resumable training checkpoints: a run's `TrainState` saved and restored whole, with the
+"""Resume points: a run's `TrainState` saved and restored whole, with the
 tensors of its `TrainParts` (the trainable weights, the optimizer, schedule and loss
 scaler) and the RNG states, in a scratch directory outside the job's output. Tensors go
-to safetensors and everything else to JSON: no pickle, so loading a checkpoint cannot
-run code; each checkpoint is written to a temporary folder and moved into place."""
+to safetensors and everything else to JSON: no pickle, so loading a resume point cannot
+run code; each resume point is written to a temporary folder and moved into place.
+("Checkpoint" names the finished fine-tunes alone: checkpoints/<model>/...; a resume
+point is the state a killed job goes on from, in resume/<model>/...)"""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ class TrainState:
     """Where a training run stands, all of it plain values: the steps taken, the real
     (non-padding) tokens seen, the training seconds so far and those of each finished
     epoch, and one record per step (step, epoch, loss, learning_rate). A fresh run's is
-    TrainState(); a resumed run's is the checkpoint's, and it goes on from there."""
+    TrainState(); a resumed run's is the resume point's, and it goes on from there."""
 
     step: int = 0
     tokens_seen: int = 0
@@ -35,7 +37,7 @@ class TrainState:
 
 @dataclass(frozen=True)
 class TrainParts:
-    """The objects a step changes, whose state a checkpoint holds beside the TrainState:
+    """The objects a step changes, whose state a resume point holds beside the TrainState:
     the model (its trainable weights only), the optimizer, the learning-rate schedule and
     the loss scaler (None without fp16)."""
 
@@ -46,7 +48,7 @@ class TrainParts:
 
 
 def settings_fingerprint(settings: dict) -> str:
-    """A short hash of the run's settings: a checkpoint resumes only the run that wrote it."""
+    """A short hash of the run's settings: a resume point resumes only the run that wrote it."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -78,7 +80,7 @@ def _load_optimizer(optimizer, tensors: dict, scalars: dict) -> None:
 
 def save(resume_dir: Path, state: TrainState, parts: TrainParts, fingerprint: str,
          keep: int = 1) -> Path:
-    """Write `resume_dir/step-<state.step>` and delete all but the newest `keep` checkpoints."""
+    """Write `resume_dir/step-<state.step>` and delete all but the newest `keep` resume points."""
     from safetensors.torch import save_file
 
     trainable = {f"model.{n}": p.detach().cpu().contiguous()
@@ -102,22 +104,22 @@ def save(resume_dir: Path, state: TrainState, parts: TrainParts, fingerprint: st
 
 
 def latest(resume_dir: Path, fingerprint: str) -> Path | None:
-    """The newest complete checkpoint written with these settings, or None."""
-    for ckpt in sorted(resume_dir.glob("step-*"), reverse=True):
-        meta = ckpt / "state.json"
-        if meta.is_file() and (ckpt / "state.safetensors").is_file():
+    """The newest complete resume point written with these settings, or None."""
+    for point in sorted(resume_dir.glob("step-*"), reverse=True):
+        meta = point / "state.json"
+        if meta.is_file() and (point / "state.safetensors").is_file():
             if json.loads(meta.read_text())["fingerprint"] == fingerprint:
-                return ckpt
-            print(f"ignoring {ckpt}: written with other settings", file=sys.stderr)
+                return point
+            print(f"ignoring {point}: written with other settings", file=sys.stderr)
     return None
 
 
-def restore(ckpt: Path, parts: TrainParts) -> TrainState:
-    """Load `ckpt` into `parts` and the RNGs; return its TrainState."""
+def restore(point: Path, parts: TrainParts) -> TrainState:
+    """Load `point` into `parts` and the RNGs; return its TrainState."""
     from safetensors.torch import load_file
 
-    meta = json.loads((ckpt / "state.json").read_text())
-    tensors = load_file(str(ckpt / "state.safetensors"))
+    meta = json.loads((point / "state.json").read_text())
+    tensors = load_file(str(point / "state.safetensors"))
     params = dict(parts.model.named_parameters())
     with torch.no_grad():
         for name, value in tensors.items():
@@ -134,4 +136,4 @@ def restore(ckpt: Path, parts: TrainParts) -> TrainState:
         torch.cuda.set_rng_state_all(cuda_states[:torch.cuda.device_count()])
     names = {f.name for f in fields(TrainState)} - {"records"}
     return TrainState(**{k: meta["state"][k] for k in names},
-                      records=read_jsonl(ckpt / "train_log.jsonl"))
+                      records=read_jsonl(point / "train_log.jsonl"))

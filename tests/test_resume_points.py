@@ -1,4 +1,4 @@
-"""Resumable checkpoints: what a checkpoint saves comes back exactly (the run's TrainState
+"""Resume points: what a resume point saves comes back exactly (the run's TrainState
 whole, the weights, AdamW's moments, the schedule, the RNG), and only into a run with the
 settings that wrote it."""
 
@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import get_linear_schedule_with_warmup
 
-from bibleft import checkpointing
-from bibleft.checkpointing import TrainParts, TrainState, settings_fingerprint
+from bibleft import resume_points
+from bibleft.resume_points import TrainParts, TrainState, settings_fingerprint
 
 INPUTS = torch.linspace(-1, 1, 24).reshape(6, 4)
 FINGERPRINT = settings_fingerprint({"learning_rate": 0.1, "seed": 0})
@@ -23,7 +23,7 @@ def new_run(seed: int):
     torch.manual_seed(seed)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
     # Frozen, as the base model's weights under LoRA: the same in every run, and not the
-    # checkpoint's to save.
+    # resume point's to save.
     model[2].bias.requires_grad_(False).fill_(0.25)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.1)
     scheduler = get_linear_schedule_with_warmup(optimizer, 2, 10)
@@ -45,7 +45,7 @@ def steps(run, n: int) -> list[float]:
 
 
 def save(run, resume_dir, step: int, fingerprint: str = FINGERPRINT):
-    return checkpointing.save(resume_dir, dataclasses.replace(STATE, step=step), run, fingerprint)
+    return resume_points.save(resume_dir, dataclasses.replace(STATE, step=step), run, fingerprint)
 
 
 def test_a_state_saved_and_restored_is_the_same_state(tmp_path):
@@ -53,9 +53,9 @@ def test_a_state_saved_and_restored_is_the_same_state(tmp_path):
                        records=[{"step": s, "epoch": round(s / 7, 6), "loss": 10.0 / (s + 0.3),
                                  "learning_rate": 5e-5 * (17 - s) / 17} for s in range(1, 18)])
     run = new_run(seed=0)
-    ckpt = checkpointing.save(tmp_path, state, run, FINGERPRINT)
+    ckpt = resume_points.save(tmp_path, state, run, FINGERPRINT)
     assert ckpt.name == "step-00000017"
-    assert checkpointing.restore(ckpt, new_run(seed=1)) == state  # whole: every field, exact floats
+    assert resume_points.restore(ckpt, new_run(seed=1)) == state  # whole: every field, exact floats
 
 
 def test_a_restored_run_takes_the_steps_the_saved_one_would_have(tmp_path):
@@ -68,7 +68,7 @@ def test_a_restored_run_takes_the_steps_the_saved_one_would_have(tmp_path):
     assert "model.2.bias" not in load_file(str(ckpt / "state.safetensors"))
 
     restored = new_run(seed=1)  # other weights and RNG state, fresh optimizer and schedule
-    assert checkpointing.restore(ckpt, restored) == STATE
+    assert resume_points.restore(ckpt, restored) == STATE
     assert restored.scheduler.get_last_lr() == lr_at_save
     assert steps(restored, 4) == after_save  # same weights, moments, schedule and dropout masks
     for (name, want), got in zip(saved.model.named_parameters(), restored.model.parameters()):
@@ -78,13 +78,13 @@ def test_a_restored_run_takes_the_steps_the_saved_one_would_have(tmp_path):
         saved.optimizer.state_dict()["state"][0]["step"] == 7
 
 
-def test_only_the_newest_checkpoint_is_kept_and_only_for_the_same_settings(tmp_path):
+def test_only_the_newest_resume_point_is_kept_and_only_for_the_same_settings(tmp_path):
     run = new_run(seed=0)
     first = save(run, tmp_path, 2)
     steps(run, 1)
     second = save(run, tmp_path, 3)
     assert sorted(tmp_path.iterdir()) == [second] and not first.exists()
-    assert checkpointing.latest(tmp_path, FINGERPRINT) == second
-    assert checkpointing.latest(tmp_path, settings_fingerprint({"learning_rate": 0.2, "seed": 0})) is None
+    assert resume_points.latest(tmp_path, FINGERPRINT) == second
+    assert resume_points.latest(tmp_path, settings_fingerprint({"learning_rate": 0.2, "seed": 0})) is None
     # The fingerprint does not depend on the order of the settings.
     assert settings_fingerprint({"seed": 0, "learning_rate": 0.1}) == FINGERPRINT
