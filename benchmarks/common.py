@@ -32,16 +32,19 @@ def load_workflow_config(path: Path = CONFIG) -> dict:
     return load_config(path)
 
 
+def train_seed(config: dict) -> int:
+    """The study's one seed (run.seeds' first): a timed run's data order."""
+    return config["run"]["seeds"][0]
+
+
 def train_options(config: dict, **overrides) -> TrainOptions:
-    """config.yaml's `train:` as a timed run uses it: the study's one seed (run.seeds'
-    first); eager with dynamic padding alone (a compiled run sets its mode, scope and
-    pad_multiple); no resumable checkpoints (saving one flushes the log and splits a
+    """config.yaml's `train:` as a timed run uses it: eager with dynamic padding alone (a compiled run sets its mode, scope and
+    pad_multiple); no resume points (saving one flushes the log and splits a
     timing window); no experiment trackers (timing runs are not the study's); then
     `overrides`."""
-    options = TrainOptions.from_dict(config["train"], "train", seed=config["run"]["seeds"][0],
-                                     resume_dir=None)
+    options = TrainOptions.from_dict(config["train"], "train")
     return replace(options, **{"compile": False, "compile_scope": None, "pad_multiple": 1,
-                               "checkpoint_every": 0, "report_to": [], **overrides})
+                               "resume_every": 0, "report_to": [], **overrides})
 
 
 def lora_options(config: dict) -> tuple[LoraOptions, list[str]]:
@@ -102,27 +105,17 @@ DEMO_PROFILE = ROOT / "profiles" / "demo" / "demo.yaml"
 DEMO_MODEL = "smollm2-135m"  # the demo's model: its entry in DEMO_PROFILE's registry
 
 
-def _merged(base: dict, overlay: dict) -> dict:
-    """`overlay` over `base` as Snakemake merges a --configfile: mappings merge key by key,
-    anything else (a list too) replaces."""
-    merged = dict(base)
-    for key, value in overlay.items():
-        merged[key] = (_merged(base[key], value)
-                       if isinstance(value, dict) and isinstance(base.get(key), dict) else value)
-    return merged
-
-
 def load_demo_config(path: Path = DEMO_PROFILE) -> dict:
     """config.yaml with the demo profile's config file merged over it (what
     `snakemake --profile profiles/demo` runs), checked and completed by the schema."""
     import yaml
 
-    from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config
+    from bibleft.configcheck import SCHEMA_PATH, deep_merge, load_schema, validate_config
 
     with open(CONFIG, encoding="utf-8") as fh:
         config = yaml.safe_load(fh)
     with open(path, encoding="utf-8") as fh:
-        config = _merged(config, yaml.safe_load(fh))
+        config = deep_merge(config, yaml.safe_load(fh))
     return validate_config(config, load_schema(SCHEMA_PATH))
 
 

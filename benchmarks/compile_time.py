@@ -48,7 +48,7 @@ def one_run(method: str, scope: str, mode: str, layers: int) -> dict:
     # a compiled run of the workflow would set train.pad_multiple).
     options = replace(train_options(), max_steps=2, log_every=1, compile=mode,
                       compile_scope=scope, pad_multiple=16)
-    result = train(model, TrainData(examples, 50256), options, clock)
+    result = train(model, TrainData(examples, 50256), options, 0, callback=clock)
     report = result.summary["compile"]
     first, second = (window.seconds for window in clock.windows)
     return {"method": method, "scope": scope, "mode": mode, "blocks": layers,

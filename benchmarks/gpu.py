@@ -20,7 +20,7 @@ through the project's own `bibleft.train.train()`; the measurements, in order
      of GPU memory (torch.cuda.set_per_process_memory_fraction; 40: the study's A100), on
      padding-free and on padded batches: whether it fits, and its peak;
   5. answering all 886 BibleQA questions with the study's prompt (greedy, 15 new tokens,
-     fp32 with IEEE float32 matmuls, as eval.dtype and eval.tf32) with `bibleft.generate`,
+     fp32 with IEEE float32 matmuls, as answer.dtype and answer.tf32) with `bibleft.generate`,
      at the config's batch size 32 and at 128 (shared-prefix cache on), and 48 of them the
      study's way (one at a time, no shared cache) for comparison, and whether the batched
      answers are the one-at-a-time ones.
@@ -68,7 +68,7 @@ from bibleft.generate import greedy_continuations  # noqa: E402
 from bibleft.modeling import build_trainable  # noqa: E402
 from bibleft.options import LoraOptions, TrainOptions  # noqa: E402
 from bibleft.precision import configure_matmul  # noqa: E402
-from bibleft.prompts import PAPER_PROMPT, build_prompt  # noqa: E402
+from bibleft.prompts import MAX_NEW_TOKENS, PAPER_PROMPT, build_prompt  # noqa: E402
 from bibleft.train import TrainData, library_versions, train  # noqa: E402
 
 ROOT = common.ROOT
@@ -78,7 +78,6 @@ PREPARED_CONFIG = "config.json"  # in the data folder: CONFIG as --prepare valid
 STUDY = {"epochs": 4, "steps_per_epoch": 3888, "answers": 3 * 886, "verses": 31102}
 # Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, by a substring of the device name.
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0}
-MAX_NEW_TOKENS = 15
 
 
 # --- inputs ---------------------------------------------------------------------------------
@@ -145,6 +144,7 @@ class Bench:
     fixed_length: int
     peak_tflops: float | None
     options: TrainOptions
+    seed: int                   # the data order: the study's one seed
     lora: LoraOptions
     lora_targets: list[str]
     tokenizer: object
@@ -214,7 +214,7 @@ def time_training(b: Bench, name: str, method: str, steps: int, examples=None,
     data = TrainData(examples or b.examples, b.tokenizer.pad_token_id, fixed_length)
     free(b.device)
     t_start = time.perf_counter()
-    result = train(model, data, options, windows)
+    result = train(model, data, options, b.seed, callback=windows)
     row = {"name": name, **window_figures(windows.windows, b),
            "wall_s": time.perf_counter() - t_start, "final_loss": result.summary["final_loss"],
            "precision": result.summary["precision"],
@@ -409,11 +409,11 @@ def profile(b: Bench) -> None:
     if not steps:
         return
     model, data = b.fresh("full"), TrainData(b.examples, b.tokenizer.pad_token_id)
-    train(model, data, replace(b.options, max_steps=3, log_every=steps))  # warm-up
+    train(model, data, replace(b.options, max_steps=3, log_every=steps), b.seed)  # warm-up
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if b.device.type == "cuda" else [])
     with profiler(activities=activities) as prof:
         start = time.perf_counter()
-        train(model, data, replace(b.options, max_steps=steps, log_every=steps))
+        train(model, data, replace(b.options, max_steps=steps, log_every=steps), b.seed)
         synchronize(b.device)
         wall = time.perf_counter() - start
     events = prof.key_averages()
@@ -490,7 +490,7 @@ def generation(b: Bench) -> None:
 
 
 def answering_model(b: Bench):
-    """The model answering, built once: fp32 with IEEE matmuls (eval.tf32: false, as
+    """The model answering, built once: fp32 with IEEE matmuls (answer.tf32: false, as
     generate_answers.py does), prompts padded on the left."""
     configure_matmul(b.device, False)
     b.tokenizer.padding_side = "left"
@@ -653,11 +653,12 @@ def setup(args: argparse.Namespace) -> Bench:
                "model": {"n_layer": model_config.n_layer, "n_embd": model_config.n_embd,
                          "n_head": model_config.n_head},
                "questions": source, "library_versions": library_versions(),
-               "settings": options.as_dict(), "lora": {**lora.as_dict(), "targets": lora_targets},
+               "settings": options.as_dict(), "seed": common.train_seed(config), "lora": {**lora.as_dict(), "targets": lora_targets},
                "study": STUDY, "runs": [],
                "params": sum(p.numel() for p in new_model(model_config, "meta").parameters())}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    return Bench(args, device, model_config, fixed_length, peak, options, lora, lora_targets,
+    return Bench(args, device, model_config, fixed_length, peak, options,
+                 common.train_seed(config), lora, lora_targets,
                  tokenizer, examples, [build_prompt(PAPER_PROMPT, q) for q in questions], results)
 
 

@@ -5,14 +5,14 @@ workflow: a random-initialised GPT-2 (GPT-2 Large's shapes by default) as a loca
 the config.yaml of the repository under a small overlay (a slice of Genesis, --steps steps
 of full fine-tuning and of LoRA, the first --questions BibleQA questions, no probes), every
 rule of the default target, with `--resources gpu=1` as a GPU machine runs it. Then again
-the three models' answers with eval.batch_size 1 and no prefix cache (the study's way), to
+the three models' answers with answer.batch_size 1 and no prefix cache (the study's way), to
 compare. It checks, and writes to --out (after each pass, so a time limit keeps them):
   - both snakemake passes ended well;
   - every model job claimed the GPU (its log says "using GPU(s)") and both fine-tunes ran
     on CUDA (train_summary.json: device, precision, how batches were laid out: padding-
     free by default), with their peak GPU memory;
-  - the answers ran in IEEE float32 (eval.dtype, eval.tf32: false);
-  - the batched answers (config.yaml's eval.batch_size, shared-prefix cache) are those of
+  - the answers ran in IEEE float32 (answer.dtype, answer.tf32: false);
+  - the batched answers (config.yaml's answer.batch_size, shared-prefix cache) are those of
     one question at a time, per variant (random weights answer in near-ties often: a hard test).
 
     # here, once: the wheels the GPU machine lacks into .whl/, and gpu.py's inputs
@@ -25,16 +25,18 @@ compare. It checks, and writes to --out (after each pass, so a time limit keeps 
     # here, on the CPU, that it starts and passes: a tiny GPT-2, the .venv, no wheels
     .venv/bin/python benchmarks/gpu_workflow_check.py --smoke --out /tmp/workflow-smoke.json
 
-The GPU machine's Python has torch, transformers, peft, accelerate, pandas, matplotlib and
-statsmodels, but no snakemake, jsonschema, datasets or matplotlib-venn: the wheels carry
-those, and the workflow's pins of the Hugging Face stack (requirements.txt), so the check
-runs the workflow's versions of everything but torch. Snakemake's `greedy` scheduler is
-used: the `ilp` one needs pulp, a 16 MB wheel.
+The GPU machine is described in gpu_workflow_check.yaml beside this script (its Python, the
+packages its image has, what a call carries). Its Python has torch, transformers, peft,
+accelerate, pandas, matplotlib and statsmodels, but no snakemake, jsonschema, datasets or
+matplotlib-venn: the wheels carry those, and the workflow's pins of the Hugging Face stack
+(requirements.txt), so the check runs the workflow's versions of everything but torch.
+Snakemake's `greedy` scheduler is used: the `ilp` one needs pulp, a 16 MB wheel.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -56,7 +58,7 @@ MODEL = "check-gpt2"  # the overlay's registry entry
 SHAPES = {"large": {"n_layer": 36, "n_embd": 1280, "n_head": 20},  # GPT-2 Large: 774M
           "small": {"n_layer": 12, "n_embd": 768, "n_head": 12},   # GPT-2: 124M
           "tiny": {"n_layer": 2, "n_embd": 64, "n_head": 2}}       # the tests' tiny GPT-2
-LORA_TARGETS = ["c_attn", "c_proj", "c_fc"]
+STANDS_FOR = "gpt2-large"  # config.yaml's model whose registry entry the check's model takes
 # Where rules finetune and generate_answers (rules/finetune.smk, rules/predict.smk) log:
 # the model jobs, each of which claims a GPU.
 MODEL_JOB_LOGS = ("logs/finetune", "logs/generate")
@@ -64,45 +66,69 @@ CLAIM = "using GPU(s)"  # bibleft.devices.claim_gpus
 
 # --- the wheels ---------------------------------------------------------------------------------
 
-# What the workflow needs that the GPU image lacks, found from this environment's metadata
-# (the versions of requirements.txt): these roots and what they need, less what the image
-# has (KINDS.md, "Python packages already there", read 2026-11-17). The Hugging Face stack
-# is carried even though the image has it, at the workflow's pins.
-WHEEL_ROOTS = ["snakemake", "jsonschema", "datasets", "matplotlib-venn",
-               "transformers", "huggingface-hub", "tokenizers", "peft"]
-NOT_CARRIED = {"pulp": "snakemake --scheduler greedy needs no ILP solver",
-               "tzdata": "pandas's, on the image with pandas"}
-IMAGE = set("""absl-py accelerate aiofiles aiohappyeyeballs aiohttp aiosignal annotated-doc anyio
-attrs botorch build certifi charset-normalizer chex click cloudpickle cmake colorama contourpy
-coverage cuda-bindings cuda-core cuda-pathfinder cuda-toolkit cupy-cuda13x cycler cython diffrax
-e3nn einops equinox etils execnet filelock flatbuffers flax fonttools formulaic frozenlist fsspec
-gpytorch grpcio h11 h5py hf-xet httpcore httpx huggingface-hub humanize hypothesis idna imageio
-iniconfig interface-meta jax jax-cuda13-pjrt jax-cuda13-plugin jaxlib jaxtyping jinja2 joblib
-kiwisolver lazy-loader lightning lightning-utilities linear-operator lineax llvmlite lxml markdown
-markdown-it-py markupsafe matplotlib mdurl meson ml-dtypes mpi4py mpmath msgpack multidict
-multipledispatch mypy-extensions nanobind narwhals networkx ninja numba numba-cuda numpy numpyro
-nvidia-cublas nvidia-cuda-cupti nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cudnn-cu13
-nvidia-cufft nvidia-cufile nvidia-curand nvidia-cusolver nvidia-cusparse nvidia-cusparselt-cu13
-nvidia-ml-py nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx onnx onnx-ir
-onnxruntime onnxscript opencv-python-headless optax opt-einsum opt-einsum-fx optimistix
-orbax-checkpoint packaging pandas pathspec patsy peft pillow pip pluggy portalocker
-prometheus-client propcache protobuf psutil pyarrow pybind11 py-cpuinfo pygments pyparsing
-pyproject-hooks pyre-extensions pytest pytest-benchmark pytest-cov pytest-mock pytest-timeout
-pytest-xdist python-dateutil pytorch-lightning pyyaml regex requests rich sacrebleu safetensors
-scikit-build-core scikit-image scikit-learn scipy seaborn sentencepiece sentence-transformers
-setuptools shellingham simplejson six sortedcontainers statsmodels sympy tabulate tensorboard
-tensorboard-data-server tensorstore threadpoolctl tifffile tiktoken timm tokenizers toolz torch
-torchaudio torchdiffeq torch-geometric torchmetrics torchvision tqdm transformers treescope
-triton typer typing-extensions typing-inspect urllib3 uvloop wadler-lindig werkzeug wheel wrapt
-xarray xxhash yarl zipp""".split())
-# The GPU machine: CPython 3.12 on x86-64 (README of the device tool).
-TARGET_MARKERS = {"python_version": "3.12", "python_full_version": "3.12.3", "os_name": "posix",
-                  "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
-                  "implementation_name": "cpython", "platform_python_implementation": "CPython",
-                  "extra": ""}
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
-             "manylinux2014_x86_64", "manylinux1_x86_64"]
-WHEEL_BUDGET_MB = 48  # of the 64 MiB a call carries: the repository and data/gpu-bench need ~8
+# The GPU machine (its Python, the packages its image has, what a call carries) is one
+# machine's facts, kept in a file beside this script so that another machine is an edit of
+# that file, not of the code. The keys it must have, each with what it holds.
+MACHINE_FILE = Path(__file__).with_suffix(".yaml")
+MACHINE_KEYS = {
+    "markers": (dict, "a mapping of environment marker names to strings (quote numbers)"),
+    "platforms": (list, "a list of wheel platform tags"),
+    "cores": (int, "a whole number of CPU cores"),
+    "carry_mib": (int, "the MiB one call carries, a whole number"),
+    "wheel_budget_mb": ((int, float), "the MB of wheels allowed, a number"),
+    "wheel_roots": (list, "a list of distribution names"),
+    "not_carried": (dict, "a mapping of distribution names to why each is left out"),
+    "image": (list, "a list of distribution names"),
+}
+# The markers this script reads itself; packaging fills any other one in from the Python
+# that runs it, which is this machine's, not the GPU machine's.
+NEEDED_MARKERS = ("python_version", "implementation_name", "platform_python_implementation",
+                  "platform_machine")
+# pip download's --implementation for the machine's implementation_name marker.
+IMPLEMENTATION_TAGS = {"cpython": "cp", "pypy": "pp"}
+
+
+def _holds_strings(value) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    return not isinstance(value, list) or all(isinstance(v, str) for v in value)
+
+
+@functools.cache
+def machine(path: Path = MACHINE_FILE) -> dict:
+    """The GPU machine as `path` describes it (MACHINE_KEYS), its image's names normalised;
+    a missing or malformed file stops the check with one line naming the file and key."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SystemExit(f"{path}: missing; it describes the GPU machine this check prepares "
+                         "for (its Python, packages and carry limit)") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SystemExit(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: expected a mapping with the keys {', '.join(MACHINE_KEYS)}")
+    for key, (kind, what) in MACHINE_KEYS.items():
+        if key not in data:
+            raise SystemExit(f"{path}: {key}: missing; expected {what}")
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, kind) or not _holds_strings(value):
+            raise SystemExit(f"{path}: {key}: expected {what}, not {str(value)[:60]!r}")
+    for name in NEEDED_MARKERS:
+        if name not in data["markers"]:
+            raise SystemExit(f"{path}: markers.{name}: missing; the GPU machine's value is needed")
+    return {**data, "image": {normalized(name) for name in data["image"]},
+            "not_carried": {normalized(k): why for k, why in data["not_carried"].items()}}
+
+
+def target_name() -> str:
+    """The machine's Python in words, e.g. CPython 3.12 on x86_64."""
+    markers = machine()["markers"]
+    return (f"{markers['platform_python_implementation']} {markers['python_version']} on "
+            f"{markers['platform_machine']}")
 
 
 def normalized(name: str) -> str:
@@ -110,16 +136,17 @@ def normalized(name: str) -> str:
 
 
 def wheel_pins() -> dict[str, str]:
-    """{distribution: version} to carry: WHEEL_ROOTS and what they need on the GPU
-    machine's Python, as installed here, less what its image has and NOT_CARRIED."""
+    """{distribution: version} to carry: the machine's wheel_roots and what they need on
+    its Python, as installed here, less what its image has and what it leaves out."""
     import importlib.metadata as md
 
     from packaging.requirements import Requirement
 
-    pins, todo = {}, list(WHEEL_ROOTS)
+    target = machine()
+    pins, todo = {}, list(target["wheel_roots"])
     while todo:
         name = normalized(todo.pop())
-        if name in pins or name in NOT_CARRIED:
+        if name in pins or name in target["not_carried"]:
             continue
         try:
             dist = md.distribution(name)
@@ -129,9 +156,9 @@ def wheel_pins() -> dict[str, str]:
         pins[name] = dist.version
         for text in dist.requires or []:
             requirement = Requirement(text)
-            if requirement.marker and not requirement.marker.evaluate(TARGET_MARKERS):
+            if requirement.marker and not requirement.marker.evaluate(target["markers"]):
                 continue
-            if normalized(requirement.name) not in IMAGE:
+            if normalized(requirement.name) not in target["image"]:
                 todo.append(requirement.name)
     return dict(sorted(pins.items()))
 
@@ -153,7 +180,7 @@ def uncovered_imports() -> list[str]:
     names = {m for path in sources for m in re.findall(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)",
                                                          path.read_text(encoding="utf-8"), re.M)}
     local = {p.stem for p in (ROOT / "workflow_scripts").glob("*.py")} | {"bibleft"}
-    provided = IMAGE | set(wheel_pins())
+    provided = machine()["image"] | set(wheel_pins())
     by_module = md.packages_distributions()
     missing = []
     for name in sorted(names - set(sys.stdlib_module_names) - local - OPTIONAL_IMPORTS):
@@ -166,14 +193,17 @@ def uncovered_imports() -> list[str]:
 
 
 def download_wheels(dest: Path = WHEELS) -> None:
-    """The wheels of wheel_pins() for CPython 3.12 on x86-64 Linux into `dest` (git-ignored),
-    one version of each; their total size against WHEEL_BUDGET_MB."""
-    pins = wheel_pins()
+    """The wheels of wheel_pins() for the machine's Python and platforms into `dest`
+    (git-ignored), one version of each; their total size against its wheel_budget_mb."""
+    target, pins = machine(), wheel_pins()
+    markers, budget = target["markers"], target["wheel_budget_mb"]
     dest.mkdir(exist_ok=True)
     wanted = {f"{name}=={version}" for name, version in pins.items()}
+    implementation = markers["implementation_name"]
     download = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                "--python-version", "3.12", "--implementation", "cp",
-                *(arg for p in PLATFORMS for arg in ("--platform", p)), "-d", str(dest)]
+                "--python-version", markers["python_version"],
+                "--implementation", IMPLEMENTATION_TAGS.get(implementation, implementation),
+                *(arg for p in target["platforms"] for arg in ("--platform", p)), "-d", str(dest)]
     print(f"pip download of {len(wanted)} wheels into {dest}", flush=True)
     for pin in sorted(wanted):
         if subprocess.run([*download, pin], stdout=subprocess.DEVNULL,
@@ -185,7 +215,7 @@ def download_wheels(dest: Path = WHEELS) -> None:
             built = [w for w in dest.glob("*.whl")
                      if normalized(w.name.split("-")[0]) == pin.split("==")[0]]
             if not built or not all(w.name.endswith("-py3-none-any.whl") for w in built):
-                raise SystemExit(f"{pin}: no wheel for CPython 3.12 on x86-64, and not pure Python")
+                raise SystemExit(f"{pin}: no wheel for {target_name()}, and not pure Python")
     stale = [w for w in dest.glob("*.whl")
              if f"{normalized(w.name.split('-')[0])}=={w.name.split('-')[1]}" not in wanted]
     for wheel in stale:  # an older pin's wheel: two versions of one package stop the install
@@ -194,11 +224,11 @@ def download_wheels(dest: Path = WHEELS) -> None:
     total = sum(w.stat().st_size for w in wheels) / 2**20
     for wheel in wheels:
         print(f"  {wheel.stat().st_size / 2**20:6.2f} MB  {wheel.name}")
-    print(f"{len(wheels)} wheels, {total:.1f} MB (budget {WHEEL_BUDGET_MB} MB of the call's "
-          "64 MiB); "
-          f"left out: {', '.join(f'{k} ({v})' for k, v in NOT_CARRIED.items())}")
-    if total > WHEEL_BUDGET_MB:
-        raise SystemExit(f"{dest}: {total:.1f} MB of wheels, over the {WHEEL_BUDGET_MB} MB budget")
+    print(f"{len(wheels)} wheels, {total:.1f} MB (budget {budget} MB of the call's "
+          f"{target['carry_mib']} MiB); "
+          f"left out: {', '.join(f'{k} ({v})' for k, v in target['not_carried'].items())}")
+    if total > budget:
+        raise SystemExit(f"{dest}: {total:.1f} MB of wheels, over the {budget} MB budget")
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -256,20 +286,29 @@ def asv_source(work: Path) -> dict:
     return {"source": "url", "url": path.resolve().as_uri()}
 
 
+def registry_entry() -> dict:
+    """config.yaml's entry of STANDS_FOR: the check's model is tokenized and adapted as the
+    model it has the shapes of."""
+    import yaml
+
+    with open(ROOT / "config.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)["models"][STANDS_FOR]
+
+
 def overlay(model_dir: Path, params_millions: float, bibleqa: Path, asv: dict, steps: int,
             questions: int, gpus: int) -> dict:
     """The config overlay: one model, the paper's setting and seed, a short run."""
+    entry = registry_entry()
     return {
         "run": {"models": [MODEL], "settings": ["paper"], "seeds": [42]},
-        "models": {MODEL: {"source": str(model_dir), "tokenizer": "gpt2",
-                           "lora_targets": LORA_TARGETS,
+        "models": {MODEL: {"source": str(model_dir), "tokenizer": entry["tokenizer"],
+                           "lora_targets": entry["lora_targets"],
                            "params_millions": max(1, round(params_millions))}},
-        # data.asv and data.bibleqa: the names every version of the config check reads
-        # (newer ones move them into the corpora and questions registries).
-        "data": {"asv": {**asv, "books": ["Genesis"], "max_verses": 8 * steps},
-                 "bibleqa": {"path": str(bibleqa)}, "num_shards": 1},
-        "train": {"max_steps": steps, "log_every": max(1, steps // 4), "checkpoint_every": 0},
-        "eval": {"limit": questions},
+        "corpora": {"asv": {**asv, "books": ["Genesis"], "max_verses": 8 * steps}},
+        "questions": {"bibleqa": {"path": str(bibleqa)}},
+        "data": {"num_shards": 1},
+        "train": {"max_steps": steps, "log_every": max(1, steps // 4), "resume_every": 0},
+        "answer": {"limit": questions},
         "probes": {"enabled": False},
         # On the CPU (--smoke) a tiny model's second thread only waits: one per model job.
         "resources": {"gpu": gpus} if gpus else {"gpu": 0, "cpus_per_gpu": 1},
@@ -429,7 +468,7 @@ def check_workflow(args, work: Path) -> int:
     if batched is None:
         return 1
     second = write_config(work / "one-at-a-time.yaml",
-                          {**settings, "eval": {**settings["eval"], "batch_size": 1,
+                          {**settings, "answer": {**settings["answer"], "batch_size": 1,
                                                 "prefix_cache": False}})
     check_one_at_a_time(args, report, project, second, batched, deadline)
     report["seconds_total"] = time.perf_counter() - started
@@ -538,7 +577,8 @@ def parse_args(argv) -> argparse.Namespace:
     parser.add_argument("--questions", type=int, default=None,
                         help="questions each model answers (default 32; 6 with --smoke)")
     parser.add_argument("--cores", type=int, default=None,
-                        help="snakemake --cores (default: this machine's, at most 16)")
+                        help="snakemake --cores (default: this machine's CPUs, at most the "
+                             f"GPU machine's `cores` in {MACHINE_FILE.name})")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="seconds for the whole check: a snakemake pass still running then is "
                              "stopped with its jobs and reported (default: none)")
@@ -550,11 +590,12 @@ def parse_args(argv) -> argparse.Namespace:
     args.shape = args.shape or ("tiny" if args.smoke else "large")
     args.steps = args.steps or (4 if args.smoke else 20)
     args.questions = args.questions or (6 if args.smoke else 32)
-    args.cores = args.cores or min(16, os.cpu_count() or 1)
+    args.cores = args.cores or min(machine()["cores"], os.cpu_count() or 1)
     return args
 
 
 def main(argv=None) -> int:
+    machine()  # a missing or malformed machine file stops the check before any work
     args = parse_args(argv)
     if args.download_wheels:
         download_wheels()

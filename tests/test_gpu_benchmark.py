@@ -40,9 +40,8 @@ def test_settings_come_from_config_yaml_as_prepared_and_a_later_edit_is_refused(
     assert prepared == load_config(config)  # validated, the schema's defaults filled in
     options = gpu.common.train_options(prepared)  # what the GPU machine builds from it
     # config.yaml's values, but for the benchmark's stated overrides.
-    overrides = {"checkpoint_every": 0, "compile": False, "compile_scope": None, "pad_multiple": 1,
-                 "report_to": [], "resume_dir": None,
-                 "seed": prepared["run"]["seeds"][0]}  # the training loop needs one seed
+    overrides = {"resume_every": 0, "compile": False, "compile_scope": None, "pad_multiple": 1,
+                 "report_to": []}
     assert options.as_dict() == {**prepared["train"], **overrides}
     config.write_text(config.read_text(encoding="utf-8").replace("epochs: 4", "epochs: 3"), encoding="utf-8")
     with pytest.raises(SystemExit, match="changed after `benchmarks/gpu.py --prepare`.*run --prepare again"):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from fixtures import write_bibleqa
+from fixtures import LORA_TARGETS, write_bibleqa
 from workflow_helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -35,7 +35,7 @@ def test_the_demo_config_is_config_yaml_under_the_demo_profile():
     assert config["run"]["models"] == [common.DEMO_MODEL]
     assert (corpus["books"], corpus["max_verses"]) == (["Genesis"], 400)
     assert config["train"]["batch_size"] == 8 and config["train"]["learning_rate"] == 5e-5
-    assert config["eval"]["batch_size"] == 64 and config["eval"]["max_new_tokens"] == 15
+    assert config["answer"]["batch_size"] == 64 and config["answer"]["max_new_tokens"] == 15
     # nested mappings merge, lists replace
     assert common._merged({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}}) == {"a": {"b": 1, "c": [2]}}
 
@@ -56,7 +56,7 @@ def test_ours_and_the_trainer_train_alike(tiny_gpt2, tmp_path, method):
     config, examples = demo_examples(tiny_gpt2, tmp_path)
     args = peers.argparse.Namespace(steps=2, eval_verses=16)
     prepared = {"model_dir": tiny_gpt2, "examples": examples, "n_examples": 48,
-                "lora_targets": gpu_workflow_check.LORA_TARGETS}
+                "lora_targets": LORA_TARGETS}
     spec = {**peers.train_spec(prepared, config, args, method), "threads": 1}
     ours = peers.worker_train_ours(spec)
     trainer = peers.worker_train_trainer({**peers.trainer_spec(spec, 2, None), "threads": 1})
@@ -85,7 +85,7 @@ def test_the_pipeline_answers_as_ours(tiny_gpt2, tmp_path):
     write_jsonl(questions, parse_bibleqa(write_bibleqa(tmp_path / "1001.csv")))
     config = common.load_demo_config()
     spec = {"model_dir": str(tiny_gpt2), "questions": str(questions), "limit": 5,
-            "prompt": config["eval"]["prompt"], "max_new_tokens": 15, "batch_size": 4, "threads": 1}
+            "prompt": config["answer"]["prompt"], "max_new_tokens": 15, "batch_size": 4, "threads": 1}
     ours = peers.worker_answer_ours(spec)
     pipeline = peers.worker_answer_pipeline(spec)
     assert len(ours["responses"]) == 5
@@ -134,6 +134,35 @@ def test_the_wheels_and_the_gpu_image_cover_every_import_of_the_workflow():
     assert {"snakemake", "jsonschema", "datasets", "matplotlib-venn"} <= set(pins)
     assert "pulp" not in pins and "torch" not in pins
     assert gpu_workflow_check.uncovered_imports() == []
+
+
+def test_the_gpu_machine_is_read_from_its_file_and_a_bad_one_named_in_one_line(tmp_path):
+    target = gpu_workflow_check.machine()
+    assert gpu_workflow_check.MACHINE_FILE.name == "gpu_workflow_check.yaml"
+    assert {"torch", "transformers"} <= target["image"] and "snakemake" not in target["image"]
+    assert target["markers"]["python_version"] == "3.12" and "pulp" in target["not_carried"]
+    text = gpu_workflow_check.MACHINE_FILE.read_text(encoding="utf-8")
+    cases = {"absent.yaml": None,
+             "no-image.yaml": text[:text.index("image:")],
+             "bad-cores.yaml": text.replace("cores: 16", "cores: sixteen"),
+             "float-version.yaml": text.replace('python_version: "3.12"', "python_version: 3.12"),
+             "no-machine.yaml": text.replace("  platform_machine: x86_64\n", ""),
+             "not-yaml.yaml": text.replace("platforms: [", "platforms: [[")}
+    expected = {"absent.yaml": "missing; it describes the GPU machine",
+                "no-image.yaml": "image: missing; expected a list of distribution names",
+                "bad-cores.yaml": "cores: expected a whole number of CPU cores",
+                "float-version.yaml": "markers: expected a mapping of environment marker names",
+                "no-machine.yaml": "markers.platform_machine: missing",
+                "not-yaml.yaml": "not valid YAML at line"}
+    for name, content in cases.items():
+        path = tmp_path / name
+        if content is not None:
+            path.write_text(content, encoding="utf-8")
+        with pytest.raises(SystemExit) as stopped:
+            gpu_workflow_check.machine(path)
+        message = str(stopped.value)
+        assert message.startswith(f"{path}: ") and expected[name] in message, message
+        assert "\n" not in message
 
 
 @pytest.mark.e2e
