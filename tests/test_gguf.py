@@ -363,7 +363,7 @@ def test_demo_profile_plans_the_whole_study(tmp_path):
 
     qa = write_bibleqa(tmp_path / "qa.csv")
     result = _snakemake("-s", str(ROOT / "Snakefile"), "--profile", str(ROOT / "profiles" / "demo"),
-                        "-n", "--config", f"data={{bibleqa: {{path: {qa}}}}}",
+                        "-n", "--config", f"questions={{bibleqa: {{path: {qa}}}}}",
                         "--directory", str(tmp_path / "run"), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     counts = {}
@@ -388,7 +388,7 @@ def test_the_gemma_overlay_plans_both_models_and_their_summary(tmp_path):
     demo, overlay = ROOT / "profiles" / "demo", ROOT / "overlays" / "demo-gemma.yaml"
     counts = planned_jobs(tmp_path, "-s", str(ROOT / "Snakefile"), "--profile", str(demo),
                           "--configfile", str(demo / "demo.yaml"), str(overlay),
-                          "--config", f"data={{bibleqa: {{path: {qa}}}}}",
+                          "--config", f"questions={{bibleqa: {{path: {qa}}}}}",
                           "--directory", str(tmp_path / "run"))
     assert counts["prepare_model"] == 2 and counts["tokenize_corpus"] == 2
     assert counts["finetune"] == 4 and counts["generate_answers"] == 4

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from bibleft.configcheck import deep_merge
 from fixtures import LORA_TARGETS, write_bibleqa
 from workflow_helpers import ROOT
 
@@ -37,7 +38,7 @@ def test_the_demo_config_is_config_yaml_under_the_demo_profile():
     assert config["train"]["batch_size"] == 8 and config["train"]["learning_rate"] == 5e-5
     assert config["answer"]["batch_size"] == 64 and config["answer"]["max_new_tokens"] == 15
     # nested mappings merge, lists replace
-    assert common._merged({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}}) == {"a": {"b": 1, "c": [2]}}
+    assert deep_merge({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}}) == {"a": {"b": 1, "c": [2]}}
 
 
 def test_a_window_is_the_steps_after_the_warm_up():
