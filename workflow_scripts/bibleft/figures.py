@@ -27,9 +27,14 @@ def _save(fig, **path_by_format) -> None:
     files.
     """
     fig.tight_layout()
+    plt = _pyplot()
     for file_format, path in path_by_format.items():
-        fig.savefig(path, dpi=150, format=file_format)
-    _pyplot().close(fig)
+        # An SVG holds its date and ids salted at random unless told otherwise: fixed, a
+        # rerun writes the same bytes (benchmarks/same_outputs.py compares them).
+        fixed = {"metadata": {"Date": None}} if file_format == "svg" else {}
+        with plt.rc_context({"svg.hashsalt": "bibleft"}):
+            fig.savefig(path, dpi=150, format=file_format, **fixed)
+    plt.close(fig)
 
 
 def _venn(ax, sets: dict[str, list], regions: dict[str, int]) -> None:
