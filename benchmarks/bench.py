@@ -63,12 +63,13 @@ VERSE_FORMAT = "text"
 FIXED_LENGTH = 512
 
 
-def train_options():
-    """config.yaml's training options as the benchmarks time them (common.train_options),
-    with what the published CPU figures set otherwise: a log window (the clock's tick)
-    every step, EOS appended and IEEE float32 matmuls (they were measured before train.eos
-    and train.tf32 existed)."""
-    return common.train_options(common.load_workflow_config(), log_every=1, eos=True, tf32=False)
+def train_options(config: dict | None = None):
+    """config.yaml's training options (`config`: it loaded) as the benchmarks time them
+    (common.train_options), with what the published CPU figures set otherwise: a log window
+    (the clock's tick) every step, EOS appended and IEEE float32 matmuls (they were measured
+    before train.eos and train.tf32 existed)."""
+    config = config or common.load_workflow_config()
+    return common.train_options(config, log_every=1, eos=True, tf32=False)
 
 
 # --- memory -------------------------------------------------------------------------------
@@ -113,7 +114,7 @@ def phase_generate(model, tokenizer, prompts: list[str], batch_size: int, prefix
             "answers_per_cpu_s": len(prompts) / cpu, "peak_rss_mb": peak_rss_mb()}
 
 
-def phase_train(model_dir: str, examples: list[list[int]], options, steps: int,
+def phase_train(model_dir: str, examples: list[list[int]], options, seed: int, steps: int,
                 fixed_length: int | None) -> dict:
     from dataclasses import replace
 
@@ -126,8 +127,7 @@ def phase_train(model_dir: str, examples: list[list[int]], options, steps: int,
     model = build_trainable(load_causal_lm(model_dir), "full")
     clock = common.Windows()  # log_every=1: a window per step
     train(model, TrainData(examples, tokenizer.pad_token_id, fixed_length),
-          replace(options, max_steps=1 + steps), common.train_seed(common.load_workflow_config()),
-          callback=clock)
+          replace(options, max_steps=1 + steps), seed, callback=clock)
     first, final = clock.windows[0], clock.windows[-1]
     tokens0, wall0, cpu0 = first.tokens_seen, first.seconds, clock.cpu_s[0]
     last, tokens1, wall1, cpu1 = final.step, final.tokens_seen, final.seconds, clock.cpu_s[-1]
@@ -159,10 +159,11 @@ def worker(spec: dict) -> dict:
     examples = json.loads(Path(spec["examples"]).read_text())
     options = TrainOptions.from_dict(spec["train"], "train")
     say(f"training, dynamic padding (1 warm-up + {spec['steps']} steps)")
-    out["train_dynamic"] = phase_train(model_dir, examples, options, spec["steps"], None)
+    out["train_dynamic"] = phase_train(model_dir, examples, options, spec["seed"], spec["steps"],
+                                       None)
     say(f"training, every verse padded to {FIXED_LENGTH} (1 warm-up + {spec['fixed_steps']} steps)")
-    out["train_fixed512"] = phase_train(model_dir, examples, options, spec["fixed_steps"],
-                                        FIXED_LENGTH)
+    out["train_fixed512"] = phase_train(model_dir, examples, options, spec["seed"],
+                                        spec["fixed_steps"], FIXED_LENGTH)
     return out
 
 
@@ -263,13 +264,14 @@ def parse_args(argv) -> argparse.Namespace:
     return args
 
 
-def measure_model(name: str, args, verses, prompts: list[str], options, by_cpu: bool) -> dict:
+def measure_model(name: str, args, verses, prompts: list[str], options, seed: int,
+                  by_cpu: bool) -> dict:
     """Every phase of model `name`, in a worker process of its own, and its speed-ups."""
     model_dir, source = prepare_model(name, args.workdir)
     examples = tokenized_examples(model_dir, verses, args.workdir, name, options.eos)
     print(f"[{name}] {MODEL_LABELS[name]}: {source}", flush=True)
     row = run_worker({"name": name, "model_dir": str(model_dir), "examples": str(examples),
-                      "train": options.as_dict(), "prompts": prompts,
+                      "train": options.as_dict(), "seed": seed, "prompts": prompts,
                       "gen_batch_size": args.gen_batch_size, "steps": args.train_steps,
                       "fixed_steps": args.fixed_steps}, args.workdir, args.threads)
     row["source"] = source
@@ -300,14 +302,16 @@ def main(argv=None) -> None:
     prompts = [build_prompt(PAPER_PROMPT, q) for q in common.pick_questions(args.bibleqa, args.questions)]
     print(f"data: {len(verses):,} ASV verses; {len(prompts)} BibleQA questions from {args.bibleqa}")
 
-    options = train_options()
+    config = common.load_workflow_config()
+    options, seed = train_options(config), common.train_seed(config)
     results = {"models": {}, "train": options.as_dict(), "settings": {
         "batch_size": options.batch_size, "fixed_length": FIXED_LENGTH,
         "gen_batch_size": args.gen_batch_size, "max_new_tokens": MAX_NEW_TOKENS,
         "questions": len(prompts), "threads": threads, "train_steps": args.train_steps,
         "fixed_steps": args.fixed_steps, "speedups_from": "cpu_time" if by_cpu else "wall_clock"}}
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        results["models"][name] = measure_model(name, args, verses, prompts, options, by_cpu)
+        results["models"][name] = measure_model(name, args, verses, prompts, options, seed,
+                                                by_cpu)
 
     print()
     print_table(results, by_cpu)

@@ -38,10 +38,10 @@ def train_seed(config: dict) -> int:
 
 
 def train_options(config: dict, **overrides) -> TrainOptions:
-    """config.yaml's `train:` as a timed run uses it: eager with dynamic padding alone (a compiled run sets its mode, scope and
-    pad_multiple); no resume points (saving one flushes the log and splits a
-    timing window); no experiment trackers (timing runs are not the study's); then
-    `overrides`."""
+    """config.yaml's `train:` as a timed run uses it: eager with dynamic padding alone (a
+    compiled run sets its mode, scope and pad_multiple); no resume points (saving one
+    flushes the log and splits a timing window); no experiment trackers (timing runs are
+    not the study's); then `overrides`."""
     options = TrainOptions.from_dict(config["train"], "train")
     return replace(options, **{"compile": False, "compile_scope": None, "pad_multiple": 1,
                                "resume_every": 0, "report_to": [], **overrides})

@@ -315,7 +315,7 @@ def worker_answer_ours(spec: dict) -> dict:
     torch.set_num_threads(spec["threads"] or torch.get_num_threads())
     questions = read_jsonl(spec["questions"])[:spec["limit"]]
     tokenizer, model = load_for_answering(spec["model_dir"], None, "float32", False,
-                                        padding_side="left")
+                                          padding_side="left")
     cpu0 = time.process_time()
     records, timing = answer_questions(model, tokenizer, questions, spec["prompt"],
                                        spec["max_new_tokens"], spec["batch_size"],

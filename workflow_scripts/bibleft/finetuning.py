@@ -8,6 +8,7 @@ the base folder's absolute path, and its card says what to pass when that folder
 from __future__ import annotations
 
 import shutil
+
 from .cards import model_card, point_adapter_at_base
 from .corpus import load_examples, with_eos
 from .fileio import atomic_dir, write_json, write_jsonl

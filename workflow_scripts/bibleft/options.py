@@ -262,15 +262,20 @@ class Setting:
         return self.train.for_method(fine_tune.method)
 
 
+# A FineTuneJob's fields that say where it runs, not what it computes.
+PLACES = ("base_model", "data", "output", "resume_dir", "gpus")
+
+
 @dataclass(frozen=True)
 class FineTuneJob:
     """One fine-tuning job, typed once: which fine-tune of the grid it is (its seed orders
-    the data and draws LoRA's weights; its resume folder holds the resumable state), its
-    options (`train` resolved for its method; `lora` and `lora_targets` for a LoRA job
-    only, None for a full one), the base model and tokenized data it reads, the folder it
-    writes, the folder of its resumable state (None: none is saved) and the GPUs it claimed. Rule finetune's params carry all but the paths and GPUs
-    as one mapping (Snakemake sees a change only in built-in values); `from_dict` types
-    that mapping, and a launched multi-GPU job passes the job to its processes as JSON."""
+    the data and draws LoRA's weights), its options (`train` resolved for its method;
+    `lora` and `lora_targets` for a LoRA job only, None for a full one), the base model and
+    tokenized data it reads, the folder it writes, the folder of its resume points (None:
+    none is saved) and the GPUs it claimed. Rule finetune's params carry all but its input,
+    output and GPUs as one mapping (Experiment.fine_tune_options; Snakemake sees a change
+    only in built-in values); `from_dict` types that mapping, and a launched multi-GPU job
+    passes the job to its processes as JSON."""
 
     fine_tune: FineTune
     train: TrainOptions
@@ -304,12 +309,8 @@ class FineTuneJob:
         """Its resolved settings, which fine-tune first (settings.json, and the trackers'
         run configuration): the job without where it runs (PLACES)."""
         job = self.as_dict()
-        return {**job.pop("fine_tune"), **{k: v for k, v in job.items()
-                                           if k not in PLACES}}
+        return {**job.pop("fine_tune"), **{k: v for k, v in job.items() if k not in PLACES}}
 
-
-# A FineTuneJob's fields that say where it runs, not what it computes.
-PLACES = ("base_model", "data", "output", "resume_dir", "gpus")
 
 
 @dataclass(frozen=True)
