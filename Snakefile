@@ -15,8 +15,8 @@ configfile: "config.yaml"
 report: "report/workflow.rst"
 
 
-# Schema validation (with defaults) first, then wildcard constraints, targets and input
-# functions; each rule reads its own settings from the validated config in `params:`.
+# The config typed and checked once first (rules/common.smk: EXPERIMENT, and PLAN, whose
+# functions give each rule its inputs and its settings in `params:`), then one file per stage.
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"

@@ -116,7 +116,6 @@ def phase_generate(model, tokenizer, prompts: list[str], batch_size: int, prefix
 
 def phase_train(model_dir: str, examples: list[list[int]], options, seed: int, steps: int,
                 fixed_length: int | None) -> dict:
-    from dataclasses import replace
 
     from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
     from bibleft.train import TrainData, train
@@ -127,7 +126,7 @@ def phase_train(model_dir: str, examples: list[list[int]], options, seed: int, s
     model = build_trainable(load_causal_lm(model_dir), "full")
     clock = common.Windows()  # log_every=1: a window per step
     train(model, TrainData(examples, tokenizer.pad_token_id, fixed_length),
-          replace(options, max_steps=1 + steps), seed, callback=clock)
+          options.model_copy(update={"max_steps": 1 + steps}), seed, callback=clock)
     first, final = clock.windows[0], clock.windows[-1]
     tokens0, wall0, cpu0 = first.tokens_seen, first.seconds, clock.cpu_s[0]
     last, tokens1, wall1, cpu1 = final.step, final.tokens_seen, final.seconds, clock.cpu_s[-1]
@@ -141,7 +140,7 @@ def phase_train(model_dir: str, examples: list[list[int]], options, seed: int, s
 
 def worker(spec: dict) -> dict:
     from bibleft.modeling import load_causal_lm, load_tokenizer
-    from bibleft.options import TrainOptions
+    from bibleft.config import TrainOptions
 
     def say(text):
         print(f"  [{spec['name']}] {text}", flush=True)
@@ -157,7 +156,7 @@ def worker(spec: dict) -> dict:
                                              prefix_cache=True)
     del model
     examples = json.loads(Path(spec["examples"]).read_text())
-    options = TrainOptions.from_dict(spec["train"], "train")
+    options = TrainOptions.from_dict(spec["train"])
     say(f"training, dynamic padding (1 warm-up + {spec['steps']} steps)")
     out["train_dynamic"] = phase_train(model_dir, examples, options, spec["seed"], spec["steps"],
                                        None)

@@ -1,10 +1,10 @@
 """What the benchmarks share: the training options they time (config.yaml's, checked and
-completed by the workflow's schema and typed by `bibleft.options`, with the few each
-timing run sets otherwise), their data (the ASV's verses as training examples, BibleQA's
-questions) and the clock they read from `train()` (`Windows`, its callback).
+completed by the workflow's typed config, bibleft.config, with the few each timing run sets
+otherwise), their data (the ASV's verses as training examples, BibleQA's questions) and the
+clock they read from `train()` (`Windows`, its callback).
 
-Imported by gpu.py on the GPU machine too, which has no jsonschema: only
-`load_workflow_config` needs it, and it runs where the config is checked (gpu.py --prepare).
+A config reaches a benchmark as the workflow resolves it (Experiment.resolved_config: every
+default filled in), a plain mapping, so that it travels as JSON to a timed process.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from __future__ import annotations
 import random
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow_scripts"))
 
-from bibleft.options import LoraOptions, TrainOptions  # noqa: E402
+from bibleft.config import LoraOptions, TrainOptions, deep_merge, load_config  # noqa: E402
 from bibleft.train import TrainCallback, Window  # noqa: E402
 
 CONFIG = ROOT / "config.yaml"
@@ -26,10 +25,11 @@ LORA_MODEL = "gpt2-large"  # the config.yaml entry whose LoRA targets the benchm
 
 
 def load_workflow_config(path: Path = CONFIG) -> dict:
-    """config.yaml as the workflow reads it: checked against the schema, defaults filled in."""
-    from bibleft.configcheck import load_config  # jsonschema: not on the GPU machine
+    """config.yaml as the workflow reads it: checked, every default filled in."""
+    import yaml
 
-    return load_config(path)
+    with open(path, encoding="utf-8") as fh:
+        return load_config(yaml.safe_load(fh)).resolved_config()
 
 
 def train_seed(config: dict) -> int:
@@ -42,14 +42,14 @@ def train_options(config: dict, **overrides) -> TrainOptions:
     compiled run sets its mode, scope and pad_multiple); no resume points (saving one
     flushes the log and splits a timing window); no experiment trackers (timing runs are
     not the study's); then `overrides`."""
-    options = TrainOptions.from_dict(config["train"], "train")
-    return replace(options, **{"compile": False, "compile_scope": None, "pad_multiple": 1,
-                               "resume_every": 0, "report_to": [], **overrides})
+    options = TrainOptions.from_dict(config["train"])
+    return options.model_copy(update={"compile": False, "compile_scope": None, "pad_multiple": 1,
+                                      "resume_every": 0, "report_to": [], **overrides})
 
 
 def lora_options(config: dict) -> tuple[LoraOptions, list[str]]:
     """config.yaml's `lora:` and the LoRA targets of GPT-2 Large's entry."""
-    return (LoraOptions.from_dict(config["lora"], "lora"),
+    return (LoraOptions.from_dict(config["lora"]),
             list(config["models"][LORA_MODEL]["lora_targets"]))
 
 
@@ -107,16 +107,14 @@ DEMO_MODEL = "smollm2-135m"  # the demo's model: its entry in DEMO_PROFILE's reg
 
 def load_demo_config(path: Path = DEMO_PROFILE) -> dict:
     """config.yaml with the demo profile's config file merged over it (what
-    `snakemake --profile profiles/demo` runs), checked and completed by the schema."""
+    `snakemake --profile profiles/demo` runs), checked and completed as the workflow does."""
     import yaml
-
-    from bibleft.configcheck import SCHEMA_PATH, deep_merge, load_schema, validate_config
 
     with open(CONFIG, encoding="utf-8") as fh:
         config = yaml.safe_load(fh)
     with open(path, encoding="utf-8") as fh:
         config = deep_merge(config, yaml.safe_load(fh))
-    return validate_config(config, load_schema(SCHEMA_PATH))
+    return load_config(config).resolved_config()
 
 
 def demo_model_dir(workdir: Path, config: dict) -> Path:
@@ -135,10 +133,8 @@ def demo_model_dir(workdir: Path, config: dict) -> Path:
 
 def training_corpus(config: dict) -> dict:
     """The entry of the corpus a checked config trains on: the registry entry that
-    data.corpus names (`corpora:`), or data.asv where a config predates the registry."""
-    if "corpora" in config:
-        return config["corpora"][config["data"]["corpus"]]
-    return config["data"]["asv"]
+    data.corpus names (`corpora:`)."""
+    return config["corpora"][config["data"]["corpus"]]
 
 
 def slice_examples(verses: list, tokenizer, config: dict) -> list[list[int]]:

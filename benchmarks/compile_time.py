@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 # Before torch is imported (by common): a cache hit would time a lookup, not a compile.
@@ -46,8 +45,8 @@ def one_run(method: str, scope: str, mode: str, layers: int) -> dict:
     clock = common.Windows()
     # The two steps timed, compiled as this run asks, with lengths in multiples of 16 (as
     # a compiled run of the workflow would set train.pad_multiple).
-    options = replace(train_options(), max_steps=2, log_every=1, compile=mode,
-                      compile_scope=scope, pad_multiple=16)
+    options = train_options().model_copy(update={"max_steps": 2, "log_every": 1, "compile": mode,
+                                                 "compile_scope": scope, "pad_multiple": 16})
     result = train(model, TrainData(examples, 50256), options, 0, callback=clock)
     report = result.summary["compile"]
     first, second = (window.seconds for window in clock.windows)

@@ -31,10 +31,11 @@ It prints a table and writes every figure to the JSON named by --out, after each
 
 On this machine, once (and again after editing config.yaml), to gather the inputs into an
 ignored folder that travels: the GPT-2 BPE files, the ASV and config.yaml as the workflow
-reads it (validated, defaults filled in: the GPU machine has no jsonschema to check it):
+reads it (validated, defaults filled in, so the GPU machine need not check it again):
     .venv/bin/python benchmarks/gpu.py --prepare
     cp /path/to/1001.csv data/gpu-bench/   # BibleQA's, optional: else synthetic questions
-On the GPU machine (python3 with torch, transformers, peft, accelerate; carry data/gpu-bench):
+On the GPU machine (python3 with torch, transformers, peft, accelerate, and pydantic for the
+typed options: docs/performance.md, "The next GPU run"; carry data/gpu-bench):
     python3 benchmarks/gpu.py --out $OUT/gpu.json
 Check it on the CPU here (tiny config, under a minute):
     .venv/bin/python benchmarks/gpu.py --smoke --out /tmp/gpu-smoke.json
@@ -55,7 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when loaded by path
@@ -66,7 +67,7 @@ from bibleft import asv  # noqa: E402
 from bibleft.fileio import sha256_of, write_json  # noqa: E402
 from bibleft.generate import greedy_continuations  # noqa: E402
 from bibleft.modeling import build_trainable  # noqa: E402
-from bibleft.options import LoraOptions, TrainOptions  # noqa: E402
+from bibleft.config import LoraOptions, TrainOptions  # noqa: E402
 from bibleft.precision import configure_matmul  # noqa: E402
 from bibleft.prompts import MAX_NEW_TOKENS, PAPER_PROMPT, build_prompt  # noqa: E402
 from bibleft.train import TrainData, library_versions, train  # noqa: E402
@@ -210,7 +211,8 @@ def time_training(b: Bench, name: str, method: str, steps: int, examples=None,
     """Run `steps` steps of a fresh model through train(); time the windows after the
     first (the warm-up). `options`: TrainOptions set otherwise than b.options."""
     model, windows = b.fresh(method), common.Windows()
-    options = replace(b.options, max_steps=steps, log_every=log_every or b.args.log_every, **options)
+    options = b.options.model_copy(update={"max_steps": steps,
+                                           "log_every": log_every or b.args.log_every, **options})
     data = TrainData(examples or b.examples, b.tokenizer.pad_token_id, fixed_length)
     free(b.device)
     t_start = time.perf_counter()
@@ -409,11 +411,11 @@ def profile(b: Bench) -> None:
     if not steps:
         return
     model, data = b.fresh("full"), TrainData(b.examples, b.tokenizer.pad_token_id)
-    train(model, data, replace(b.options, max_steps=3, log_every=steps), b.seed)  # warm-up
+    train(model, data, b.options.model_copy(update={"max_steps": 3, "log_every": steps}), b.seed)  # warm-up
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if b.device.type == "cuda" else [])
     with profiler(activities=activities) as prof:
         start = time.perf_counter()
-        train(model, data, replace(b.options, max_steps=steps, log_every=steps), b.seed)
+        train(model, data, b.options.model_copy(update={"max_steps": steps, "log_every": steps}), b.seed)
         synchronize(b.device)
         wall = time.perf_counter() - start
     events = prof.key_averages()

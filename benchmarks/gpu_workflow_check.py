@@ -27,7 +27,7 @@ compare. It checks, and writes to --out (after each pass, so a time limit keeps 
 
 The GPU machine is described in gpu_workflow_check.yaml beside this script (its Python, the
 packages its image has, what a call carries). Its Python has torch, transformers, peft,
-accelerate, pandas, matplotlib and statsmodels, but no snakemake, jsonschema, datasets or
+accelerate, pandas, matplotlib and statsmodels, but no snakemake, pydantic, datasets or
 matplotlib-venn: the wheels carry those, and the workflow's pins of the Hugging Face stack
 (requirements.txt), so the check runs the workflow's versions of everything but torch.
 Snakemake's `greedy` scheduler is used: the `ilp` one needs pulp, a 16 MB wheel.
@@ -358,7 +358,7 @@ def environment() -> dict:
     import importlib.metadata as md
 
     found = {}
-    for name in ("snakemake", "jsonschema", "datasets", "pyarrow", "transformers", "tokenizers",
+    for name in ("snakemake", "pydantic", "datasets", "pyarrow", "transformers", "tokenizers",
                  "huggingface_hub", "peft", "accelerate", "safetensors", "numpy", "pandas",
                  "matplotlib", "matplotlib_venn", "statsmodels", "yaml"):
         try:
@@ -374,9 +374,11 @@ def environment() -> dict:
 
 
 def runs():
-    from bibleft.grid import METHODS, BaseModel, FineTune
+    """The study's three answer sets (closed book, BibleQA), by variant."""
+    from bibleft.grid import CLOSED, METHODS, AnswerSet, BaseModel, FineTune
 
-    return {"base": BaseModel(MODEL), **{m: FineTune(MODEL, "paper", 42, m) for m in METHODS}}
+    return {"base": AnswerSet(BaseModel(MODEL), "bibleqa", CLOSED),
+            **{m: AnswerSet(FineTune(MODEL, "paper", 42, m), "bibleqa", CLOSED) for m in METHODS}}
 
 
 def read_generations(project: Path) -> dict:
@@ -395,7 +397,7 @@ def job_facts(project: Path) -> dict:
             "device", "device_name", "dtype", "matmul_precision", "batch_size", "prefix_cache",
             "answers", "seconds_total", "seconds_per_answer")}}
         if variant != "base":
-            summary = json.loads((project / run.checkpoint_dir / "train_summary.json").read_text())
+            summary = json.loads((project / run.run.checkpoint_dir / "train_summary.json").read_text())
             facts[variant]["train"] = {k: summary.get(k) for k in (
                 "device", "device_name", "precision", "matmul_precision", "batches", "steps", "tokens_seen",
                 "seconds_total", "tokens_per_second", "peak_memory_mb", "final_loss",

@@ -101,13 +101,13 @@ def main(argv=None) -> None:
     from bibleft.bibleqa import parse_bibleqa
     from bibleft.generate import answer_questions
     from bibleft.modeling import load_causal_lm, load_tokenizer
-    from bibleft.options import AnswerOptions, OpenBookOptions
+    from bibleft.config import AnswerOptions, OpenBookOptions
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     config = common.load_demo_config()
-    answer = AnswerOptions.from_dict(config["answer"], "answer")
-    open_book = OpenBookOptions.from_dict(config["open_book"], "open_book")
+    answer = AnswerOptions.from_dict(config["answer"])
+    open_book = OpenBookOptions.from_dict(config["open_book"])
     records = parse_bibleqa(args.bibleqa)
     stride = max(1, len(records) // args.questions)
     questions = records[::stride][:args.questions]

@@ -183,15 +183,15 @@ def trainable(spec: dict) -> tuple:
     import torch
 
     from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-    from bibleft.options import LoraOptions, TrainOptions
+    from bibleft.config import LoraOptions, TrainOptions
 
     torch.set_num_threads(spec["threads"] or torch.get_num_threads())
     examples = json.loads(Path(spec["examples"]).read_text())
     tokenizer = load_tokenizer(spec["model_dir"])
     model = load_causal_lm(spec["model_dir"])
-    options = TrainOptions.from_dict(spec["train"], "train")
+    options = TrainOptions.from_dict(spec["train"])
     torch.manual_seed(spec["seed"])  # as finetuning.finetune seeds: before LoRA's draw
-    lora = LoraOptions.from_dict(spec["lora"], "lora") if spec["method"] == "lora" else None
+    lora = LoraOptions.from_dict(spec["lora"]) if spec["method"] == "lora" else None
     model = build_trainable(model, spec["method"], lora, spec["lora_targets"])
     return tokenizer, model, options, examples
 

@@ -9,6 +9,11 @@ compares every file under `results/` and `checkpoints/` of the two and prints a 
 file: `same`, `differs` or `only in before/after`. Files that hold wall-clock times
 (TIMINGS: the `.timing.json` files, `timing.csv`, `train_summary.json`) are expected to
 differ and are marked so. Exit status 0 when every other file is present in both and equal.
+
+`--old-layout` compares a run made before the layout of 2026-12-07 (CHANGELOG, "one rule
+per stage"), whose answer and probe files lay elsewhere, with one made after: each old path
+is mapped to where the new layout puts the same file (`moved`), the question set of the old
+default folders named by `--questions` (data.questions then: bibleqa).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import fnmatch
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -31,17 +37,52 @@ def files_under(project: Path) -> set[str]:
             for path in (project / folder).rglob("*") if path.is_file()}
 
 
-def compare(before: Path, after: Path, expected: tuple[str, ...] = TIMINGS) -> list[tuple[str, str]]:
-    """(path, verdict) for every output file of either project, sorted by path; a verdict is
-    `same`, `differs`, `differs (timings)`, `only in before` or `only in after`."""
-    in_before, in_after = files_under(before), files_under(after)
+# The layout before 2026-12-07: answers in <run>/[open/<book>/]<kind>/, the base model's to
+# another question set in base/questions/<set>/[open/<book>/]<kind>/, a fine-tune's probes in
+# <run>/probes/<method>.jsonl. A match's groups: model, run, [questions,] [book,] the rest.
+_OLD = [(re.compile(r"results/([^/]+)/base/questions/([^/]+)/open/([^/]+)/((?:generations|predictions)/.+)"),
+         lambda m, q: f"results/{m[1]}/base/{m[2]}/open-{m[3]}/{m[4]}"),
+        (re.compile(r"results/([^/]+)/base/questions/([^/]+)/((?:generations|predictions)/.+)"),
+         lambda m, q: f"results/{m[1]}/base/{m[2]}/closed/{m[3]}"),
+        (re.compile(r"results/([^/]+)/base/open/([^/]+)/((?:generations|predictions)/.+)"),
+         lambda m, q: f"results/{m[1]}/base/{q}/open-{m[2]}/{m[3]}"),
+        (re.compile(r"results/([^/]+)/base/((?:generations|predictions)/.+)"),
+         lambda m, q: f"results/{m[1]}/base/{q}/closed/{m[2]}"),
+        (re.compile(r"results/([^/]+)/([^/]+/seed\d+)/open/([^/]+)/((?:generations|predictions)/.+)"),
+         lambda m, q: f"results/{m[1]}/{m[2]}/*/open-{m[3]}/{m[4]}"),
+        (re.compile(r"results/([^/]+)/([^/]+/seed\d+)/((?:generations|predictions)/.+)"),
+         lambda m, q: f"results/{m[1]}/{m[2]}/*/closed/{m[3]}"),
+        (re.compile(r"results/([^/]+)/([^/]+/seed\d+)/probes/((?:full|lora)\..+)"),
+         lambda m, q: f"results/{m[1]}/{m[2]}/probes/*/{m[3]}")]
+
+
+def moved(path: str, after: Path, questions: str) -> str:
+    """Where the new layout puts the old layout's file `path`: a fine-tune's question set or
+    corpus (the `*`) is the one folder `after` holds there; other paths are as they were."""
+    for pattern, new in _OLD:
+        if match := pattern.fullmatch(path):
+            target = new(match, questions)
+            if "*" in target:
+                found = sorted(str(p.relative_to(after)) for p in after.glob(target))
+                target = found[0] if len(found) == 1 else target
+            return target
+    return path
+
+
+def compare(before: Path, after: Path, expected: tuple[str, ...] = TIMINGS,
+            questions: str | None = None) -> list[tuple[str, str]]:
+    """(path, verdict) for every output file of either project, sorted by path (an old-layout
+    `before`'s paths mapped by `moved` when `questions` names its default question set); a
+    verdict is `same`, `differs`, `differs (timings)`, `only in before` or `only in after`."""
+    old = {moved(path, after, questions) if questions else path: path for path in files_under(before)}
+    in_before, in_after = set(old), files_under(after)
     verdicts = []
     for path in sorted(in_before | in_after):
         if path not in in_after:
             verdict = "only in before"
         elif path not in in_before:
             verdict = "only in after"
-        elif filecmp.cmp(before / path, after / path, shallow=False):
+        elif filecmp.cmp(before / old[path], after / path, shallow=False):
             verdict = "same"
         elif any(fnmatch.fnmatch(path, pattern) for pattern in expected):
             verdict = "differs (timings)"
@@ -55,11 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path, help="the project folder of the run before the change")
     parser.add_argument("after", type=Path, help="the project folder of the run after it")
+    parser.add_argument("--old-layout", action="store_true",
+                        help="BEFORE was run before the layout of 2026-12-07: map its paths")
+    parser.add_argument("--questions", default="bibleqa",
+                        help="with --old-layout: the question set of BEFORE's data.questions")
     args = parser.parse_args(argv)
     for project in (args.before, args.after):
         if not any((project / folder).is_dir() for folder in FOLDERS):
             parser.error(f"{project}: no results/ or checkpoints/ folder: not a finished run")
-    verdicts = compare(args.before, args.after)
+    verdicts = compare(args.before, args.after, questions=args.questions if args.old_layout else None)
     for path, verdict in verdicts:
         print(f"{verdict:18} {path}")
     counts = Counter(verdict for _, verdict in verdicts)

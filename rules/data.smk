@@ -1,5 +1,7 @@
-# Raw data: the corpora fine-tuning reads and the question set the models answer.
-# Downloads are local rules: compute nodes of many clusters have no internet.
+# Raw data: the corpora fine-tuning reads and the question sets the models answer, each read
+# by its kind (bibleft.corpora, bibleft.questions). A Bible is a verse table, the study's
+# layout; any other corpus a list of examples. Downloads are local rules: compute nodes of
+# many clusters have no internet.
 
 
 rule bible_text:
@@ -8,7 +10,7 @@ rule bible_text:
     log:
         "logs/data/{corpus}_text.log",
     wildcard_constraints:
-        corpus=bible_corpora_pattern(),
+        corpus=PLAN.corpora_pattern(bible=True),
     localrule: True
     conda:
         "../envs/data.yaml"
@@ -16,57 +18,56 @@ rule bible_text:
         gpu=0,
     params:
         # Where the text comes from; the training slice (books, max_verses) is not its concern.
-        options=lambda wc: bible_source(wc.corpus),
+        options=PLAN.corpus_source,
     script:
         "../workflow_scripts/bible_text.py"
 
 
 rule corpus_examples:
     input:
-        local=corpus_local_source,
+        local=PLAN.corpus_local_source,
     output:
         "data/corpora/{corpus}.jsonl",
     log:
         "logs/data/{corpus}_examples.log",
     wildcard_constraints:
-        corpus=other_corpora_pattern(),
+        corpus=PLAN.corpora_pattern(bible=False),
     localrule: True
     conda:
         "../envs/torch.yaml"
     resources:
         gpu=0,
     params:
-        options=lambda wc: corpus_source(wc.corpus),
+        options=PLAN.corpus_source,
     script:
         "../workflow_scripts/corpus_examples.py"
 
 
 rule bibleqa_raw:
     input:
-        local=bibleqa_local_file,
+        local=PLAN.bibleqa_local_file,
     output:
-        "data/raw/questions/{questions}.tsv",
+        RAW_QUESTIONS,
     log:
         "logs/data/{questions}_raw.log",
     wildcard_constraints:
-        questions=question_sets_pattern("bibleqa"),
+        questions=PLAN.questions_pattern("bibleqa"),
     localrule: True
     conda:
         "../envs/data.yaml"
     resources:
         gpu=0,
     params:
-        # The URL only matters when no local file is given.
-        options=lambda wc: bibleqa_download(wc.questions),
+        options=PLAN.bibleqa_download,
     script:
         "../workflow_scripts/bibleqa_raw.py"
 
 
 rule question_records:
     input:
-        unpack(question_source),
+        unpack(PLAN.question_source),
     output:
-        "data/questions/{questions}.jsonl",
+        QUESTIONS,
     log:
         "logs/data/{questions}_records.log",
     conda:
@@ -74,6 +75,6 @@ rule question_records:
     resources:
         gpu=0,
     params:
-        options=lambda wc: question_records_options(wc.questions),
+        options=PLAN.question_records_options,
     script:
         "../workflow_scripts/question_records.py"

@@ -7,8 +7,7 @@
 
 rule finetune:
     input:
-        data=lambda wc: tokenized_corpus(run_of(wc)),
-        model=lambda wc: base_model_dir(wc.model),
+        unpack(PLAN.finetune_inputs),
     output:
         directory(FineTune.CHECKPOINT),
     log:
@@ -17,14 +16,12 @@ rule finetune:
         "logs/finetune/{model}/{setting}/seed{seed}/{method}.benchmark.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: sizing.threads(MODEL_GPUS, EXPERIMENT.resources.cpus_per_gpu)
+    threads: MODEL_THREADS
     resources:
         gpu=MODEL_GPUS,
-        mem_mb=lambda wc, attempt: sizing.train_mem_mb(model_size(wc.model), attempt),
-        runtime=lambda wc, attempt: sizing.train_runtime_min(
-            model_size(wc.model), EXPERIMENT.settings[wc.setting].train.epochs, attempt
-        ),
+        mem_mb=lambda wc, attempt: sizing.train_mem_mb(PLAN.model_size(wc.model), attempt),
+        runtime=PLAN.train_runtime,
     params:
-        options=lambda wc: EXPERIMENT.fine_tune_options(run_of(wc)),
+        options=PLAN.fine_tune_options,
     script:
         "../workflow_scripts/finetune.py"

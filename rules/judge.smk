@@ -8,7 +8,7 @@
 
 rule judge_predictions:
     input:
-        unpack(variant_files("predictions")),
+        unpack(PLAN.run_inputs("predictions")),
     output:
         scores=report(
             folder_file(FineTune, "scores.csv"),
@@ -43,10 +43,8 @@ rule judge_predictions:
 
 rule retrieval_accuracy:
     input:
-        unpack(variant_files("predictions", modes=[CLOSED, OPEN])),
-        passages=lambda wc: passages_file(
-            EXPERIMENT.book(wc.setting), EXPERIMENT.settings[wc.setting].questions
-        ),
+        unpack(PLAN.run_inputs("predictions")),
+        passages=PLAN.run_passages,
     output:
         report(
             folder_file(FineTune, "retrieval.csv"),
@@ -90,7 +88,7 @@ rule accuracy_bars:
 
 rule seed_tables:
     input:
-        unpack(across_fine_tunes("predictions")),
+        unpack(PLAN.table_inputs("predictions")),
     output:
         seeds=report(
             "results/{model}/seeds.csv",
@@ -124,7 +122,7 @@ rule seed_tables:
     resources:
         gpu=0,
     params:
-        options=lambda wc: {**fine_tunes_options(wc), "judge": EXPERIMENT.judge.as_dict()},
+        options=lambda wc: {**PLAN.table_options()(wc), "judge": EXPERIMENT.judge.as_dict()},
     script:
         "../workflow_scripts/seed_tables.py"
 
@@ -148,6 +146,6 @@ rule model_summary:
     resources:
         gpu=0,
     params:
-        options={"params_millions": {model: model_size(model) for model in GRID.models}},
+        options={"params_millions": {model: PLAN.model_size(model) for model in GRID.models}},
     script:
         "../workflow_scripts/model_summary.py"

@@ -9,7 +9,8 @@
 
 rule lm_eval_compare:
     input:
-        unpack(lm_eval_inputs),
+        unpack(PLAN.lm_eval_inputs),
+        task=os.path.join(workflow.basedir, "lm_eval_tasks"),
     output:
         table=folder_file(FineTune, "lm_eval.csv"),
         samples=directory(folder_file(FineTune, "lm_eval")),
@@ -17,14 +18,18 @@ rule lm_eval_compare:
         "logs/lm_eval/{model}/{setting}/seed{seed}.log",
     conda:
         "../envs/lm_eval.yaml"
-    threads: sizing.threads(GENERATE_GPUS, EXPERIMENT.resources.cpus_per_gpu)
+    threads: GENERATE_THREADS
     resources:
         gpu=GENERATE_GPUS,
-        mem_mb=lambda wc, attempt: sizing.generate_mem_mb(model_size(wc.model), attempt),
+        mem_mb=generate_mem_mb,
         # three models, each loaded and answering in its own harness process
-        runtime=lambda wc, attempt: 3 * sizing.generate_runtime_min(model_size(wc.model), attempt),
+        runtime=lambda wc, attempt: 3 * generate_runtime(wc, attempt),
     params:
         # A function: the prompt holds "{question}", which is not a wildcard.
-        options=lambda wc: {**EXPERIMENT.lm_eval.as_dict(), **answering_options(wc.model)},
+        options=lambda wc: {
+            **EXPERIMENT.lm_eval.as_dict(),
+            "answer": EXPERIMENT.answer.as_dict(),
+            "trust_remote_code": EXPERIMENT.models[wc.model].trust_remote_code,
+        },
     script:
         "../workflow_scripts/lm_eval_compare.py"

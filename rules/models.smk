@@ -6,7 +6,7 @@
 
 rule prepare_model:
     input:
-        gguf=gguf_file_input,
+        gguf=PLAN.gguf_file_input,
     output:
         directory(PREPARED_MODEL),
     log:
@@ -17,10 +17,6 @@ rule prepare_model:
     resources:
         gpu=0,
     params:
-        # The revision is an option, so pinning or changing it downloads again.
-        options=lambda wc: {
-            "source": model_entry(wc.model).source,
-            "revision": model_entry(wc.model).revision,
-        },
+        options=PLAN.prepare_options,
     script:
         "../workflow_scripts/prepare_model.py"

@@ -2,16 +2,16 @@
 # neither? One probe set per corpus the settings train on (examples seen in training and
 # not, the same verses in a Bible's other translations, recall prompts, other texts; a
 # Bible's in config.yaml's data.verse_format whatever a setting trains on), then forward
-# passes of every fine-tune over its corpus's set and of the base model over each set, then
-# a table per run. Probe settings reach only these rules, so changing them never retrains
-# or regenerates.
+# passes of every fine-tune over its corpus's set and of the base model over each set
+# (results/<model>/<run>/probes/<corpus>/<variant>.jsonl), then a table per run. Probe
+# settings reach only these rules, so changing them never retrains or regenerates.
 
 
 rule probe_texts:
     input:
-        unpack(probe_text_inputs),
+        unpack(PLAN.probe_text_inputs),
     output:
-        "data/probes/{corpus}.jsonl",
+        PROBE_SET,
     log:
         "logs/probes/probe_texts_{corpus}.log",
     conda:
@@ -19,47 +19,37 @@ rule probe_texts:
     resources:
         gpu=0,
     params:
-        options=lambda wc: probe_set_options(wc.corpus),
+        options=PLAN.probe_set_options,
     script:
         "../workflow_scripts/probe_texts.py"
 
 
 rule run_probes:
     input:
-        unpack(probing_inputs),
+        unpack(PLAN.probing_inputs),
     output:
-        records=file_pattern(FineTune, "probes"),
-        timing=file_pattern(FineTune, "probes", ".timing.json"),
+        records=probes_pattern(),
+        timing=probes_pattern(".timing.json"),
     log:
-        "logs/probes/{model}/{setting}/seed{seed}/{method}.log",
+        "logs/probes/{model}/{run}/{corpus}/{variant}.log",
     benchmark:
-        "logs/probes/{model}/{setting}/seed{seed}/{method}.benchmark.tsv"
+        "logs/probes/{model}/{run}/{corpus}/{variant}.benchmark.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: sizing.threads(GENERATE_GPUS, EXPERIMENT.resources.cpus_per_gpu)
+    threads: GENERATE_THREADS
     resources:
         gpu=GENERATE_GPUS,
-        mem_mb=lambda wc, attempt: sizing.generate_mem_mb(model_size(wc.model), attempt),
-        runtime=lambda wc, attempt: sizing.generate_runtime_min(model_size(wc.model), attempt),
+        mem_mb=generate_mem_mb,
+        runtime=generate_runtime,
     params:
-        options=lambda wc: probing_options(wc.model),
+        options=PLAN.probing_options,
     script:
         "../workflow_scripts/run_probes.py"
 
 
-use rule run_probes as run_base_probes with:
-    output:
-        records=file_pattern(BaseModel, "probes/{corpus}"),
-        timing=file_pattern(BaseModel, "probes/{corpus}", ".timing.json"),
-    log:
-        "logs/probes/{model}/base/{corpus}.log",
-    benchmark:
-        "logs/probes/{model}/base/{corpus}.benchmark.tsv"
-
-
 rule probe_table:
     input:
-        unpack(probe_files),
+        unpack(PLAN.probe_files),
     output:
         csv=report(
             folder_file(FineTune, "probes.csv"),

@@ -8,9 +8,9 @@
 
 rule retrieval_index:
     input:
-        corpus=lambda wc: corpus_file(wc.corpus),
+        corpus=lambda wc: PLAN.corpus_file(wc.corpus),
     output:
-        directory("data/retrieval/{corpus}/index"),
+        directory(RETRIEVAL_INDEX),
     log:
         "logs/retrieval/{corpus}/index.log",
     conda:
@@ -18,16 +18,16 @@ rule retrieval_index:
     resources:
         gpu=0,
     params:
-        options=lambda wc: retrieval_index_options(wc.corpus),
+        options=PLAN.retrieval_index_options,
     script:
         "../workflow_scripts/retrieval_index.py"
 
 
 rule retrieve_passages:
     input:
-        unpack(retrieval_inputs),
+        unpack(PLAN.retrieval_inputs),
     output:
-        passages="data/retrieval/{corpus}/{questions}/passages.jsonl",
+        passages=PASSAGES,
         recall=report(
             "data/retrieval/{corpus}/{questions}/recall.csv",
             caption="../report/retrieval.rst",
@@ -41,6 +41,6 @@ rule retrieve_passages:
     resources:
         gpu=0,
     params:
-        options=lambda wc: retrieval_options(wc.corpus),
+        options=PLAN.retrieval_options,
     script:
         "../workflow_scripts/retrieve_passages.py"

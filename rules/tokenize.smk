@@ -7,10 +7,9 @@
 
 rule tokenize_corpus:
     input:
-        text=lambda wc: corpus_file(wc.corpus),
-        model=lambda wc: base_model_dir(tokenizer_source_model(wc.tokenizer)),
+        unpack(PLAN.tokenize_inputs),
     output:
-        directory("data/tokenized/{tokenizer}/{corpus}/{example_format}"),
+        directory(TOKENIZED),
     log:
         "logs/tokenize/{tokenizer}/{corpus}/{example_format}.log",
     conda:
@@ -18,13 +17,6 @@ rule tokenize_corpus:
     resources:
         gpu=0,
     params:
-        options=lambda wc: {
-            "kind": EXPERIMENT.corpora[wc.corpus].kind,
-            **EXPERIMENT.corpora[wc.corpus].slice(),
-            "num_shards": EXPERIMENT.data.num_shards,
-            "trust_remote_code": model_entry(
-                tokenizer_source_model(wc.tokenizer)
-            ).trust_remote_code,
-        },
+        options=PLAN.tokenize_options,
     script:
         "../workflow_scripts/tokenize_corpus.py"

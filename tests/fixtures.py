@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib.util
 import shutil
@@ -28,7 +27,7 @@ BIBLEQA_LINES = [
 ]
 
 
-# The training options the tests change from the schema's defaults: a few quick steps of
+# The training options the tests change from the config's defaults: a few quick steps of
 # the tiny GPT-2 on the CPU.
 SMALL_TRAIN = {"epochs": 1, "batch_size": 4, "learning_rate": 3e-3, "log_every": 5,
                "resume_every": 0, "max_length": 512, "block_size": 16, "eos": True}
@@ -38,27 +37,28 @@ LORA_TARGETS = ["c_attn", "c_proj", "c_fc"]
 
 @functools.lru_cache(maxsize=1)
 def schema_train_options():
-    """`train:` as the workflow types it from a minimal config: every value the schema's
-    default (configcheck fills them in, options.Experiment types them)."""
-    from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config
-    from bibleft.options import Experiment
+    """`train:` as the workflow types it from a config that sets none of it: every value the
+    default of its TrainOptions field (the config's one statement of them)."""
+    from bibleft.config import TrainOptions
 
-    config = validate_config({"run": {"models": ["tiny"]},
-                              "models": {"tiny": {"source": "tiny", "lora_targets": LORA_TARGETS}}},
-                             load_schema(SCHEMA_PATH))
-    return Experiment.from_config(config).settings["paper"].train
+    return TrainOptions()
 
 
 def train_options(**overrides):
-    """TrainOptions of one test run: the schema's defaults, SMALL_TRAIN's values, then
-    `overrides` (a name TrainOptions lacks is a TypeError)."""
-    return dataclasses.replace(schema_train_options(), **{**SMALL_TRAIN, **overrides})
+    """TrainOptions of one test run: the config's defaults, SMALL_TRAIN's values, then
+    `overrides`, typed and checked as the config's are (TrainOptions.from_dict: a name
+    TrainOptions lacks is a pydantic ValidationError, a per-method `compile` mapping becomes
+    a CompileModes)."""
+    from bibleft.config import TrainOptions
+
+    return TrainOptions.from_dict({**schema_train_options().as_dict(), **SMALL_TRAIN, **overrides})
 
 
 def finetune_job(fine_tune, model_dir, data, output, train, resume_dir=None):
     """The FineTuneJob of `fine_tune` (a grid.FineTune) on the tiny model: LoRA's options
     and targets for a LoRA fine-tune, resumable state in `resume_dir` (None: none), no GPUs."""
-    from bibleft.options import FineTuneJob, LoraOptions
+    from bibleft.config import LoraOptions
+    from bibleft.jobs import FineTuneJob
 
     lora = fine_tune.method == "lora"
     return FineTuneJob(fine_tune, train, LoraOptions.from_dict(LORA) if lora else None,

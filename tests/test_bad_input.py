@@ -14,13 +14,12 @@ import yaml
 
 from bibleft import asv, fileio
 from bibleft.bibleqa import parse_bibleqa
-from bibleft.configcheck import load_schema, resolved_setting, validate_config
+from bibleft.config import load_config
 from bibleft.errors import InputError
 from bibleft.modeling import check_model_dir
 from fixtures import BIBLEQA_LINES, write_bibleqa
 from workflow_helpers import ROOT, copy_project, snakemake, tiny_config, with_overlay, write_config
 
-SCHEMA = load_schema(ROOT / "schemas" / "config.schema.yaml")
 SHIPPED = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 
@@ -35,26 +34,25 @@ def check(overrides: dict) -> str:
             node = node.setdefault(key, {})
         node[leaf] = value
     with pytest.raises(InputError) as err:
-        validate_config(config, SCHEMA)
+        load_config(config)
     message = str(err.value)
     assert "\n" not in message
     return message
 
 
 def test_shipped_config_is_valid():
-    config = validate_config(copy.deepcopy(SHIPPED), SCHEMA)
-    assert config["train"]["epochs"] == 4 and config["train"]["batch_size"] == 8
-    assert config["lora"] == {"r": 8, "alpha": 8, "dropout": 0.0}
-    assert config["models"]["gpt2-large"]["lora_targets"] == ["c_attn", "c_proj", "c_fc"]
+    experiment = load_config(copy.deepcopy(SHIPPED))
+    assert experiment.train.epochs == 4 and experiment.train.batch_size == 8
+    assert experiment.lora.as_dict() == {"r": 8, "alpha": 8, "dropout": 0.0}
+    assert experiment.models["gpt2-large"].lora_targets == ["c_attn", "c_proj", "c_fc"]
 
 
 def test_the_documented_cuda_graph_overlay_is_a_valid_config():
     overlay = yaml.safe_load("train:\n  compile: {full: reduce-overhead, lora: false}\n  pad_multiple: 16\n")
-    config = validate_config({**copy.deepcopy(SHIPPED), "train": {**SHIPPED["train"], **overlay["train"]}},
-                             SCHEMA)
-    assert config["train"]["compile"] == {"full": "reduce-overhead", "lora": False}
-    assert config["train"]["pad_multiple"] == 16
-    assert validate_config(copy.deepcopy(SHIPPED), SCHEMA)["train"]["compile"] is False
+    experiment = load_config({**copy.deepcopy(SHIPPED), "train": {**SHIPPED["train"], **overlay["train"]}})
+    assert experiment.train.compile.as_dict() == {"full": "reduce-overhead", "lora": False}
+    assert experiment.train.pad_multiple == 16
+    assert load_config(copy.deepcopy(SHIPPED)).train.compile is False
 
 
 @pytest.mark.parametrize("compile_setting", ["reduce-overhead", {"full": False, "lora": "default"}])
@@ -66,7 +64,7 @@ def test_gradient_checkpointing_and_compile_are_refused_together(compile_setting
                               "with train.compile"), message
     config = copy.deepcopy(SHIPPED)
     config["train"].update(gradient_checkpointing=True, compile={"full": False, "lora": False})
-    validate_config(config, SCHEMA)  # checkpointing alone is fine
+    load_config(config)  # checkpointing alone is fine
 
 
 @pytest.mark.parametrize("key, value, expected", [
@@ -103,18 +101,21 @@ def test_command_line_texts_are_read_as_the_schema_wants():
     config["probes"] = {"translations": "[kjv]", "verses": "null", "enabled": "false", "texts": {"wiki": "7"}}
     config["lora"] = {"r": "64", "alpha": ["not", "a", "number"]}
     with pytest.raises(InputError, match=r"lora\.alpha: \['not', 'a', 'number'\] is not of type 'number'"):
-        validate_config(config, SCHEMA)
+        load_config(config)
     config["lora"]["alpha"] = "64"
-    validate_config(config, SCHEMA)
-    assert config["run"]["seeds"] == [43, 44]
-    assert (config["train"]["epochs"], config["train"]["learning_rate"]) == (2, 1.0e-4)
-    assert config["settings"]["lr"] == {"train": {"learning_rate": 2.0e-4}, "lora": {"r": 16}}
-    assert config["train"]["max_steps"] is None and config["train"]["compile"] is False
-    assert config["answer"]["limit"] == 5 and config["lora"] == {"r": 64, "alpha": 64, "dropout": 0.0}
-    assert config["probes"]["translations"] == ["kjv"] and config["probes"]["verses"] is None
-    assert config["probes"]["enabled"] is False
+    experiment = load_config(config)
+    assert experiment.run.seeds == [43, 44]
+    assert (experiment.train.epochs, experiment.train.learning_rate) == (2, 1.0e-4)
+    lr = experiment.settings["lr"]
+    assert lr.train.learning_rate == 2.0e-4 and lr.lora.r == 16
+    assert lr.overlay == {"train": {"learning_rate": "2.0e-4"}, "lora": {"r": "16"}}  # as written
+    assert experiment.train.max_steps is None and experiment.train.compile is False
+    assert experiment.answer.limit == 5 and experiment.lora.as_dict() == {"r": 64, "alpha": 64, "dropout": 0.0}
+    assert experiment.probes.translations == ["kjv"] and experiment.probes.verses is None
+    assert experiment.probes.enabled is False
     # Texts the schema takes as text stay text, even when they would read as numbers.
-    assert config["answer"]["prompt"] == "Q: {question} 12\nA:" and config["probes"]["texts"] == {"wiki": "7"}
+    assert experiment.answer.prompt == "Q: {question} 12\nA:" and experiment.probes.texts == {"wiki": "7"}
+    assert config["run"]["seeds"] == ["43", "44"]  # the config itself is left as it is
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -146,13 +147,57 @@ def test_seed_and_setting_errors_name_the_key(key, value, expected):
 def test_a_setting_overlays_the_config_and_nothing_else():
     config = copy.deepcopy(SHIPPED)
     config["settings"]["r64"] = {"lora": {"r": 64}, "train": {"epochs": 1}}
-    validate_config(config, SCHEMA)
-    resolved = resolved_setting(config, "r64")
-    assert resolved["lora"] == {**config["lora"], "r": 64} and resolved["train"]["epochs"] == 1
-    assert resolved["train"]["learning_rate"] == config["train"]["learning_rate"]
-    assert resolved["data"] == config["data"]
-    assert config["lora"]["r"] == 8 and config["train"]["epochs"] == 4  # the config itself is unchanged
-    assert resolved_setting(config, "paper") == {k: config[k] for k in ("train", "lora", "data")}
+    experiment = load_config(config)
+    resolved = experiment.settings["r64"]
+    assert resolved.lora.as_dict() == {**experiment.lora.as_dict(), "r": 64} and resolved.train.epochs == 1
+    assert resolved.train.learning_rate == experiment.train.learning_rate
+    assert resolved.data == experiment.data
+    assert experiment.lora.r == 8 and experiment.train.epochs == 4  # the config itself is unchanged
+    assert config["lora"]["r"] == 8 and config["train"]["epochs"] == 4
+    paper = experiment.settings["paper"]
+    assert (paper.train, paper.lora, paper.data) == (experiment.train, experiment.lora, experiment.data)
+
+
+@pytest.mark.parametrize("key, value", [("open_book.enabled", "yes"), ("train.padding_free", "no"),
+                                        ("open_book.enabled", "on"), ("train.padding_free", "off")])
+def test_a_quoted_yaml_1_1_boolean_is_refused(key, value):
+    # YAML 1.2 (and JSON Schema) knows true and false only: "yes" is text, not a boolean.
+    assert check({key: value}) == f"config error: {key}: {value!r} is not of type 'boolean'"
+
+
+def test_true_and_false_typed_as_text_are_booleans():
+    config = copy.deepcopy(SHIPPED)
+    config["open_book"] = {"enabled": "false"}
+    config["train"]["padding_free"] = "false"
+    experiment = load_config(config)
+    assert experiment.open_book.enabled is False and experiment.train.padding_free is False
+    config["open_book"] = {"enabled": "true"}
+    assert load_config(config).open_book.enabled is True
+
+
+@pytest.mark.parametrize("key, prompt", [
+    ("open_book.prompt", "Passages:\n{passage}\n\nQ: {question}\nA:"),
+    ("answer.prompt", "{passage}\nQ: {question}\nA:"),
+])
+def test_an_unknown_placeholder_in_a_prompt_is_refused(key, prompt):
+    message = check({key: prompt})
+    assert message.startswith(f"config error: {key}: "), message
+    assert "{passage}" in message, message
+
+
+def test_load_config_leaves_its_input_as_it_is():
+    config = copy.deepcopy(SHIPPED)
+    config["settings"]["lr"] = {"train": {"learning_rate": "2.0e-4"}, "lora": {"r": "16"}}
+    config["train"].update(epochs="2", max_steps="null")
+    config["run"]["seeds"] = ["43", "44"]
+    before = copy.deepcopy(config)
+    experiment = load_config(config)
+    assert experiment.run.seeds == [43, 44] and experiment.train.epochs == 2
+    assert config == before
+    assert "open_book" not in config and "f1_threshold" not in config["judge"]  # no defaults filled in
+    shipped = copy.deepcopy(SHIPPED)
+    load_config(shipped)
+    assert shipped == SHIPPED
 
 
 @pytest.mark.e2e
@@ -377,8 +422,8 @@ def test_malformed_hub_source_stops_the_workflow_before_any_job(tmp_path, entry,
 
 
 def test_trust_remote_code_is_off_unless_asked():
-    config = validate_config(copy.deepcopy(SHIPPED), SCHEMA)
-    assert config["models"]["gpt2-large"]["trust_remote_code"] is False
+    experiment = load_config(copy.deepcopy(SHIPPED))
+    assert experiment.models["gpt2-large"].trust_remote_code is False
 
 
 # --- partial outputs and shells -------------------------------------------------------

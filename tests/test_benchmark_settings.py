@@ -1,5 +1,5 @@
 """The benchmarks take their settings from config.yaml, checked and completed by the
-workflow's schema, and change only what each says it changes."""
+workflow's typed config, and change only what each says it changes."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import importlib.util
 import pytest
 import yaml
 
-from bibleft.configcheck import load_config
 from bibleft.errors import InputError
 from workflow_helpers import ROOT
 
 spec = importlib.util.spec_from_file_location("cpu_bench", ROOT / "benchmarks" / "bench.py")
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
+load_config = bench.common.load_workflow_config
 
 
-def test_load_config_checks_the_file_and_fills_in_the_schema_defaults(tmp_path):
+def test_load_config_checks_the_file_and_fills_in_the_defaults(tmp_path):
     config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     del config["train"]["compile"], config["lora"]
     path = tmp_path / "config.yaml"

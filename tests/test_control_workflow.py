@@ -35,11 +35,17 @@ def test_the_control_end_to_end_in_both_answering_modes(tiny_run, tmp_path):
     jobs = planned_jobs(project, *args)
     n = len(TINY_SEEDS)
     # The base model answers the control's questions once per mode, in its own folder; the
-    # study's closed-book answers are done already, its open book is new.
-    assert jobs["generate_base_answers_to"] == 1 and jobs["generate_open_base_answers_to"] == 1
-    assert "generate_base_answers" not in jobs and jobs["generate_open_base_answers"] == 1
-    assert jobs["finetune"] == 2 * n and jobs["generate_answers"] == 2 * n
-    assert jobs["generate_open_answers"] == 4 * n  # both settings, open book
+    # study's closed-book answers are done already, its open book is new. The fine-tunes:
+    # the control's closed book, and both settings' open book.
+    assert jobs["finetune"] == 2 * n
+    assert jobs["generate_answers"] == 2 + 1 + 2 * n + 4 * n
+    out = snakemake(project, "-n", *args).stdout
+    planned = {line.split("output: ", 1)[1].split(",")[0] for line in out.splitlines()
+               if line.strip().startswith("output: results/")}
+    assert {f"results/{TINY_MODEL}/base/people/closed/generations/base.jsonl",
+            f"results/{TINY_MODEL}/base/people/open-people/generations/base.jsonl",
+            f"results/{TINY_MODEL}/base/bibleqa/open-asv/generations/base.jsonl"} <= planned
+    assert f"results/{TINY_MODEL}/base/bibleqa/closed/generations/base.jsonl" not in planned
     snakemake(project, "--cores", "2", *args)
     assert planned_jobs(project, *args) == {}
 
@@ -53,10 +59,10 @@ def test_the_control_end_to_end_in_both_answering_modes(tiny_run, tmp_path):
     assert corpus == facts.examples(SEED, COUNT, PHRASINGS)
     questions = read_jsonl(project / "data/questions/people.jsonl")
     assert questions == facts.questions(SEED, COUNT)
-    base = read_jsonl(results / "base/questions/people/predictions/base.jsonl")
-    base_open = read_jsonl(results / "base/questions/people/open/people/predictions/base.jsonl")
+    base = read_jsonl(results / "base/people/closed/predictions/base.jsonl")
+    base_open = read_jsonl(results / "base/people/open-people/predictions/base.jsonl")
     assert [r["id"] for r in base] == [r["id"] for r in base_open] == [q["id"] for q in questions]
-    full = read_jsonl(results / "control/seed42/open/people/predictions/full.jsonl")
+    full = read_jsonl(results / "control/seed42/people/open-people/predictions/full.jsonl")
     assert [r["question"] for r in full] == [q["question"] for q in questions]
 
     # Retrieval: every question's person is in the book; recall counts all 12.
@@ -73,7 +79,7 @@ def test_the_control_end_to_end_in_both_answering_modes(tiny_run, tmp_path):
     assert control["base"]["total"] == "12" and control["full"]["total"] == str(12 * n)
     assert control["base"]["correct"] == str(sum(r["correct"] for r in base))
     paper = {r["variant"]: r for r in accuracy if r["setting"] == "paper"}
-    assert paper["base"]["total"] == str(len(read_jsonl(results / "base/predictions/base.jsonl")))
+    assert paper["base"]["total"] == str(len(read_jsonl(results / "base/bibleqa/closed/predictions/base.jsonl")))
     significance = csv_rows(results / "significance.csv")
     assert {(r["setting"], r["a"], r["b"]) for r in significance} >= {
         ("control", "base", "full"), ("control", "base", "base_open"), ("paper", "base", "full")}

@@ -188,11 +188,12 @@ def test_model_jobs_record_the_gpu_they_claimed(tiny_gpt2, tmp_path, monkeypatch
         monkeypatch.delenv(name)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     monkeypatch.setenv(devices.LOCK_DIR_ENV, str(tmp_path / "locks"))
-    snakemake(project, "results/tiny-gpt2/base/generations/base.jsonl", "checkpoints/tiny-gpt2/paper/seed42/full",
+    snakemake(project, "results/tiny-gpt2/base/bibleqa/closed/generations/base.jsonl",
+              "checkpoints/tiny-gpt2/paper/seed42/full",
               "--cores", "2", "--resources", "gpu=2", *with_overlay(config))
-    timing = json.loads((project / "results/tiny-gpt2/base/generations/base.timing.json").read_text())
+    timing = json.loads((project / "results/tiny-gpt2/base/bibleqa/closed/generations/base.timing.json").read_text())
     assert timing["gpus"] in (["0"], ["1"]) and timing["device"] == "cpu"
     summary = json.loads((project / "checkpoints/tiny-gpt2/paper/seed42/full/train_summary.json").read_text())
     assert summary["gpus"] in (["0"], ["1"]) and summary["device"] == "cpu"
-    log = (project / "logs/generate/tiny-gpt2/base/base.log").read_text()
+    log = (project / "logs/generate/tiny-gpt2/base/bibleqa/closed/base.log").read_text()
     assert re.search(r"^using GPU\(s\) [01] of 0,1 \(CUDA_VISIBLE_DEVICES=[01]; locked in ", log, re.M), log

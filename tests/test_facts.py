@@ -5,7 +5,6 @@ bad keys are one line before any job."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 
@@ -13,11 +12,10 @@ import pytest
 
 from bibleft import facts, retrieval
 from bibleft.asv import verses_from_pythonbible
-from bibleft.configcheck import load_schema, validate_config
+from bibleft.config import load_config
+from bibleft.dag import Plan
 from bibleft.errors import InputError
-from workflow_helpers import ROOT, with_dotted
-
-SCHEMA = load_schema(ROOT / "schemas" / "config.schema.yaml")
+from workflow_helpers import with_dotted
 
 
 def as_bytes(records: list[dict]) -> bytes:
@@ -107,14 +105,18 @@ def control_config(**changes) -> dict:
 
 
 def test_a_control_config_validates_with_the_generators_defaults():
-    config = validate_config(control_config(), copy.deepcopy(SCHEMA))
-    assert config["corpora"]["facts"] == {**config["corpora"]["facts"], "kind": "facts",
-                                          "seed": 0, "count": 5, "paraphrases": 2}
-    from bibleft.options import Experiment
-    experiment = Experiment.from_config(config)
+    config = control_config()
+    experiment = load_config(config)
+    assert experiment.corpora["facts"].as_dict() == {**experiment.corpora["facts"].as_dict(), "kind": "facts",
+                                                     "seed": 0, "count": 5, "paraphrases": 2}
     assert experiment.settings["control"].questions == "people"
-    assert experiment.other_questions("control") == "people"
-    assert experiment.other_questions("paper") is None
+    # The control setting answers a question set of its own; the study's setting data.questions.
+    assert experiment.settings["control"].questions != experiment.data.questions
+    assert experiment.settings["paper"].questions == experiment.data.questions == "bibleqa"
+    plan = Plan(experiment)
+    assert {a.questions for a in plan.run_answer_sets("gpt2", "control", 42)} == {"people"}
+    assert {a.questions for a in plan.run_answer_sets("gpt2", "paper", 42)} == {"bibleqa"}
+    assert config == control_config()  # the config itself is left as it is
 
 
 @pytest.mark.parametrize("changes, expected", [
@@ -131,6 +133,6 @@ def test_a_control_config_validates_with_the_generators_defaults():
 ])
 def test_bad_control_keys_are_one_line_naming_the_key(changes, expected):
     with pytest.raises(InputError) as err:
-        validate_config(control_config(**changes), copy.deepcopy(SCHEMA))
+        load_config(control_config(**changes))
     assert "\n" not in str(err.value)
     assert re.search(expected, str(err.value)), str(err.value)

@@ -10,7 +10,7 @@ import torch
 from bibleft.generate import (answer_length, answer_questions, greedy_continuations, load_for_generation,
                               shared_prefix_length)
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-from bibleft.options import LoraOptions
+from bibleft.config import LoraOptions
 from bibleft.prompts import PAPER_PROMPT, build_prompt
 from fixtures import BIBLEQA_LINES
 

@@ -372,7 +372,7 @@ def test_demo_profile_plans_the_whole_study(tmp_path):
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
     assert counts["prepare_model"] == 1 and counts["finetune"] == 2
-    assert counts["generate_answers"] == 2 and counts["generate_base_answers"] == 1
+    assert counts["generate_answers"] == 3  # base, full, LoRA
     assert str(qa) in result.stdout  # bibleqa_raw reads the local file, not the URL
 
 
@@ -391,6 +391,5 @@ def test_the_gemma_overlay_plans_both_models_and_their_summary(tmp_path):
                           "--config", f"questions={{bibleqa: {{path: {qa}}}}}",
                           "--directory", str(tmp_path / "run"))
     assert counts["prepare_model"] == 2 and counts["tokenize_corpus"] == 2
-    assert counts["finetune"] == 4 and counts["generate_answers"] == 4
-    assert counts["generate_base_answers"] == 2
+    assert counts["finetune"] == 4 and counts["generate_answers"] == 6  # 2 models x 3 variants
     assert counts["model_summary"] == 1  # results/summary.csv

@@ -11,13 +11,13 @@ import sys
 
 import pytest
 
-from bibleft.configcheck import load_config
 from workflow_helpers import ROOT
 
 spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "benchmarks" / "gpu.py")
 gpu = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = gpu  # before it runs: its dataclass looks its module up
 spec.loader.exec_module(gpu)
+load_config = gpu.common.load_workflow_config
 
 
 def test_compiled_specs_name_method_mode_and_scope():
@@ -37,7 +37,7 @@ def test_settings_come_from_config_yaml_as_prepared_and_a_later_edit_is_refused(
         gpu.load_prepared_config(tmp_path)
     gpu.prepare_config(tmp_path)
     prepared = gpu.load_prepared_config(tmp_path)
-    assert prepared == load_config(config)  # validated, the schema's defaults filled in
+    assert prepared == load_config(config)  # validated, the defaults filled in
     options = gpu.common.train_options(prepared)  # what the GPU machine builds from it
     # config.yaml's values, but for the benchmark's stated overrides.
     overrides = {"resume_every": 0, "compile": False, "compile_scope": None, "pad_multiple": 1,

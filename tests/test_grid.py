@@ -38,8 +38,9 @@ def read_csv(path: Path) -> list[dict]:
 def predictions(project: Path, model: str) -> tuple[list[dict], dict[int, dict[str, list[dict]]]]:
     """The base model's predictions and each seed's fine-tunes', read from the files."""
     results = project / "results" / model
-    base = read_jsonl(results / "base/predictions/base.jsonl")
-    tuned = {seed: {m: read_jsonl(results / f"paper/seed{seed}/predictions/{m}.jsonl") for m in METHODS}
+    base = read_jsonl(results / "base/bibleqa/closed/predictions/base.jsonl")
+    tuned = {seed: {m: read_jsonl(results / f"paper/seed{seed}/bibleqa/closed/predictions/{m}.jsonl")
+                    for m in METHODS}
              for seed in SEEDS}
     return base, tuned
 
@@ -127,7 +128,9 @@ def test_a_named_setting_plans_its_own_fine_tunes_and_shares_the_rest(grid, tmp_
     assert jobs["finetune"] == runs * 2 and jobs["generate_answers"] == runs * 2
     # Only the verse format makes a new tokenization; the base model answers once still.
     assert jobs["tokenize_corpus"] == 1
-    assert not {"asv_text", "prepare_model", "generate_base_answers"} & set(jobs)
+    assert not {"bible_text", "prepare_model"} & set(jobs)
+    out = snakemake(grid["project"], "-n", *with_overlay(tmp_path / "settings.yaml")).stdout
+    assert "output: results/tiny-gpt2/base/" not in out
     out = snakemake(grid["project"], "-n", *with_overlay(tmp_path / "settings.yaml")).stdout
     assert f"checkpoints/{MODEL}/lr/seed{SEEDS[0]}/full" in out and "data/tokenized/gpt2/asv/text" in out
 
@@ -141,9 +144,8 @@ def test_a_second_model_plans_its_own_grid_and_the_summary(grid, tmp_path):
     jobs = planned_jobs(grid["project"], *with_overlay(path))
     n = len(SEEDS)  # the new model's runs; the first model's are all current
     assert jobs == {
-        "finetune": 2 * n, "generate_answers": 2 * n, "score_predictions": 2 * n,
-        "run_probes": 2 * n, "generate_base_answers": 1, "score_base_predictions": 1,
-        "run_base_probes": 1, "judge_predictions": n, "accuracy_bars": n, "timing_table": n,
+        "finetune": 2 * n, "generate_answers": 2 * n + 1, "score_predictions": 2 * n + 1,
+        "run_probes": 2 * n + 1, "judge_predictions": n, "accuracy_bars": n, "timing_table": n,
         "probe_table": n, "accuracy_table": 1, "venn_diagram": 1, "loss_curves": 1,
         "seed_tables": 1, "model_summary": 1, "all": 1}  # the GPT-2 tokenization is shared
     out = snakemake(grid["project"], "-n", *with_overlay(path)).stdout

@@ -172,5 +172,4 @@ def test_a_metric_setting_rescores_without_regenerating(run, tmp_path):
         run["model_dir"], run["bibleqa"], **{"judge.alternatives": True, "judge.f1_threshold": 0.9}))
     planned = planned_jobs(run["project"], *with_overlay(overlay))
     assert "judge_predictions" in planned
-    assert not {"generate_answers", "generate_base_answers", "score_predictions",
-                "score_base_predictions", "finetune"} & set(planned)
+    assert not {"generate_answers", "score_predictions", "finetune"} & set(planned)

@@ -21,7 +21,7 @@ from bibleft.corpus import save_dataset, tokenize_verses
 from bibleft.grid import FineTune
 from bibleft.modeling import load_tokenizer
 from fixtures import finetune_job, train_options, write_bibleqa
-from workflow_helpers import copy_project, snakemake, tiny_config, write_config
+from workflow_helpers import copy_project, run_file, snakemake, tiny_config, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FINETUNE = ROOT / "workflow_scripts" / "finetune.py"
@@ -74,8 +74,8 @@ def test_dry_run_of_the_rule_prints_the_launch_command(tiny_gpt2, tmp_path, monk
     assert command[-2] == "--spec"
     assert not (project / "checkpoints" / "tiny-gpt2" / "paper" / "seed42" / "full").exists()
     # Generation runs on one GPU, whatever training gets.
-    dry = snakemake(project, "results/tiny-gpt2/base/generations/base.jsonl", "-n", "--cores", "2",
-                    "--configfile", str(config))
+    generations = run_file(project, "generations", "base").relative_to(project)
+    dry = snakemake(project, str(generations), "-n", "--cores", "2", "--configfile", str(config))
     assert re.search(r"rule generate_(base_)?answers:.*?resources:[^\n]*gpu=1\b", dry.stdout, re.S), dry.stdout[-2000:]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bibleft.fileio import read_jsonl
-from bibleft.grid import BaseModel, FineTune
+from bibleft.grid import OPEN, AnswerSet, BaseModel, FineTune
 from workflow_helpers import (TINY_MODEL, TINY_SEEDS, own_copy_of_run, planned_jobs,
                               shared_run_config, snakemake, with_overlay, write_config)
 
@@ -21,11 +21,11 @@ pytestmark = pytest.mark.e2e  # runs the workflow through the snakemake CLI
 
 N_RUNS = len(TINY_SEEDS)
 BOOK = "asv"  # the tiny run fine-tunes on the ASV's Ruth: the book is that slice
-OPEN_ANSWERS = {"retrieve_passages": 1, "generate_open_answers": 2 * N_RUNS,
-                "generate_open_base_answers": 1, "score_open_predictions": 2 * N_RUNS,
-                "score_open_base_predictions": 1, "judge_predictions": N_RUNS,
+# The open-book answers: every fine-tune's and the base model's, each its own job.
+OPEN_ANSWERS = {"retrieve_passages": 1, "generate_answers": 2 * N_RUNS + 1,
+                "score_predictions": 2 * N_RUNS + 1, "judge_predictions": N_RUNS,
                 "accuracy_bars": N_RUNS, "retrieval_accuracy": N_RUNS, "timing_table": N_RUNS,
-                "accuracy_table": 1, "seed_tables": 1, "open_venn_diagram": 1, "all": 1}
+                "accuracy_table": 1, "seed_tables": 1, "venn_diagram": 1, "all": 1}
 
 
 def digests(project: Path) -> dict[str, str]:
@@ -82,13 +82,14 @@ def test_open_book_end_to_end(tiny_run, tmp_path):
 
     # Each open-book answer was asked with its question's passages, and every run's tables
     # hold the open-book variants beside closed book's.
-    base_open = read_jsonl(project / BaseModel(TINY_MODEL).file(f"open/{BOOK}/generations"))
+    base_open = read_jsonl(project / AnswerSet(BaseModel(TINY_MODEL), "bibleqa", OPEN, BOOK).file("generations"))
     for record, retrieved in zip(base_open, passages):
         assert record["passages"] == [p["reference"] for p in retrieved["passages"]]
         for passage in retrieved["passages"]:
             assert f"{passage['reference']}\t{passage['text']}" in record["prompt"]
     fine_tune = FineTune(TINY_MODEL, "paper", TINY_SEEDS[1], "lora")
-    assert (project / fine_tune.file(f"open/{BOOK}/predictions")).is_file()
+    assert (project / AnswerSet(fine_tune, "bibleqa", OPEN, BOOK).file("predictions")).is_file()
+    assert (project / f"results/{TINY_MODEL}/paper/seed43/bibleqa/open-{BOOK}/predictions/lora.jsonl").is_file()
     scores = csv_rows(results / "paper/seed43/scores.csv")
     assert {r["variant"] for r in scores} == {"base", "full", "lora", "union", "base_open",
                                               "full_open", "lora_open", "union_open"}

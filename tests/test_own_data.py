@@ -13,6 +13,7 @@ import yaml
 
 from bibleft import judging
 from bibleft.fileio import read_jsonl
+from bibleft.grid import CLOSED, AnswerSet, FineTune
 from workflow_helpers import (TINY_SEEDS, copy_project, planned_jobs, shared_run_config, snakemake,
                               tiny_config, with_overlay, write_config)
 
@@ -80,7 +81,9 @@ def test_the_own_questions_are_asked_and_judged_with_their_alternatives(own):
     records = read_jsonl(project / "data/questions/tamar.jsonl")
     assert [(r["id"], r["position"], r["answer"], r["alternatives"]) for r in records] == [
         (q["id"], i, q["answer"], q["alternatives"]) for i, q in enumerate(QUESTIONS, 1)]
-    predictions = read_jsonl(project / f"results/{MODEL}/paper/seed42/predictions/full.jsonl")
+    full = AnswerSet(FineTune(MODEL, "paper", 42, "full"), "tamar", CLOSED)
+    assert full.file("predictions") == f"results/{MODEL}/paper/seed42/tamar/closed/predictions/full.jsonl"
+    predictions = read_jsonl(project / full.file("predictions"))
     assert [p["alternatives"] for p in predictions] == [q["alternatives"] for q in QUESTIONS]
     assert all(p["correct"] == (p["answer"] in p["response"]) for p in predictions)
     # The tables are the study's, on these questions.
@@ -156,7 +159,9 @@ def test_a_setting_on_another_corpus_tokenizes_once_more_and_trains_only_its_run
     n = len(TINY_SEEDS)
     jobs = planned_jobs(tiny_run["project"], *with_overlay(write_config(tmp_path / "kjv.yaml", config)))
     assert jobs == {
-        "bible_text": 1, "tokenize_corpus": 1, "probe_texts": 1, "run_base_probes": 1,  # the KJV's
-        "finetune": 2 * n, "generate_answers": 2 * n, "score_predictions": 2 * n, "run_probes": 2 * n,
+        # The KJV's text, its tokenization and probe set, and its probes of the base model
+        # (one rule, run_probes, probes every run now: 2 per seed, and the base model's once).
+        "bible_text": 1, "tokenize_corpus": 1, "probe_texts": 1,
+        "finetune": 2 * n, "generate_answers": 2 * n, "score_predictions": 2 * n, "run_probes": 2 * n + 1,
         "judge_predictions": n, "accuracy_bars": n, "timing_table": n, "probe_table": n,
         "accuracy_table": 1, "venn_diagram": 1, "loss_curves": 1, "seed_tables": 1, "all": 1}

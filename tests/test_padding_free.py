@@ -14,7 +14,7 @@ import torch
 from bibleft import batching
 from bibleft.batching import IGNORE_INDEX
 from bibleft.modeling import PADDING_FREE_MODEL_TYPES, build_trainable, takes_padding_free
-from bibleft.options import LoraOptions
+from bibleft.config import LoraOptions
 from bibleft.train import TrainData, train
 from fixtures import train_options
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bibleft.configcheck import deep_merge
+from bibleft.config import deep_merge
 from fixtures import LORA_TARGETS, write_bibleqa
 from workflow_helpers import ROOT
 
@@ -132,7 +132,8 @@ def test_the_wheels_and_the_gpu_image_cover_every_import_of_the_workflow():
     if importlib.util.find_spec("packaging") is None:
         pytest.skip("packaging is not installed")
     pins = gpu_workflow_check.wheel_pins()
-    assert {"snakemake", "jsonschema", "datasets", "matplotlib-venn"} <= set(pins)
+    # pydantic: the workflow's typed config (bibleft.config); jsonschema: Snakemake's own
+    assert {"snakemake", "pydantic", "jsonschema", "datasets", "matplotlib-venn"} <= set(pins)
     assert "pulp" not in pins and "torch" not in pins
     assert gpu_workflow_check.uncovered_imports() == []
 

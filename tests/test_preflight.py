@@ -13,20 +13,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bibleft import preflight
-from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config
+from bibleft import fileio, preflight
+from bibleft.config import load_config
+from bibleft.dag import Plan
 from bibleft.errors import InputError
 from bibleft.grid import Grid
-from workflow_helpers import ROOT, snakemake, tiny_project, with_overlay, write_config
+from workflow_helpers import ROOT, snakemake, tiny_project, with_dotted, with_overlay, write_config
 
-SCHEMA = load_schema(SCHEMA_PATH)
 SHIPPED = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 
 def check(config: dict, files=()) -> str:
     """The one-line error of validating `config`, or "" when it passes."""
     try:
-        validate_config(config, copy.deepcopy(SCHEMA), list(files))
+        load_config(config, list(files))
     except InputError as err:
         return str(err)
     return ""
@@ -84,16 +84,18 @@ def test_exponent_floats_without_a_dot_are_numbers():
     config = shipped(train={"learning_rate": "1e-4"}, lora={"alpha": "1E1"})
     config["settings"] = {"paper": {}, "lr": {"train": {"learning_rate": "5e-5"}}}
     assert check(config) == ""
-    assert config["train"]["learning_rate"] == 1e-4 and config["lora"]["alpha"] == 10.0
-    assert config["settings"]["lr"]["train"]["learning_rate"] == 5e-5
+    experiment = load_config(config)
+    assert experiment.train.learning_rate == 1e-4 and experiment.lora.alpha == 10.0
+    assert experiment.settings["lr"].train.learning_rate == 5e-5
     assert yaml.safe_load("x: 1e-4")["x"] == "1e-4"  # why: PyYAML alone keeps it text
 
 
 def test_a_whole_float_where_an_integer_is_wanted_is_that_integer():
     config = shipped(run={"models": ["gpt2-large"], "seeds": [2.0, 3]}, train={"epochs": 4.0})
     assert check(config) == ""
-    assert config["run"]["seeds"] == [2, 3] and isinstance(config["run"]["seeds"][0], int)
-    assert isinstance(config["train"]["epochs"], int)
+    experiment = load_config(config)
+    assert experiment.run.seeds == [2, 3] and isinstance(experiment.run.seeds[0], int)
+    assert isinstance(experiment.train.epochs, int)
     assert "train.epochs: 2.5 is not of type 'integer'" in check(shipped(train={"epochs": 2.5}))
 
 
@@ -113,7 +115,8 @@ def test_null_typed_on_the_command_line_is_null_where_the_key_takes_text_or_null
     # --config "questions={bibleqa: {path: null}}" hands over the text 'null'.
     config = shipped(questions={"bibleqa": {"kind": "bibleqa", "path": "null", "sha256": "null"}})
     assert check(config) == ""
-    assert config["questions"]["bibleqa"]["path"] is None and config["questions"]["bibleqa"]["sha256"] is None
+    bibleqa = load_config(config).questions["bibleqa"]
+    assert bibleqa.path is None and bibleqa.sha256 is None
 
 
 @pytest.mark.parametrize("overlay, message", [
@@ -157,24 +160,24 @@ def test_a_demo_overlay_without_the_demo_config_says_which_command_names_both():
 def test_a_text_file_must_be_a_file_with_text(tmp_path):
     good = tmp_path / "good.txt"
     good.write_text("one line\n")
-    assert preflight.text_file("probes.texts.x", str(good), "a text") == str(good)
+    assert fileio.text_file("probes.texts.x", str(good), "a text") == str(good)
     (tmp_path / "empty.txt").write_text("\n  \n")
     cases = {str(tmp_path / "empty.txt"): "is empty", str(tmp_path): "is a folder, not a file",
              str(tmp_path / "nowhere.txt"): "does not exist"}
     for path, why in cases.items():
         with pytest.raises(InputError) as err:
-            preflight.text_file("probes.texts.x", path, "a text for the probes")
+            fileio.text_file("probes.texts.x", path, "a text for the probes")
         assert str(err.value) == f"config error: probes.texts.x: {path} {why} (a text for the probes)"
 
 
 def test_an_executable_is_a_command_on_path_or_an_executable_file(tmp_path):
-    assert preflight.executable("lm_eval.python", "sh", "install it") == "sh"
+    assert fileio.executable("lm_eval.python", "sh", "install it") == "sh"
     script = tmp_path / "python"
     script.write_text("#!/bin/sh\n")
     with pytest.raises(InputError, match=r"^config error: lm_eval\.python: no executable '.*python' here; install it$"):
-        preflight.executable("lm_eval.python", str(script), "install it")  # not executable
+        fileio.executable("lm_eval.python", str(script), "install it")  # not executable
     script.chmod(0o755)
-    assert preflight.executable("lm_eval.python", str(script), "install it") == str(script)
+    assert fileio.executable("lm_eval.python", str(script), "install it") == str(script)
 
 
 def test_a_gguf_package_that_is_not_installed_is_named_before_any_job():
@@ -191,22 +194,38 @@ def test_a_gguf_package_that_is_not_installed_is_named_before_any_job():
 
 # --- what a run says at its start ------------------------------------------------------------
 
+def planned(**changes) -> Plan:
+    """The Plan of the shipped config with `changes` ({"a.b": value}) made."""
+    return Plan(load_config(with_dotted(copy.deepcopy(SHIPPED), changes)))
+
+
 def test_the_plan_line_names_the_grid_the_config_files_and_the_device():
-    line = preflight.plan_line(Grid(("gpt2", "gpt2-large"), ("paper",), (42, 43)),
-                               ["config.yaml", "grids/x.yaml", "--config"],
+    plan = planned(run={"models": ["gpt2", "gpt2-large"], "settings": ["paper"], "seeds": [42, 43]})
+    assert plan.grid == Grid(("gpt2", "gpt2-large"), ("paper",), (42, 43))
+    line = preflight.plan_line(plan, ["config.yaml", "grids/x.yaml", "--config"],
                                preflight.device_words(True, "local", ["0", "1"]))
     assert line == ("plan: 2 models (gpt2, gpt2-large) x 1 setting (paper) x 2 seeds (42, 43) = "
                     "8 fine-tunes, 10 answer sets; config: config.yaml < grids/x.yaml < --config; "
                     "device: CUDA GPU(s) 0,1 visible")
     # Open book: the base model answers once per book, each fine-tune once more.
-    opened = preflight.plan_line(Grid(("gpt2",), ("paper", "kjv"), (42,)), ["config.yaml"], "CPU",
-                                 books=["asv", "kjv"])
+    plan = planned(**{"run": {"models": ["gpt2"], "settings": ["paper", "kjv"], "seeds": [42]},
+                      "settings.kjv": {"data": {"corpus": "kjv"}}, "open_book.enabled": True})
+    assert plan.grid == Grid(("gpt2",), ("paper", "kjv"), (42,))
+    opened = preflight.plan_line(plan, ["config.yaml"], "CPU")
     assert "= 4 fine-tunes, 5 answer sets closed book and 6 open book (from asv, kjv); " in opened
     # A setting answering another question set (the facts control): the base model answers
     # each set once, open book once per (book, set): the demo control grid's line.
-    control = preflight.plan_line(Grid(("m",), ("paper", "facts-p1", "facts-p4"), (42, 43)),
-                                  ["config.yaml"], "CPU", books=["asv", "facts-p1", "facts-p4"],
-                                  question_sets=2, open_base_sets=3)
+    plan = planned(**{
+        "run": {"models": ["m"], "settings": ["paper", "facts-p1", "facts-p4"], "seeds": [42, 43]},
+        "models.m": {"source": "example-org/m", "lora_targets": ["c_attn"]},
+        "corpora.facts-p1": {"kind": "facts", "count": 50, "paraphrases": 1},
+        "corpora.facts-p4": {"kind": "facts", "count": 50, "paraphrases": 4},
+        "questions.facts": {"kind": "facts", "corpus": "facts-p4"},
+        "settings.facts-p1": {"data": {"corpus": "facts-p1", "questions": "facts"}},
+        "settings.facts-p4": {"data": {"corpus": "facts-p4", "questions": "facts"}},
+        "open_book.enabled": True})
+    assert plan.grid == Grid(("m",), ("paper", "facts-p1", "facts-p4"), (42, 43))
+    control = preflight.plan_line(plan, ["config.yaml"], "CPU")
     assert "= 12 fine-tunes, 14 answer sets closed book and 15 open book (from asv, facts-p1, facts-p4)" in control
     assert preflight.device_words(True, "local", []) == "CPU (no CUDA GPU visible)"
     assert preflight.device_words(False, "slurm", []).startswith("jobs go to slurm")
@@ -335,7 +354,7 @@ def test_a_demo_overlay_replacing_the_demo_config_is_refused_with_the_command(pr
 @pytest.mark.e2e
 def test_a_run_says_its_plan_and_warns_of_a_gpu_it_cannot_see(tmp_path):
     setup = tiny_project(tmp_path)  # resources.gpu: 1 (config.yaml's), and no GPU here
-    target = "results/tiny-gpt2/base/generations/base.jsonl"
+    target = "results/tiny-gpt2/base/bibleqa/closed/generations/base.jsonl"
     proc = snakemake(setup["project"], target, "--cores", "2", *with_overlay(setup["config"]))
     lines = proc.stderr.splitlines()
     plan = next(line for line in lines if line.startswith("plan: "))
@@ -343,7 +362,7 @@ def test_a_run_says_its_plan_and_warns_of_a_gpu_it_cannot_see(tmp_path):
                            "3 answer sets; config: config.yaml < ")
     assert plan.endswith("tiny.yaml; device: CPU (no CUDA GPU visible)")
     assert any(line.startswith("warning: resources.gpu: 1 asks a GPU for each model job") for line in lines)
-    log = (setup["project"] / "logs/generate/tiny-gpt2/base/base.log").read_text()
+    log = (setup["project"] / "logs/generate/tiny-gpt2/base/bibleqa/closed/base.log").read_text()
     assert "warning: this job asked for 1 GPU(s) (resources.gpu) but no CUDA GPU is visible: " \
            "it runs on the CPU" in log
 

@@ -139,20 +139,30 @@ def test_other_files(tmp_path):
 
 
 def test_check_question_file(tmp_path):
-    key = "questions.mine.path"
+    entry = "questions.mine"
+    key = f"{entry}.path"
     good = write(tmp_path, "qa.csv", "question,answer\na?,b\n")
-    check_question_file(key, good, "question", "answer", None)
+    check_question_file(entry, good, "question", "answer", None)
 
+    # A column the whole table lacks is named by that column's key.
     with pytest.raises(InputError) as err:
-        check_question_file(key, good, "question", "reply", None)
-    assert str(err.value) == f"config error: {key}: {good}:1: no column 'reply' (columns: question, answer)"
+        check_question_file(entry, good, "question", "reply", None)
+    assert str(err.value) == f"config error: {entry}.answer: {good}:1: no column 'reply' (columns: question, answer)"
     with pytest.raises(InputError) as err:
-        check_question_file(key, str(tmp_path / "none.csv"), "question", "answer", None)
+        check_question_file(entry, good, "question", "answer", None, reference="verse")
+    assert str(err.value) == f"config error: {entry}.reference: {good}:1: no column 'verse' (columns: question, answer)"
+    table = write(tmp_path, "qa.jsonl", '{"question": "a?", "answer": "b"}\n')
+    with pytest.raises(InputError) as err:
+        check_question_file(entry, table, "question", "answer", None, reference="verse")
+    assert str(err.value) == f"config error: {entry}.reference: {table}: no line has the key 'verse' (the reference column)"
+    # File problems are named by the entry's path key.
+    with pytest.raises(InputError) as err:
+        check_question_file(entry, str(tmp_path / "none.csv"), "question", "answer", None)
     assert str(err.value) == f"config error: {key}: {tmp_path / 'none.csv'} does not exist {WHAT}"
     with pytest.raises(InputError) as err:
-        check_question_file(key, str(tmp_path), "question", "answer", None)
+        check_question_file(entry, str(tmp_path), "question", "answer", None)
     assert str(err.value) == f"config error: {key}: {tmp_path} is a folder, not a file {WHAT}"
     empty = write(tmp_path, "empty.jsonl", "\n")
     with pytest.raises(InputError) as err:
-        check_question_file(key, empty, "question", "answer", None)
+        check_question_file(entry, empty, "question", "answer", None)
     assert str(err.value) == f"config error: {key}: {empty} is empty {WHAT}"

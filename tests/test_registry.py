@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bibleft.modeling import build_trainable
-from bibleft.options import LoraOptions
+from bibleft.config import LoraOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRIES = [ROOT / "config.yaml", ROOT / "profiles" / "demo" / "demo.yaml"]

@@ -19,8 +19,8 @@ import torch
 from bibleft.asv import Verse
 from bibleft.corpus import save_dataset, tokenize_verses
 from bibleft.finetuning import finetune
-from bibleft.options import FineTuneJob
 from bibleft.grid import FineTune
+from bibleft.jobs import FineTuneJob
 from bibleft.modeling import load_tokenizer
 from bibleft.train import EXIT_PREEMPTED
 from fixtures import finetune_job, train_options

@@ -5,21 +5,20 @@ errors."""
 
 from __future__ import annotations
 
-import copy
 import re
 
 import pytest
 
-from bibleft import openbook, retrieval
+from bibleft import panels, retrieval
 from bibleft.asv import Verse
 from bibleft.bibleqa import parse_bibleqa
-from bibleft.configcheck import load_schema, validate_config
+from bibleft.config import load_config
 from bibleft.errors import InputError
 from bibleft.grid import FineTune
 from bibleft.judging import judge_predictions
+from bibleft.panels import Panel
 from bibleft.prompts import (OPEN_BOOK_PROMPT, PAPER_PROMPT, build_prompt, chat_prompts,
-                             check_open_book_template, question_prompts,
-                             split_context_paragraph)
+                             question_prompts, split_context_paragraph)
 from bibleft.references import verse_references
 from bibleft.scores import score_rows, significance_rows
 from fixtures import write_bibleqa
@@ -199,11 +198,6 @@ def test_the_open_book_prompt_is_the_studys_with_the_passages_before_the_questio
     assert build_prompt(PAPER_PROMPT, "Q?") == PAPER_PROMPT.replace("{question}", "Q?")
 
 
-def test_the_schema_default_of_open_book_prompt_is_the_code_s():
-    schema = load_schema(ROOT / "schemas" / "config.schema.yaml")
-    assert schema["properties"]["open_book"]["properties"]["prompt"]["default"] == OPEN_BOOK_PROMPT
-
-
 @pytest.mark.parametrize("template, missing", [
     ("Q: {question}\nA:", r"\{context\} \(the passages\) once; it holds it 0 times"),
     ("{context}\n\nQ: Who?\nA:", r"\{question\} \(the question\) once; it holds it 0 times"),
@@ -211,7 +205,7 @@ def test_the_schema_default_of_open_book_prompt_is_the_code_s():
 ])
 def test_an_open_book_template_needs_context_and_question(template, missing):
     with pytest.raises(InputError, match=r"^config error: open_book\.prompt: the template must hold " + missing):
-        check_open_book_template(template)
+        load_config(config_with(prompt=template))
 
 
 CHATML = ("{% for m in messages %}{{ '<|' + m['role'] + '|>\\n' + m['content'] + '\\n' }}"
@@ -323,33 +317,36 @@ def test_tables_across_seeds_put_open_books_rows_after_closed_books():
     fine_tunes = [FineTune("m", "paper", seed, method) for seed in (1, 2) for method in ("full", "lora")]
     closed = predictions(["base", "full", "lora"])
     opened = predictions(["base_open", "full_open", "lora_open"])
-    runs = {ft: closed[ft.method] for ft in fine_tunes}
-    open_book = ({"paper": opened["base_open"]}, {ft: opened[f"{ft.method}_open"] for ft in fine_tunes})
-    accuracy = openbook.accuracy_rows(closed["base"], runs, open_book)
-    assert accuracy[:4] == openbook.accuracy_rows(closed["base"], runs, None)
+    closed_panel = Panel("paper", "closed", closed["base"], {ft: closed[ft.method] for ft in fine_tunes})
+    open_panel = Panel("paper", "open", opened["base_open"],
+                       {ft: opened[f"{ft.method}_open"] for ft in fine_tunes})
+    both = [closed_panel, open_panel]
+    accuracy = panels.accuracy_rows(both)
+    assert accuracy[:4] == panels.accuracy_rows([closed_panel])
     assert [(r["variant"], r["correct"], r["total"]) for r in accuracy[4:]] == [
         ("base_open", 2, 5), ("full_open", 6, 10), ("lora_open", 2, 10), ("union_open", 6, 10)]
-    tests = openbook.significance_rows(closed["base"], runs, open_book)
+    tests = panels.significance_rows(both)
     cross = [r for r in tests if r["metric"] == "lenient" and (r["a"], r["b"]) == ("full", "full_open")]
     assert [(r["seed"], r["test"], r["a_only"], r["b_only"]) for r in cross] == [
         (1, "mcnemar_exact", 0, 2), (2, "mcnemar_exact", 0, 2), ("all", "sign_test_pooled", 0, 2)]
-    stability = openbook.stability_rows(closed["base"], runs, open_book)
-    assert list(stability[0]) == openbook.stability_columns(runs, open_book)
+    stability = panels.stability_rows(both)
+    assert list(stability[0]) == panels.stability_columns(both)
     assert [(r["id"], r["base_open"], r["full_open_right"]) for r in stability[:2]] == [(2, 1, 2), (36, 1, 2)]
-    venn = openbook.venn_sets(open_book)
+    venn = panels.venn_sets([open_panel])
     assert venn["paper"]["sets"] == {"base": [2, 36], "full": [2, 9, 36], "lora": [36]}
 
 
 # --- bad input: one line before any job ------------------------------------------------------
 
-SCHEMA = load_schema(ROOT / "schemas" / "config.schema.yaml")
-
-
-def config_with(**open_book) -> dict:
+def config_with(corpora: dict | None = None, train_on: str = "asv", **open_book) -> dict:
+    """config.yaml with open book on (`open_book`'s keys), fine-tuning on `train_on` (an
+    entry of `corpora`, laid over config.yaml's)."""
     import yaml
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["open_book"] = {"enabled": True, **open_book}
+    config["corpora"] = {**config["corpora"], **(corpora or {})}
+    config["data"]["corpus"] = train_on
     return config
 
 
@@ -360,66 +357,54 @@ def config_with(**open_book) -> dict:
 ])
 def test_open_book_config_errors_name_the_key(open_book, expected):
     with pytest.raises(InputError) as err:
-        validate_config(config_with(**open_book), copy.deepcopy(SCHEMA))
+        load_config(config_with(**open_book))
     assert re.search(expected, str(err.value)), str(err.value)
 
 
 def test_k_above_the_books_size_is_refused_before_any_job(tmp_path):
     from bibleft import preflight
-    from bibleft.options import CorpusEntry
 
-    def bible(**keys):
-        return CorpusEntry.from_dict({"kind": "bible", "translation": "asv", "source": "pythonbible",
-                                      "url": None, "sha256": None, "books": None, "max_verses": None,
-                                      "path": None, "unit": "line", "revision": None, "split": None,
-                                      "column": "text", "max_examples": None, "seed": 0, "count": 50,
-                                      "paraphrases": 1, **keys})
+    def check(k, corpus="asv", **entry):
+        preflight.check_experiment(load_config(config_with({corpus: entry}, corpus, k=k)))
 
-    preflight.open_book_corpus("asv", bible(books=["Ruth"]), 85)  # Ruth has 85 verses
+    check(85, kind="bible", books=["Ruth"])  # Ruth has 85 verses
     with pytest.raises(InputError, match=r"^config error: open_book\.k: 86 passages per question, "
                                          r"but the book asv \(corpora\.asv\) holds 85 verses"):
-        preflight.open_book_corpus("asv", bible(books=["Ruth"]), 86)
+        check(86, kind="bible", books=["Ruth"])
     with pytest.raises(InputError, match=r"holds 400 verses"):
-        preflight.open_book_corpus("asv", bible(books=["Genesis"], max_verses=400), 401)
+        check(401, kind="bible", books=["Genesis"], max_verses=400)
     notes = tmp_path / "notes.txt"
     notes.write_text("one\n\ntwo\nthree\n")
-    text = bible(kind="text", path=str(notes))
     with pytest.raises(InputError, match=r"holds 3 lines"):
-        preflight.open_book_corpus("notes", text, 4)
-    control = bible(kind="facts", count=5, paraphrases=2)  # 10 biographies
-    preflight.open_book_corpus("facts", control, 10)
+        check(4, "notes", kind="text", path=str(notes))
+    check(10, "facts", kind="facts", count=5, paraphrases=2)  # 10 biographies
     with pytest.raises(InputError, match=r"but the book facts \(corpora\.facts\) holds 10 biographies"):
-        preflight.open_book_corpus("facts", control, 11)
+        check(11, "facts", kind="facts", count=5, paraphrases=2)
 
 
 def test_a_reference_column_must_name_examples_of_the_book(tmp_path):
-    from bibleft import preflight
-    from bibleft.options import CorpusEntry, QuestionSet
+    from bibleft.corpora import BibleCorpus, TextCorpus
+    from bibleft.questions import TableQuestions
 
     notes = tmp_path / "notes.txt"
     notes.write_text("The harbour holds nine ships.\nIts lighthouse is green.\n")
-    book = CorpusEntry.from_dict({"kind": "text", "translation": "asv", "source": "pythonbible",
-                                  "url": None, "sha256": None, "books": None, "max_verses": None,
-                                  "path": str(notes), "unit": "line", "revision": None,
-                                  "split": None, "column": "text", "max_examples": None,
-                                  "seed": 0, "count": 50, "paraphrases": 1})
+    book = TextCorpus(kind="text", path=str(notes))
     table = tmp_path / "quiz.jsonl"
 
-    def quiz(reference: str, column: str = "ref") -> QuestionSet:
+    def check(reference: str, corpus, name: str, column: str = "ref") -> None:
         table.write_text('{"question": "How many ships?", "answer": "nine", "ref": "%s"}\n' % reference)
-        return QuestionSet.from_dict({"kind": "table", "url": None, "sha256": None,
-                                      "path": str(table), "question": "question",
-                                      "answer": "answer", "alternatives": None, "reference": column,
-                                      "corpus": None})
+        quiz = TableQuestions(kind="table", path=str(table), reference=column)
+        corpus.check_references("questions.quiz.reference", column,
+                                quiz.references("questions.quiz"), name)
 
-    preflight.reference_column("questions.quiz.reference", quiz("notes.txt:1"), "notes", book)
+    check("notes.txt:1", book, "notes")
     with pytest.raises(InputError, match=r"^config error: questions\.quiz\.reference: no value of column "
                                          r"'ref' names an example of the book notes \(its references read "
                                          r"like 'notes.txt:1'; first value: 'line 1'\)$"):
-        preflight.reference_column("questions.quiz.reference", quiz("line 1"), "notes", book)
+        check("line 1", book, "notes")
     with pytest.raises(InputError, match=r"^config error: questions\.quiz\.reference: .*no line has the key 'page'"):
-        preflight.reference_column("questions.quiz.reference", quiz("notes.txt:1", "page"), "notes", book)
-    asv = CorpusEntry.from_dict({**book.as_dict(), "kind": "bible", "path": None})
+        check("notes.txt:1", book, "notes", "page")
+    asv = BibleCorpus(kind="bible")
     with pytest.raises(InputError, match=r"no value of column 'ref' reads as a verse"):
-        preflight.reference_column("questions.quiz.reference", quiz("notes.txt:1"), "asv", asv)
-    preflight.reference_column("questions.quiz.reference", quiz("Ru 4:22"), "asv", asv)
+        check("notes.txt:1", asv, "asv")
+    check("Ru 4:22", asv, "asv")

@@ -58,3 +58,34 @@ def test_a_changed_weight_or_a_missing_file_fails(tmp_path, capsys):
     assert same_outputs.main([str(before), str(after)]) == 1
     out = capsys.readouterr().out
     assert "differs            checkpoints/tiny/paper/seed42/full/model.safetensors" in out
+
+
+def test_an_old_layout_run_is_compared_file_by_file_with_the_new_layouts(tmp_path, capsys):
+    # The layout before 2026-12-07 (answers in <run>/<kind>/, open book in open/<book>/, the
+    # base model's other question sets in base/questions/<set>/, a fine-tune's probes in
+    # probes/<method>.jsonl), each file where the new layout puts it.
+    old = {"results/m/base/generations/base.jsonl": b"a", "results/m/base/predictions/base.jsonl": b"b",
+           "results/m/base/open/asv/predictions/base.jsonl": b"c",
+           "results/m/base/questions/people/predictions/base.jsonl": b"d",
+           "results/m/base/questions/people/open/people/predictions/base.jsonl": b"e",
+           "results/m/paper/seed42/predictions/full.jsonl": b"f",
+           "results/m/control/seed42/open/people/predictions/lora.jsonl": b"g",
+           "results/m/paper/seed42/probes/full.jsonl": b"h",
+           "results/m/base/probes/asv/base.jsonl": b"i", "results/m/paper/seed42/scores.csv": b"j"}
+    new = {"results/m/base/bibleqa/closed/generations/base.jsonl": b"a",
+           "results/m/base/bibleqa/closed/predictions/base.jsonl": b"b",
+           "results/m/base/bibleqa/open-asv/predictions/base.jsonl": b"c",
+           "results/m/base/people/closed/predictions/base.jsonl": b"d",
+           "results/m/base/people/open-people/predictions/base.jsonl": b"e",
+           "results/m/paper/seed42/bibleqa/closed/predictions/full.jsonl": b"f",
+           "results/m/control/seed42/people/open-people/predictions/lora.jsonl": b"g",
+           "results/m/paper/seed42/probes/asv/full.jsonl": b"h",
+           "results/m/base/probes/asv/base.jsonl": b"i", "results/m/paper/seed42/scores.csv": b"j"}
+    before, after = make_project(tmp_path / "before", old), make_project(tmp_path / "after", new)
+    assert set(dict(same_outputs.compare(before, after, questions="bibleqa")).values()) == {"same"}
+    assert same_outputs.main([str(before), str(after), "--old-layout"]) == 0
+    # Without the mapping, the moved files are each only in one run.
+    assert same_outputs.main([str(before), str(after)]) == 1
+    after_changed = make_project(tmp_path / "changed", {**new, "results/m/base/people/closed/predictions/base.jsonl": b"X"})
+    verdicts = dict(same_outputs.compare(before, after_changed, questions="bibleqa"))
+    assert verdicts["results/m/base/people/closed/predictions/base.jsonl"] == "differs"

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CI = ROOT / ".ci" / "slurm"
 PARTITION, ACCOUNT = "gpu", "ci"   # what start.sh creates
 # the rules that ask for a GPU
-MODEL_RULES = {"finetune", "generate_answers", "generate_base_answers", "run_probes", "run_base_probes"}
+MODEL_RULES = {"finetune", "generate_answers", "run_probes"}
 # The tiny grid: two GPT-2 "sizes" x two seeds (probes off: 18 GPU jobs on one fake GPU).
 GRID_MODELS = {"tiny-gpt2": None, "tiny-gpt2-deep": 3}  # slug -> layers (None: the shared fixture)
 GRID_SEEDS = [42, 43]
@@ -146,8 +146,8 @@ def test_grid_runs_on_slurm_each_fine_tune_a_gpu_job(slurm_cluster, project, tmp
         f"model rules were not submitted: {sorted(set(jobs.values()))}"
     n_models = len(GRID_MODELS)
     assert list(jobs.values()).count("finetune") == n_models * len(GRID_SEEDS) * 2
-    assert list(jobs.values()).count("generate_answers") == n_models * len(GRID_SEEDS) * 2
-    assert list(jobs.values()).count("generate_base_answers") == n_models
+    # every fine-tune's answers, and the base model's once per model
+    assert list(jobs.values()).count("generate_answers") == n_models * (len(GRID_SEEDS) * 2 + 1)
     rows = sacct(jobs)
     assert {r["JobID"] for r in rows} == set(jobs)
     for row in rows:
@@ -162,10 +162,11 @@ def test_grid_runs_on_slurm_each_fine_tune_a_gpu_job(slurm_cluster, project, tmp
     # Every output of the workflow is there and up to date: nothing left to do.
     assert planned_jobs(project, "--configfile", str(config)) == {}
     for model in GRID_MODELS:
-        assert (project / f"results/{model}/base/predictions/base.jsonl").stat().st_size > 0
+        assert (project / f"results/{model}/base/bibleqa/closed/predictions/base.jsonl").stat().st_size > 0
         for seed in GRID_SEEDS:
             for method in ("full", "lora"):
-                assert (project / f"results/{model}/paper/seed{seed}/predictions/{method}.jsonl").stat().st_size > 0
+                assert (project / f"results/{model}/paper/seed{seed}/bibleqa/closed/predictions/"
+                        f"{method}.jsonl").stat().st_size > 0
         assert (project / f"results/{model}/aggregate.csv").stat().st_size > 0
     assert (project / "results/summary.png").stat().st_size > 0
 

@@ -25,8 +25,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from bibleft.asv import Verse
 from bibleft.corpus import save_dataset, tokenize_verses, with_eos
 from bibleft.finetuning import finetune, job_of_rule
-from bibleft.options import FineTuneJob
 from bibleft.grid import FineTune
+from bibleft.jobs import FineTuneJob
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
 from bibleft.tracking import Trackers, flat_config
 from bibleft.train import Preempted, TrainData, train

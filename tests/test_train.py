@@ -7,14 +7,15 @@ import io
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from bibleft import batching
 from bibleft.asv import Verse
 from bibleft.compiling import transformer_blocks
+from bibleft.config import LoraOptions, TrainOptions
 from bibleft.corpus import tokenize_verses, with_eos
 from bibleft.errors import InputError
 from bibleft.modeling import build_trainable, load_causal_lm, load_tokenizer
-from bibleft.options import LoraOptions, TrainOptions
 from bibleft.train import TrainCallback, TrainData, train
 from fixtures import make_tiny_gpt2, schema_train_options, train_options
 
@@ -312,12 +313,15 @@ def test_block_compilation_needs_a_model_that_names_its_blocks(tiny_gpt2):
         transformer_blocks(model)
 
 
-def test_train_options_take_exactly_the_schema_keys():
-    """Defaults live in the schema alone: options missing a key fail, naming it."""
+def test_train_options_take_exactly_their_keys():
+    """Defaults live in TrainOptions alone: a key left out takes its field's default (the
+    config fills none in), a key it lacks fails, naming it."""
     values = schema_train_options().as_dict()
     del values["warmup_steps"]
-    with pytest.raises(KeyError, match=r"train: missing warmup_steps"):
-        TrainOptions.from_dict(values, "train")
+    assert TrainOptions.from_dict(values).warmup_steps == TrainOptions.model_fields["warmup_steps"].default
+    assert TrainOptions.from_dict(values) == TrainOptions()
+    with pytest.raises(ValidationError, match=r"warmup_step\n.*Extra inputs are not permitted"):
+        TrainOptions.from_dict({**values, "warmup_step": 3})
 
 
 def test_train_needs_the_options_of_one_fine_tune(tiny_gpt2):

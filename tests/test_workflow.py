@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bibleft.fileio import read_jsonl
-from bibleft.grid import METHODS, BaseModel, FineTune
+from bibleft.grid import CLOSED, METHODS, AnswerSet, BaseModel, FineTune
 from fixtures import BIBLEQA_LINES
 from workflow_helpers import (TINY_MODEL, TINY_SEEDS, copy_project, own_copy_of_run, planned_jobs,
                               run_file, shared_run_config, snakemake, with_overlay, write_config)
@@ -81,9 +81,11 @@ def test_every_contract_file_exists(run):
 def seed_predictions(run) -> dict[int, dict[str, list[dict]]]:
     """Per seed, every variant's predictions read from the files (base: the one set)."""
     project = run["project"]
-    base = read_jsonl(project / BaseModel(MODEL).file("predictions"))
-    return {seed: {"base": base, **{m: read_jsonl(project / FineTune(MODEL, "paper", seed, m).file("predictions"))
-                                    for m in METHODS}}
+    def read(run):
+        return read_jsonl(project / AnswerSet(run, "bibleqa", CLOSED).file("predictions"))
+
+    base = read(BaseModel(MODEL))
+    return {seed: {"base": base, **{m: read(FineTune(MODEL, "paper", seed, m)) for m in METHODS}}
             for seed in TINY_SEEDS}
 
 
@@ -195,7 +197,7 @@ def test_probe_table_agrees_with_each_variants_records(run):
 def test_progress_is_logged(run):
     log = (run["project"] / "logs/finetune" / MODEL / RUN_DIR / "full.log").read_text()
     assert "total_steps=6" in log and "tokens/s" in log and "train:" in log
-    assert "generate:" in (run["project"] / "logs/generate" / MODEL / "base/base.log").read_text()
+    assert "generate:" in (run["project"] / "logs/generate" / MODEL / "base/bibleqa/closed/base.log").read_text()
 
 
 # --- regenerating only stale outputs -----------------------------------------------------
@@ -213,7 +215,7 @@ def test_second_run_does_nothing(run):
 def test_lora_setting_reruns_lora_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "lora", **{"lora.r": 4})))
     assert jobs.get("finetune") == N_RUNS and jobs.get("generate_answers") == N_RUNS  # LoRA's
-    assert jobs.get("score_predictions") == N_RUNS and "generate_base_answers" not in jobs
+    assert jobs.get("score_predictions") == N_RUNS  # LoRA's: not the base model's
     assert "tokenize_corpus" not in jobs and "bible_text" not in jobs
     assert {"accuracy_table", "venn_diagram", "loss_curves", "timing_table"} <= set(jobs)
 
@@ -235,22 +237,21 @@ def test_compile_mode_per_method_reruns_that_method_only(run):
 def test_prompt_change_regenerates_answers_only(run):
     prompt = "Q: {question}\nA:"
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "prompt", **{"answer.prompt": prompt})))
-    assert jobs.get("generate_answers") == 2 * N_RUNS and jobs.get("generate_base_answers") == 1
-    assert jobs.get("score_predictions") == 2 * N_RUNS and jobs.get("score_base_predictions") == 1
+    assert jobs.get("generate_answers") == 2 * N_RUNS + 1  # every fine-tune's and the base model's
+    assert jobs.get("score_predictions") == 2 * N_RUNS + 1
     assert "finetune" not in jobs and "tokenize_corpus" not in jobs
     assert "loss_curves" not in jobs
 
 
 def test_scoring_setting_rescores_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "score", **{"judge.ignore_case": True})))
-    assert jobs.get("score_predictions") == 2 * N_RUNS and jobs.get("score_base_predictions") == 1
+    assert jobs.get("score_predictions") == 2 * N_RUNS + 1
     assert {"accuracy_table", "venn_diagram"} <= set(jobs)
-    assert not {"generate_answers", "generate_base_answers", "finetune", "tokenize_corpus",
-                "loss_curves"} & set(jobs)
+    assert not {"generate_answers", "finetune", "tokenize_corpus", "loss_curves"} & set(jobs)
 
 
 def test_numbers_typed_on_the_command_line_are_numbers(run):
-    # Snakemake hands `run={seeds: [44]}` over as the text ['44']; the schema wants integers.
+    # Snakemake hands `run={seeds: [44]}` over as the text ['44']; the config wants integers.
     jobs = planned_jobs(run["project"], *with_overlay(run["config"]), "--config", "run={seeds: [44]}")
     assert jobs.get("finetune") == 2 and jobs.get("generate_answers") == 2  # base needs no seed
     assert "tokenize_corpus" not in jobs
@@ -258,8 +259,7 @@ def test_numbers_typed_on_the_command_line_are_numbers(run):
 
 def test_probe_setting_reruns_the_probes_only(run):
     jobs = planned_jobs(run["project"], *with_overlay(overlay(run, "probes", **{"probes.verses": 5})))
-    assert jobs == {"probe_texts": 1, "run_probes": 2 * N_RUNS, "run_base_probes": 1,
-                    "probe_table": N_RUNS, "all": 1}
+    assert jobs == {"probe_texts": 1, "run_probes": 2 * N_RUNS + 1, "probe_table": N_RUNS, "all": 1}
     off = overlay(run, "no-probes", **{"probes.enabled": False})
     assert planned_jobs(run["project"], *with_overlay(off)) == {}
 
@@ -280,15 +280,15 @@ def test_paper_config_dry_run_resolves_the_study_dag(tmp_path):
     project = copy_project(tmp_path / "project")
     jobs = planned_jobs(project)
     assert jobs["prepare_model"] == 1 and jobs["tokenize_corpus"] == 1
-    assert jobs["finetune"] == 2 and jobs["generate_answers"] == 2 and jobs["generate_base_answers"] == 1
-    assert jobs["score_predictions"] == 2 and jobs["score_base_predictions"] == 1
-    assert jobs["probe_texts"] == 1 and jobs["run_probes"] == 2 and jobs["run_base_probes"] == 1
+    assert jobs["finetune"] == 2 and jobs["generate_answers"] == 3  # base, full, LoRA
+    assert jobs["score_predictions"] == 3
+    assert jobs["probe_texts"] == 1 and jobs["run_probes"] == 3
     assert jobs["probe_table"] == 1
     assert {"accuracy_table", "venn_diagram", "loss_curves", "timing_table"} <= set(jobs)
     out = snakemake(project, "-n").stdout
     # GPU requests on the model rules, none on the data rules.
     blocks = {b.split(":", 1)[0].strip(): b for b in out.split("rule ")[1:]}
-    for rule in ("finetune", "generate_answers", "generate_base_answers", "run_probes", "run_base_probes"):
+    for rule in ("finetune", "generate_answers", "run_probes"):
         assert "gpu=1" in blocks[rule] and "mem_mb=" in blocks[rule] and "runtime=" in blocks[rule]
     assert "gpu=0" in blocks["tokenize_corpus"]
 
@@ -312,19 +312,18 @@ def test_a_third_seed_plans_its_fine_tunes_answers_and_probes_and_the_tables_acr
 # --- every boolean setting reruns exactly its rules and their dependents ------------------
 # Snakemake compares a rule's params as a set of values without their names: a rule with
 # two booleans among its params would not see one of them flip. Every rule passes its
-# settings as one mapping (rules/common.smk); this checks each boolean of the schema.
+# settings as one mapping (bibleft.dag); this checks each boolean of the config.
 
 # What reads each step's output, in the shared run (one model, one setting, N_RUNS seeds).
 ACROSS_SEEDS = {"accuracy_table": 1, "venn_diagram": 1, "seed_tables": 1, "all": 1}
 JUDGED = {"judge_predictions": N_RUNS, "accuracy_bars": N_RUNS}
-SCORED = {"score_predictions": 2 * N_RUNS, "score_base_predictions": 1, **JUDGED, **ACROSS_SEEDS}
-ANSWERED = {"generate_answers": 2 * N_RUNS, "generate_base_answers": 1, "timing_table": N_RUNS,
-            **SCORED}
-PROBED = {"run_probes": 2 * N_RUNS, "run_base_probes": 1, "probe_table": N_RUNS, "all": 1}
+SCORED = {"score_predictions": 2 * N_RUNS + 1, **JUDGED, **ACROSS_SEEDS}  # + the base model's
+ANSWERED = {"generate_answers": 2 * N_RUNS + 1, "timing_table": N_RUNS, **SCORED}
+PROBED = {"run_probes": 2 * N_RUNS + 1, "probe_table": N_RUNS, "all": 1}
 FINE_TUNED = {"finetune": 2 * N_RUNS, "loss_curves": 1, "generate_answers": 2 * N_RUNS,
               "run_probes": 2 * N_RUNS, "score_predictions": 2 * N_RUNS, "timing_table": N_RUNS,
               "probe_table": N_RUNS, **JUDGED, **ACROSS_SEEDS}
-# Each boolean of the schema (the models registry's as models.<model>.<key>), flipped from
+# Each boolean of the config (the models registry's as models.<model>.<key>), flipped from
 # the tiny run's value, and the jobs that must rerun: exactly the rules that read it and
 # what depends on their outputs.
 FLIPS = {
@@ -339,49 +338,49 @@ FLIPS = {
     # on: the book's index and passages, the open-book answers, and the tables that read
     # them (tests/test_open_book_workflow.py runs it); no closed-book answer or Venn diagram
     "open_book.enabled": {"retrieval_index": 1, "retrieve_passages": 1,
-                          "generate_open_answers": 2 * N_RUNS, "generate_open_base_answers": 1,
-                          "score_open_predictions": 2 * N_RUNS, "score_open_base_predictions": 1,
+                          "generate_answers": 2 * N_RUNS + 1, "score_predictions": 2 * N_RUNS + 1,
                           "retrieval_accuracy": N_RUNS, "timing_table": N_RUNS, **JUDGED,
-                          "accuracy_table": 1, "seed_tables": 1, "open_venn_diagram": 1, "all": 1},
+                          "accuracy_table": 1, "seed_tables": 1, "venn_diagram": 1, "all": 1},
     "models.<model>.trust_remote_code": {"tokenize_corpus": 1, **FINE_TUNED, **ANSWERED, **PROBED},
 }
 
 
-def schema_booleans() -> set[str]:
-    """Every key of the config schema whose value is a boolean or may be one."""
-    import yaml
+def config_booleans() -> set[str]:
+    """Every key of the typed config whose value is a boolean or may be one (bibleft.config:
+    the classes are the statement of every key)."""
+    from bibleft.config import Experiment
+    from bibleft.sections import field_type, is_section, literal_values, members
 
-    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas/config.schema.yaml").read_text())
     found = set()
 
-    def walk(node, path):
-        branches = [node, *node.get("anyOf", []), *node.get("oneOf", [])]
-        branches = [schema["$defs"][b["$ref"].rsplit("/", 1)[-1]] if "$ref" in b else b for b in branches]
-        if any(b.get("type") == "boolean" or True in b.get("enum", []) for b in branches):
-            found.add(".".join(path))
-        for name, sub in node.get("properties", {}).items():
-            walk(sub, [*path, name])
-        if path == ["models"]:
-            walk(node["additionalProperties"], [*path, "<model>"])
+    def walk(cls, path):
+        for name, field in cls.model_fields.items():
+            annotation = field_type(field)
+            types = members(annotation)
+            if bool in types or True in literal_values(annotation):
+                found.add(".".join([*path, name]))
+            sections = [t for t in types if is_section(t)]
+            if path == [] and name == "models":
+                from bibleft.config import ModelEntry
 
-    walk(schema, [])
+                walk(ModelEntry, ["models", "<model>"])
+            elif len(sections) == 1 and not path:
+                walk(sections[0], [name])
+
+    walk(Experiment, [])
     return found
 
 
 def flipped(run, key: str) -> str:
     """An overlay of the tiny config with the boolean `key` flipped from its value in the
-    tiny run (config.yaml, the tiny overlay over it, the schema's defaults)."""
+    tiny run (config.yaml, the tiny overlay over it, the defaults)."""
     import yaml
 
-    from bibleft.configcheck import SCHEMA_PATH, load_schema, validate_config
+    from bibleft.config import deep_merge, load_config
 
-    def merged(base: dict, overlay: dict) -> dict:  # as Snakemake lays an overlay over a config
-        return {**base, **{key: merged(base[key], value) if isinstance(value, dict)
-                           and isinstance(base.get(key), dict) else value for key, value in overlay.items()}}
-
-    config = merged(yaml.safe_load((run["project"] / "config.yaml").read_text()),
-                    shared_run_config(run["model_dir"], run["bibleqa"]))
-    value = validate_config(config, load_schema(SCHEMA_PATH))
+    config = deep_merge(yaml.safe_load((run["project"] / "config.yaml").read_text()),
+                        shared_run_config(run["model_dir"], run["bibleqa"]))
+    value = load_config(config).resolved_config()
     dotted = key.replace("<model>", MODEL)
     for part in dotted.split("."):
         value = value[part]
@@ -389,7 +388,7 @@ def flipped(run, key: str) -> str:
 
 
 def test_every_boolean_setting_reruns_exactly_its_rules_and_their_dependents(run):
-    assert schema_booleans() == set(FLIPS)  # a new boolean needs its line in FLIPS
+    assert config_booleans() == set(FLIPS)  # a new boolean needs its line in FLIPS
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(2) as pool:  # dry runs: mostly building the DAG, two at a time

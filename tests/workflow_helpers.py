@@ -12,12 +12,12 @@ from pathlib import Path
 import yaml
 
 from bibleft.fileio import read_jsonl, write_jsonl
-from bibleft.grid import METHODS, BaseModel, FineTune
+from bibleft.grid import CLOSED, METHODS, AnswerSet, BaseModel, FineTune, probes_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # What a user's clone holds that the workflow needs; copied so tests can touch files.
-PROJECT_PARTS = ["Snakefile", "config.yaml", "rules", "schemas", "workflow_scripts", "envs",
+PROJECT_PARTS = ["Snakefile", "config.yaml", "rules", "workflow_scripts", "envs",
                  "report", "profiles", "lm_eval_tasks", "grids", "overlays"]
 
 
@@ -57,11 +57,12 @@ def tiny_runs(model: str = TINY_MODEL) -> dict:
 
 
 def run_file(project: Path, kind: str, variant: str, suffix: str = ".jsonl") -> Path:
-    """A variant's generations/, predictions/ or probes/ file in the tiny run (the base
-    model's probes: on the ASV, the corpus the tiny run trains on)."""
-    if kind == "probes" and variant == "base":
-        kind = "probes/asv"
-    return project / tiny_runs()[variant].file(kind, suffix)
+    """A variant's generations/, predictions/ (closed book, BibleQA) or probes/ file (on the
+    ASV, the corpus the tiny run trains on) in the tiny run."""
+    run = tiny_runs()[variant]
+    if kind == "probes":
+        return project / probes_file(run, "asv", suffix)
+    return project / AnswerSet(run, "bibleqa", CLOSED).file(kind, suffix)
 
 
 def shared_run_config(model_dir: Path, bibleqa: Path, **overrides) -> dict:

@@ -17,7 +17,7 @@ from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.errors import InputError
 from bibleft.finetuning import finetune, job_of_rule
-from bibleft.options import FineTuneJob
+from bibleft.jobs import FineTuneJob
 
 
 def main(smk):

@@ -1,16 +1,15 @@
-"""results/<model>/base/generations/base.jsonl, or a fine-tune's
-results/<model>/<setting>/seed<seed>/generations/<method>.jsonl (`answers`; .timing.json,
-`timing`): the model's answers to data/questions/<questions>.jsonl (`questions`), each with
-the prompt it was asked with; the base model's to a set other than data.questions under
-results/<model>/base/questions/<questions>/generations/. Open book (input `passages`:
-data/retrieval/<book>/<questions>/passages.jsonl), the same under
-.../open/<book>/generations/, each prompt holding the question's passages."""
+"""One answer set (grid.AnswerSet): results/<model>/<run>/<questions>/<mode>/generations/
+<variant>.jsonl (`answers`; .timing.json beside it, `timing`), <run> being base or
+<setting>/seed<seed>: the model's answers to data/questions/<questions>.jsonl
+(`questions`), each with the prompt it was asked with (params.options.answer.prompt: the
+mode's template). A mode that reads passages (open book, input `passages`:
+data/retrieval/<book>/<questions>/passages.jsonl) puts each question's in its prompt."""
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_json, write_jsonl
 from bibleft.generate import answer_questions, load_for_answering
 from bibleft.hub import model_provenance
-from bibleft.options import AnswerOptions
+from bibleft.config import AnswerOptions
 from bibleft.retrieval import read_passages
 
 

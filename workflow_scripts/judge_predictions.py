@@ -1,24 +1,24 @@
 """Every metric, its Wilson interval, paired tests between the variants, and the questions
 any variant got right, for one (model, setting, seed).
 
-Reads the predictions of `base` (results/<model>/base/predictions/base.jsonl, or a
-setting that answers another question set: .../base/questions/<set>/predictions/), `full`
-and `lora` (results/<model>/<setting>/seed<seed>/predictions/<method>.jsonl) and, open book,
-`base_open`, `full_open` and `lora_open` (the same runs' open/<book>/predictions/); writes
+Reads the run's answer sets' predictions by variant, mode by mode (dag.Plan.run_inputs):
+`base` (results/<model>/base/<questions>/closed/predictions/base.jsonl), `full` and `lora`
+(results/<model>/<setting>/seed<seed>/<questions>/closed/predictions/<method>.jsonl) and,
+open book, `base_open`, `full_open` and `lora_open` (the same under open-<book>/); writes
 results/<model>/<setting>/seed<seed>/scores.csv, significance.csv and audit.csv.
-params.options: options.JudgeOptions (the config's `judge:`).
+params.options: config.JudgeOptions (the config's `judge:`).
 """
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_text
 from bibleft.judging import judge_predictions
-from bibleft.options import JudgeOptions
+from bibleft.config import JudgeOptions
 from bibleft.scores import (SCORE_COLUMNS, SIGNIFICANCE_COLUMNS, audit_columns, audit_rows,
                             score_rows, significance_rows)
 from bibleft.tableio import rows_to_csv
 
 
 def main(smk):
-    options = JudgeOptions.from_dict(smk.params.options, "params.options")
+    options = JudgeOptions.from_dict(smk.params.options)
     predictions = {variant: read_jsonl(path) for variant, path in smk.input.items()}
     judged = judge_predictions(predictions, **options.as_dict())
     scores_csv = rows_to_csv(score_rows(judged), SCORE_COLUMNS)

@@ -14,14 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bibleft import preflight
+from bibleft.config import AnswerOptions
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.errors import InputError
-from bibleft.fileio import atomic_path, read_jsonl, write_jsonl
-from bibleft.lmeval import INSTALL_HINT, compare, harness_command, read_samples, summary_row
-from bibleft.options import AnswerOptions
+from bibleft.fileio import atomic_path, executable, read_jsonl, write_jsonl
 from bibleft.grid import BASE, VARIANTS
+from bibleft.lmeval import INSTALL_HINT, compare, harness_command, read_samples, summary_row
 from bibleft.prompts import MAX_NEW_TOKENS, PAPER_PROMPT
 
 
@@ -45,7 +44,7 @@ def main(smk):
     answer = AnswerOptions.from_dict(options["answer"])
     check_protocol(answer)
     python = options["python"]
-    preflight.executable("lm_eval.python", python, INSTALL_HINT)  # where the job runs, too
+    executable("lm_eval.python", python, INSTALL_HINT)  # where the job runs, too
     gpus = claim_gpus(min(1, int(getattr(smk.resources, "gpu", 0) or 0)))
     device = "cuda:0" if gpus else "cpu"
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",

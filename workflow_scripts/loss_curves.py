@@ -11,11 +11,11 @@ from pathlib import Path
 from bibleft.entry import run_step
 from bibleft.figures import plot_loss_runs
 from bibleft.fileio import atomic_path, read_jsonl
-from bibleft.grid import fine_tunes_from
+from bibleft.grid import FineTune
 
 
 def main(smk):
-    fine_tunes = fine_tunes_from(smk.params.options["fine_tunes"])
+    fine_tunes = [FineTune.from_dict(ft) for ft in smk.params.options["fine_tunes"]]
     folders = {ft: Path(smk.input[ft.key]) for ft in fine_tunes}
     logs = {ft: read_jsonl(folder / "train_log.jsonl") for ft, folder in folders.items()}
     per_epoch = {ft: json.loads((folder / "train_summary.json").read_text())["steps_per_epoch"]

@@ -1,9 +1,9 @@
 """Whether fine-tuning taught the text (NLL), the content (recall), or neither, with paired
 tests between the variants, for one (model, setting, seed).
 
-Reads the probe records of `base` (on the setting's corpus:
-results/<model>/base/probes/<corpus>/base.jsonl), `full` and `lora`
-(results/<model>/<setting>/seed<seed>/probes/<method>.jsonl); writes
+Reads the probe records of `base`, `full` and `lora` on the setting's corpus
+(results/<model>/base/probes/<corpus>/base.jsonl,
+results/<model>/<setting>/seed<seed>/probes/<corpus>/<method>.jsonl); writes
 results/<model>/<setting>/seed<seed>/probes.csv (`csv`), probes_significance.csv
 (`significance`) and probes.png (`png`).
 """

@@ -1,7 +1,6 @@
-"""results/<model>/base/probes/<corpus>/base.jsonl, or a fine-tune's
-results/<model>/<setting>/seed<seed>/probes/<method>.jsonl (`records`; and .timing.json,
-`timing`): the variant's NLL and recall on data/probes/<corpus>.jsonl (`texts`; a
-fine-tune's: its setting's corpus)."""
+"""results/<model>/<run>/probes/<corpus>/<variant>.jsonl, <run> being base or
+<setting>/seed<seed> (`records`; and .timing.json, `timing`): the variant's NLL and recall
+on data/probes/<corpus>.jsonl (`texts`; a fine-tune's: its setting's corpus)."""
 from bibleft.devices import claim_gpus
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_json, write_jsonl

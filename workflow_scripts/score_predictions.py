@@ -1,8 +1,7 @@
-"""One generations file with the study's lenient verdict added: reads a run's
-generations/<variant>.jsonl (`input[0]`: results/<model>/base/generations/base.jsonl or
-results/<model>/<setting>/seed<seed>/generations/<method>.jsonl, or the same under
-open/<book>/ or base/questions/<questions>/), writes predictions/<variant>.jsonl beside
-that generations/ folder (`output[0]`). params.options: {ignore_case}."""
+"""One answer set's generations with the study's lenient verdict added: reads
+results/<model>/<run>/<questions>/<mode>/generations/<variant>.jsonl (`input[0]`), writes
+predictions/<variant>.jsonl beside that generations/ folder (`output[0]`).
+params.options: {ignore_case}."""
 from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_jsonl
 from bibleft.judging import score_records

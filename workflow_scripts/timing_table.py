@@ -1,12 +1,12 @@
 """Training time per method and generation time per answer, for one (model, setting, seed).
 
 Reads the fine-tunes' checkpoint folders (`full`, `lora`:
-checkpoints/<model>/<setting>/seed<seed>/<method>/train_summary.json) and every variant's
-generation timing (`base_timing`: results/<model>/base/generations/base.timing.json, or
-.../base/questions/<set>/generations/ for a setting that answers another question set;
-`full_timing`, `lora_timing`: results/<model>/<setting>/seed<seed>/generations/
-<method>.timing.json; open book also `base_open_timing`, ...: the same runs'
-open/<book>/generations/); writes results/<model>/<setting>/seed<seed>/timing.csv.
+checkpoints/<model>/<setting>/seed<seed>/<method>/train_summary.json) and every answer
+set's generation timing by variant, mode by mode (`base_timing`:
+results/<model>/base/<questions>/closed/generations/base.timing.json; `full_timing`,
+`lora_timing`: results/<model>/<setting>/seed<seed>/<questions>/closed/generations/
+<method>.timing.json; open book also `base_open_timing`, ...: the same under open-<book>/);
+writes results/<model>/<setting>/seed<seed>/timing.csv.
 """
 import json
 from pathlib import Path

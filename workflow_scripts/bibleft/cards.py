@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from .grid import BaseModel, FineTune, folder_file
-from .options import FineTuneJob
+from .jobs import FineTuneJob
 
 
 # The weights' own terms, as Hugging Face license ids, for the base models that the shipped

@@ -1,13 +1,14 @@
-"""docs/config.md, the configuration guide, generated from schemas/config.schema.yaml: every
-key with its type, allowed values, default and description, one section per top-level key.
+"""docs/config.md, the configuration guide, and schemas/config.schema.json, the config's
+JSON Schema (for editors and other tools), both generated from the typed config
+(bibleft.config): every key with its type, allowed values, default and description.
 
-The schema is the one source: tests/test_configdoc.py fails when the guide and the schema
-differ. Regenerate after changing the schema:
+The classes are the one source: tests/test_configdoc.py fails when a generated file
+differs from what they say. Regenerate after changing them:
 
     PYTHONPATH=workflow_scripts .venv/bin/python -m bibleft.configdoc
 
-(`--check` only compares, exit status 1 when the guide is stale). A key without a
-`description` in the schema gets an empty description cell: the guide invents nothing.
+(`--check` only compares, exit status 1 when a file is stale). A key without a description
+gets an empty description cell: the guide invents nothing.
 """
 
 from __future__ import annotations
@@ -16,27 +17,17 @@ import argparse
 import json
 import re
 import sys
-from pathlib import Path
+import typing
 
-from .configcheck import ROOT, SCHEMA_PATH, load_schema
+from .config import ROOT, Experiment
+from .sections import (SLUG_PATTERN, branches, constraints, field_type, is_number, is_section,
+                       kind_of, literal_values, members)
 
 GUIDE_PATH = ROOT / "docs" / "config.md"
+SCHEMA_PATH = ROOT / "schemas" / "config.schema.json"
 COMMAND = "PYTHONPATH=workflow_scripts .venv/bin/python -m bibleft.configdoc"
-
-# A name in the schema's $defs, as a placeholder for a key that the user names
-# (`models.<slug>.source`); any other map's keys are `<name>`.
-_TYPE_WORDS = {"integer": "integer", "number": "number", "string": "string", "boolean": "boolean",
-               "array": "list", "object": "mapping", "null": "null"}
-
-
-def _resolve(schema: dict, node: dict) -> tuple[dict, str | None]:
-    """`node` with a `$ref` to `#/$defs/<name>` laid under its own keys, and that name."""
-    ref = node.get("$ref")
-    if not ref:
-        return node, None
-    name = ref.rsplit("/", 1)[-1]
-    target, _ = _resolve(schema, schema["$defs"][name])
-    return {**target, **{k: v for k, v in node.items() if k != "$ref"}}, name
+_TYPE_WORDS = {int: "integer", float: "number", str: "string", bool: "boolean", dict: "mapping",
+               type(None): "null"}
 
 
 def _literal(value) -> str:
@@ -75,183 +66,163 @@ def _prose(text: str) -> str:
     return "`".join(parts).replace("|", "\\|")
 
 
-def _types(schema: dict, node: dict) -> str:
-    node, _ = _resolve(schema, node)
-    if "enum" in node:
-        kinds = []
-        for value in node["enum"]:
-            kind = ("null" if value is None else "boolean" if isinstance(value, bool)
-                    else "integer" if isinstance(value, int) else "number" if isinstance(value, float)
-                    else "string")
-            if kind not in kinds:
-                kinds.append(kind)
-        return " or ".join(kinds)
-    if "const" in node:
-        return "constant"
-    branches = node.get("oneOf") or node.get("anyOf")
-    if branches:
-        words = []
-        for branch in branches:
-            for word in _types(schema, branch).split(" or "):
-                if word not in words:
-                    words.append(word)
-        return " or ".join(words)
-    kinds = node.get("type")
-    if kinds is None:
-        return "mapping" if "properties" in node else "any"
-    kinds = kinds if isinstance(kinds, list) else [kinds]
+def _type(annotation) -> str:
     words = []
-    for kind in kinds:
-        word = _TYPE_WORDS.get(kind, kind)
-        if kind == "array" and "items" in node:
-            item = _types(schema, node["items"])
+    for branch in branches(annotation):
+        base = members(branch)[0]
+        if typing.get_origin(base) is typing.Literal:
+            word = " or ".join(dict.fromkeys(_TYPE_WORDS[type(v)] for v in typing.get_args(base)))
+        elif is_number(branch):
+            word = "number"
+        elif is_section(base):
+            word = "mapping"
+        elif typing.get_origin(base) is list:
+            item = _type(typing.get_args(base)[0])
             word = f"list of {item}" if " or " not in item else f"list of ({item})"
-        words.append(word)
+        else:
+            word = _TYPE_WORDS.get(typing.get_origin(base) or base, "any")
+        words += [w for w in word.split(" or ") if w not in words] if " or " in word else \
+            [word] if word not in words else []
     return " or ".join(words)
 
 
-def _allowed(schema: dict, node: dict) -> str:
-    """What the schema allows beyond the type: values, bounds, patterns, list rules."""
-    node, _ = _resolve(schema, node)
+def _allowed(annotation) -> str:
+    """What a type allows beyond its type: values, bounds, patterns, list rules."""
     rules = []
-    if "enum" in node:
-        rules.append(", ".join(_code(_literal(v)) for v in node["enum"]))
-    if "const" in node:
-        rules.append(_code(_literal(node["const"])))
-    for key, sign in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"),
-                      ("exclusiveMaximum", "<")):
-        if key in node:
-            rules.append(f"{sign} {_literal(node[key])}")
-    if "pattern" in node:
-        rules.append(f"matches {_code(node['pattern'])}")
-    if node.get("minLength") == 1:
-        rules.append("not empty")
-    elif "minLength" in node:
-        rules.append(f"at least {node['minLength']} characters")
-    if "minItems" in node:
-        rules.append("at least one item" if node["minItems"] == 1 else f"at least {node['minItems']} items")
-    if node.get("uniqueItems"):
-        rules.append("no repeats")
-    if "minProperties" in node:
-        rules.append("at least one entry" if node["minProperties"] == 1
-                     else f"at least {node['minProperties']} entries")
-    not_ = node.get("not")
-    if isinstance(not_, dict):
-        excluded = not_.get("enum") or ([not_["const"]] if "const" in not_ else [])
-        if excluded:
-            rules.append("not " + ", ".join(_code(_literal(v)) for v in excluded))
-    if "propertyNames" in node:
-        names = _allowed(schema, node["propertyNames"])
-        if names:
-            rules.append(f"keys: {names}")
-    items = node.get("items")
-    if isinstance(items, dict):
-        each = _allowed(schema, items)
-        if each:
+    for branch in branches(annotation):
+        rule = constraints(branch)
+        if literal_values(branch):
+            rules.append(", ".join(_code(_literal(v)) for v in literal_values(branch)))
+        for key, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
+            if key in rule:
+                rules.append(f"{sign} {_literal(rule[key])}")
+        if "pattern" in rule:
+            rules.append("a name: letters, digits, `.`, `_`, `-`" if rule["pattern"] == SLUG_PATTERN
+                         else f"matches {_code(rule['pattern'])}")
+        base = members(branch)[0]
+        if rule.get("min_length") == 1:
+            rules.append("at least one item" if typing.get_origin(base) is list else "not empty")
+        if typing.get_origin(base) is list and (each := _allowed(typing.get_args(base)[0])):
             rules.append(f"each item: {each}")
-    if isinstance(node.get("additionalProperties"), dict) and "properties" not in node["additionalProperties"]:
-        each = _allowed(schema, node["additionalProperties"])
-        if each:
-            rules.append(f"each value: {each}")
-    if node.get("properties") and node.get("additionalProperties") is False:
-        rules.append("a mapping with keys " + ", ".join(_code(k) for k in node["properties"]))
-    for branch_key in ("oneOf", "anyOf"):
-        branches = [b for b in (_allowed(schema, b) for b in node.get(branch_key, [])) if b]
-        if branches:
-            rules.append(" or ".join(branches))
+        if is_section(base):
+            rules.append("a mapping with keys " + ", ".join(_code(k) for k in base.model_fields))
     return "; ".join(rules)
 
 
-def _placeholder(schema: dict, node: dict) -> str:
-    names = node.get("propertyNames")
-    if isinstance(names, dict) and "$ref" in names:
-        return f"<{names['$ref'].rsplit('/', 1)[-1]}>"
-    return "<name>"
+def _default(field) -> str:
+    if field.is_required():
+        return "required"
+    value = field.default
+    return _code(_literal(value.model_dump() if hasattr(value, "model_dump") else value))
 
 
-def _rows(schema: dict, node: dict, path: str, required: bool) -> list[dict]:
-    """One row per key under `path`, depth first in the schema's order. An object that only
-    groups keys (no description, nothing allowed beyond its keys) gets no row of its own."""
-    node, _ = _resolve(schema, node)
+def _rows(cls, path: str) -> list[dict]:
+    """One row per key of a section, its sections' keys after it."""
     rows = []
-    properties = node.get("properties")
-    entries = node.get("additionalProperties")
-    groups_only = properties is not None and "description" not in node
-    if not groups_only:
-        rows.append({"key": path, "type": _types(schema, node), "allowed": _allowed(schema, node),
-                     "default": ("required" if required else
-                                 _literal(node["default"]) if "default" in node else ""),
-                     "description": node.get("description", "")})
-    for name, child in (properties or {}).items():
-        rows += _rows(schema, child, f"{path}.{name}", name in node.get("required", []))
-    if isinstance(entries, dict) and ("properties" in entries or "additionalProperties" in entries
-                                      and isinstance(entries["additionalProperties"], dict)
-                                      and "properties" in entries["additionalProperties"]):
-        entries, _ = _resolve(schema, entries)
-        inner = f"{path}.{_placeholder(schema, node)}"
-        for name, child in (entries.get("properties") or {}).items():
-            rows += _rows(schema, child, f"{inner}.{name}", name in entries.get("required", []))
+    for name, field in cls.model_fields.items():
+        key, annotation = f"{path}.{name}", field_type(field)
+        if is_section(members(annotation)[0]) and len(branches(annotation)) == 1:
+            rows += _rows(members(annotation)[0], key)
+            continue
+        rows.append({"key": key, "type": _type(annotation),
+                     "allowed": _allowed(annotation), "default": _default(field),
+                     "description": field.description or ""})
     return rows
 
 
 def _table(rows: list[dict]) -> list[str]:
     lines = ["| key | type | allowed | default | description |", "|---|---|---|---|---|"]
     for row in rows:
-        default = row["default"]
-        default = default if default in ("", "required") else _code(default)
-        lines.append(f"| {_code(row['key'])} | {row['type']} | {row['allowed']} | {default} | "
+        lines.append(f"| {_code(row['key'])} | {row['type']} | {row['allowed']} | {row['default']} | "
                      f"{_prose(row['description'])} |")
-    return lines
+    return lines + [""]
 
 
-def guide(schema: dict) -> str:
-    """The text of docs/config.md for `schema` (the loaded config schema)."""
-    source = SCHEMA_PATH.relative_to(ROOT).as_posix()
+def _doc(cls) -> str:
+    return " ".join((cls.__doc__ or "").split())
+
+
+def _section(name: str, field) -> list[str]:
+    """The guide's section of one top-level key: a section's table, or a registry's entry
+    table (per kind, for a registry of kinds)."""
+    lines = [f"## {name}", ""]
+    annotation = field.annotation
+    if name == "settings":  # an overlay: its keys are those of the sections it lays over
+        return lines + [_prose(field.description or ""), "", f"Default: {_default(field)}.", "",
+                        "An entry's keys: `train` and `lora` (any of their keys, below) and "
+                        "`data` (`verse_format`, `corpus`, `questions`); a setting named "
+                        "`base` is refused (results/&lt;model&gt;/base/ holds the base model's "
+                        "answers).", ""]
+    if typing.get_origin(members(annotation)[0]) is dict:
+        lines += [_prose(field.description or ""), "",
+                  f"Default: {_default(field)}." if not field.is_required() else "Required.", ""]
+        entry = typing.get_args(members(annotation)[0])[1]
+        placeholder = "<slug>" if name == "models" else "<name>"
+        kinds = [members(b)[0] for b in branches(entry)]
+        for kind in kinds:
+            if len(kinds) > 1:
+                lines += [f"### {name} of kind `{kind_of(kind)}`", "", _prose(_doc(kind)), ""]
+            lines += _table(_rows(kind, f"{name}.{placeholder}"))
+        return lines
+    section = members(annotation)[0]
+    if _doc(section):
+        lines += [_prose(_doc(section)), ""]
+    return lines + _table(_rows(section, name))
+
+
+def guide() -> str:
+    """The text of docs/config.md."""
     lines = ["# Configuration guide", "",
-             f"<!-- Generated from {source} by bibleft/configdoc.py: do not edit by hand. -->", "",
-             f"Generated from [`{source}`](../{source}) by `{COMMAND}`. The schema is the one "
-             "place a default is stated: [`config.yaml`](../config.yaml) repeats only the "
+             "<!-- Generated from workflow_scripts/bibleft/config.py by bibleft/configdoc.py: "
+             "do not edit by hand. -->", "",
+             f"Generated from the typed config ([`config.py`](../workflow_scripts/bibleft/config.py), "
+             "and the kinds of corpus and question set in `corpora.py` and `questions.py`) by "
+             f"`{COMMAND}`, with the JSON Schema [`schemas/config.schema.json`]"
+             "(../schemas/config.schema.json). Those classes are the one place a key, its type "
+             "and its default are stated: [`config.yaml`](../config.yaml) repeats only the "
              "study's values and the knobs users turn, each with its reason, and a test keeps "
-             "it, the schema and this page in agreement. An overlay (`--configfile`) or "
-             "`--config` changes any key, and the whole config is checked against the schema, "
-             "defaults filled in, before any job starts.", ""]
-    if schema.get("description"):
-        lines += [" ".join(schema["description"].split()), ""]
-    top_required = schema.get("required", [])
-    lines += ["Required at the top: " + ", ".join(f"`{k}`" for k in top_required) + ". "
-              "Every other key may be left out and then takes its default (none where that "
-              "column is empty). Keys are "
-              "written as dotted paths: `train.learning_rate` is `learning_rate` under `train:`; "
-              "a name in angle brackets (`models.<slug>.source`) is one you choose.", ""]
-    lines += ["Sections: " + " · ".join(f"[`{name}`](#{name})"
-                                         for name in schema["properties"]), ""]
-    for name, node in schema["properties"].items():
-        node, _ = _resolve(schema, node)
-        lines += [f"## {name}", ""]
-        if node.get("description"):
-            lines += [_prose(node["description"]), ""]
-        rows = _rows(schema, {k: v for k, v in node.items() if k != "description"}, name,
-                     name in top_required)
-        lines += _table(rows) + [""]
+             "it and this page in agreement. An overlay (`--configfile`) or `--config` changes "
+             "any key, and the whole config is checked, defaults filled in, before any job "
+             "starts.", "",
+             "Required at the top: `run` (`run.models`) and `models`. Every other key may be "
+             "left out and then takes its default. Keys are written as dotted paths: "
+             "`train.learning_rate` is `learning_rate` under `train:`; a name in angle brackets "
+             "(`models.<slug>.source`) is one you choose.", "",
+             "Values are read as a config file gives them. A text where a key takes no free "
+             "text (what `--config` hands over) is read as YAML 1.2 reads it: `2` an integer, "
+             "`1e-4` a number, `true` and `false` booleans, `null` null; a quoted `\"yes\"` or "
+             "`\"no\"` stays text and is refused for a boolean key. In a config file, though, "
+             "Snakemake's YAML reader (PyYAML, YAML 1.1) reads the bare words `yes`, `no`, "
+             "`on` and `off` as booleans before the workflow sees them.", ""]
+    fields = Experiment.model_fields
+    lines += ["Sections: " + " · ".join(f"[`{name}`](#{name})" for name in fields), ""]
+    for name, field in fields.items():
+        lines += _section(name, field)
     return "\n".join(lines)
+
+
+def schema_text() -> str:
+    """The text of schemas/config.schema.json."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+              **Experiment.model_json_schema()}
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
-                        help="only compare: exit status 1 when the guide differs from the schema")
-    parser.add_argument("--out", type=Path, default=GUIDE_PATH, help="where to write (docs/config.md)")
+                        help="only compare: exit status 1 when a generated file is stale")
     args = parser.parse_args(argv)
-    text = guide(load_schema(SCHEMA_PATH))
-    if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.is_file() else None
-        if current != text:
-            print(f"{args.out} is stale: regenerate it with `{COMMAND}`", file=sys.stderr)
-            return 1
-        return 0
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    stale = 0
+    for path, text in ((GUIDE_PATH, guide()), (SCHEMA_PATH, schema_text())):
+        if args.check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                print(f"{path} is stale: regenerate it with `{COMMAND}`", file=sys.stderr)
+                stale = 1
+        else:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    return stale
 
 
 if __name__ == "__main__":

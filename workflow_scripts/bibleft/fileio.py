@@ -143,3 +143,32 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None,
                 time.sleep(backoff_s * 2 ** (attempt - 1))
     raise InputError(f"could not download {url} after {retries} tries: {last_err}")
 
+
+# --- what the config names outside itself: a text file, an executable ---------------------
+
+def text_file(key: str, path: str, what: str) -> str:
+    """`path` (a leading ~ expanded) when it is a file with at least one non-blank line of
+    UTF-8 text; else one line naming `key`. `what` says what the file is for."""
+    expanded = Path(os.path.expanduser(path))
+    if not expanded.exists():
+        raise InputError(f"config error: {key}: {path} does not exist ({what})")
+    if not expanded.is_file():
+        raise InputError(f"config error: {key}: {path} is a folder, not a file ({what})")
+    try:
+        text = read_utf8(expanded)
+    except InputError as err:
+        raise InputError(f"config error: {key}: {err} ({what})") from None
+    if not text.strip():
+        raise InputError(f"config error: {key}: {path} is empty ({what})")
+    return str(expanded)
+
+
+def executable(key: str, command: str, how_to_install: str) -> str:
+    """`command` when it runs here: a path to an executable file (relative to the working
+    directory) or a command on PATH; else one line naming `key` and how to install it."""
+    if os.sep in command or command.startswith("."):
+        if Path(command).is_file() and os.access(command, os.X_OK):
+            return command
+    elif shutil.which(command):
+        return command
+    raise InputError(f"config error: {key}: no executable {command!r} here; {how_to_install}")

@@ -14,7 +14,7 @@ from .corpus import load_examples, with_eos
 from .fileio import atomic_dir, write_json, write_jsonl
 from .hub import model_provenance
 from .modeling import build_trainable, load_causal_lm, load_tokenizer
-from .options import FineTuneJob
+from .jobs import FineTuneJob
 from .tracking import Trackers
 from .train import TrainData, train
 

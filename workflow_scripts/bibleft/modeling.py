@@ -4,9 +4,12 @@ fine-tuning and LoRA differ."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError
-from .options import LoraOptions
+
+if TYPE_CHECKING:  # for annotations only: the job's options come typed
+    from .config import LoraOptions
 
 # torch is imported inside the functions that need it: the Snakefile imports this module
 # to check model directories, and every snakemake call would otherwise pay for torch.

@@ -1,152 +1,101 @@
 """What the config names outside itself (files, folders, packages, executables), checked
-when Snakemake builds the DAG, before any job starts.
+once after the config is loaded, before the DAG is built; and what a run says at its start
+and at its failure.
 
 Each check fails with one line that names the key, the value and the way out (an
 InputError that rules/common.smk prints as it is). The config's own shape, its names and
-numbers are configcheck's; this module looks at the world. rules/common.smk runs a check
-where a target needs the thing: the run models' sources at start-up, and what only one
-rule uses in that rule's input function, so an optional rule's tool (lm_eval.python) is
-looked for only when its output is asked for.
+numbers are bibleft.config's; this module looks at the world, and only at what a run of
+the grid reads: a registry entry costs nothing until a setting uses it. What only an
+optional rule needs (the harness of lm_eval_compare) is looked for when the DAG holds
+such a job (`check_jobs`, at the run's start).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
+from . import sources
+from .dag import PREPARED_MODEL, Plan
 from .errors import InputError
-from .fileio import read_utf8
+from .fileio import executable, text_file
 
 
-def text_file(key: str, path: str, what: str) -> str:
-    """`path` (a leading ~ expanded) when it is a file with at least one non-blank line of
-    UTF-8 text; else one line naming `key`. `what` says what the file is for."""
-    expanded = Path(os.path.expanduser(path))
-    if not expanded.exists():
-        raise InputError(f"config error: {key}: {path} does not exist ({what})")
-    if not expanded.is_file():
-        raise InputError(f"config error: {key}: {path} is a folder, not a file ({what})")
-    try:
-        text = read_utf8(expanded)
-    except InputError as err:
-        raise InputError(f"config error: {key}: {err} ({what})") from None
-    if not text.strip():
-        raise InputError(f"config error: {key}: {path} is empty ({what})")
-    return str(expanded)
+def check_experiment(experiment) -> None:
+    """Raise the one-line InputError of the first thing the run cannot use: a run model's
+    source (missing, pickle-only, malformed Hub id or revision, GGUF package not installed),
+    a corpus or question set a run setting reads (a text, a dataset folder, a table and its
+    columns), a probe text, or open book's k and reference column against each book."""
+    plan = Plan(experiment)
+    for model in experiment.grid.models:
+        entry = experiment.models[model]
+        sources.check_model_entry(model, entry.source, entry.revision,
+                                  PREPARED_MODEL.format(model=model))
+    settings = [experiment.settings[s] for s in experiment.grid.settings]
+    for name in dict.fromkeys(s.corpus for s in settings):
+        experiment.corpora[name].preflight(f"corpora.{name}")
+    for name in dict.fromkeys(s.questions for s in settings):
+        experiment.questions[name].preflight(f"questions.{name}")
+    if experiment.probes.enabled:
+        for name, path in experiment.probes.texts.items():
+            text_file(f"probes.texts.{name}", path, "a text for the probes: one example per line")
+    if plan.reads_passages():
+        for setting in experiment.grid.settings:
+            _check_book(experiment, experiment.book(setting), experiment.settings[setting].questions)
 
 
-def executable(key: str, command: str, how_to_install: str) -> str:
-    """`command` when it runs here: a path to an executable file (relative to the working
-    directory) or a command on PATH; else one line naming `key` and how to install it."""
-    if os.sep in command or command.startswith("."):
-        if Path(command).is_file() and os.access(command, os.X_OK):
-            return command
-    elif shutil.which(command):
-        return command
-    raise InputError(f"config error: {key}: no executable {command!r} here; {how_to_install}")
-
-
-# --- open book: the book and the references ------------------------------------------------
-
-def bible_verse_count(books: list[str] | None) -> int | None:
-    """How many verses the ASV's canon has in `books` (titled as data/raw/<corpus>.tsv
-    titles them; None: all), from pythonbible's tables without reading any text; None when
-    a title is unknown (the tokenize job names it)."""
-    import pythonbible
-
-    from .references import _short_titles
-
-    book_of = {title: book for book, title in _short_titles().items()}
-    chosen = list(book_of.values()) if not books else [book_of.get(title) for title in books]
-    if None in chosen:
-        return None
-    return sum(pythonbible.get_number_of_verses(book, chapter)
-               for book in chosen
-               for chapter in range(1, pythonbible.get_number_of_chapters(book) + 1))
-
-
-def open_book_corpus(name: str, entry, k: int) -> None:
-    """open_book.k is no more than the passages book `name` (a corpora entry) can hold: a
-    Bible's verses in its slice, a text's lines or paragraphs (read now), generated facts'
-    biographies (count x paraphrases); a dataset's rows
-    are counted by the index job. Else one line naming open_book.k."""
-    from .corpora import text_examples
-
-    if entry.kind == "bible":
-        count = bible_verse_count(entry.books)
-        if count is not None and entry.max_verses is not None:
-            count = min(count, entry.max_verses)
-        what = "verses"
-    elif entry.kind == "text":
-        try:
-            count = len(text_examples(entry.path, entry.unit))
-        except InputError:
-            return  # the corpus's own check names what is wrong with its path
-        if entry.max_examples is not None:
-            count = min(count, entry.max_examples)
-        what = f"{entry.unit}s"
-    elif entry.kind == "facts":
-        count, what = entry.count * entry.paraphrases, "biographies"
-    else:
-        return
+def _check_book(experiment, book: str, questions: str) -> None:
+    """open_book.k is no more than the passages the book can hold (a dataset's rows are
+    counted by the index job), and a table's reference column names examples of the book."""
+    corpus, k = experiment.corpora[book], experiment.open_book.k
+    count, what = corpus.passage_count()
     if count is not None and k > count:
         raise InputError(f"config error: open_book.k: {k} passages per question, but the book "
-                         f"{name} (corpora.{name}) holds {count} {what}; lower open_book.k or "
+                         f"{book} (corpora.{book}) holds {count} {what}; lower open_book.k or "
                          "name a larger book (open_book.corpus)")
+    entry, key = experiment.questions[questions], f"questions.{questions}"
+    values = entry.references(key)
+    if values is not None:
+        corpus.check_references(f"{key}.reference", entry.reference, values, book)
 
 
-def reference_column(key: str, questions, book: str, entry) -> None:
-    """A table's reference column (`key`: questions.<name>.reference) names examples of the
-    book: some of its values read as verses where the book is a Bible, or are references of
-    the book's examples where it is a text (`<file>:<line>`); a dataset book's row
-    references are matched by the retrieval job. Else one line naming `key`."""
-    from .corpora import text_examples
-    from .questions import check_question_file
-    from .references import verse_references
+def check_jobs(experiment, rules: set[str]) -> str | None:
+    """The error of what a job in the run's DAG (`rules`: their names) needs and lacks."""
+    if "lm_eval_compare" in rules:
+        from .lmeval import INSTALL_HINT
 
-    records = check_question_file(key, questions.path,
-                                  questions.question, questions.answer, questions.alternatives,
-                                  questions.reference)
-    values = [r["reference"] for r in records if r.get("reference")]
-    if not values:
-        raise InputError(f"config error: {key}: column {questions.reference!r} is empty in "
-                         f"every row of {questions.path}: it names no example")
-    if entry.kind == "bible":
-        if not any(verse_references(value) for value in values):
-            raise InputError(f"config error: {key}: no value of column {questions.reference!r} "
-                             f"reads as a verse (e.g. 'Genesis 1:1' or 'Gen 1:1'; first: "
-                             f"{values[0]!r})")
-    elif entry.kind == "text":
         try:
-            known = {e["reference"] for e in text_examples(entry.path, entry.unit)}
-        except InputError:
-            return
-        if not known.intersection(values):
-            example = next(iter(sorted(known)), "")
-            raise InputError(f"config error: {key}: no value of column {questions.reference!r} "
-                             f"names an example of the book {book} (its references read like "
-                             f"{example!r}; first value: {values[0]!r})")
+            executable("lm_eval.python", experiment.lm_eval.python, INSTALL_HINT)
+        except InputError as err:
+            return str(err)
+    return None
 
 
 # --- at the start of a run: what it will do, and where -------------------------------------
 
-def plan_line(grid, config_files: list[str], device: str, books: list[str] = (),
-              question_sets: int = 1, open_base_sets: int | None = None) -> str:
-    """One line: models x settings x seeds and how many jobs of the grid that makes (with
-    open book, its answer sets from `books` too), the config files in the order they were
-    merged (each over the ones before), the device. The base model answers once per question
-    set the settings answer (`question_sets`) and, open book, once per (book, question set)
-    (`open_base_sets`, None: one per book)."""
+def plan_line(plan: Plan, config_files: list[str], device: str) -> str:
+    """One line: models x settings x seeds and how many jobs of the grid that makes (the
+    answer sets of every mode: the base model's once per question set and book), the config
+    files in the order they were merged (each over the ones before), the device."""
     def count(items, word):
         return f"{len(items)} {word}{'s' if len(items) != 1 else ''} ({', '.join(map(str, items))})"
 
+    grid = plan.grid
     fine_tunes = sum(len(grid.fine_tunes(model)) for model in grid.models)
-    answers = f"{fine_tunes + len(grid.models) * question_sets} answer sets"
-    if books:
-        open_base = len(books) if open_base_sets is None else open_base_sets
-        answers += (f" closed book and {fine_tunes + len(grid.models) * open_base} open book "
-                    f"(from {', '.join(books)})")
+    by_mode = {}
+    for model in grid.models:
+        for answers in plan.answer_sets(model):
+            by_mode.setdefault(answers.mode, set()).update(
+                {(model, answers.key), (model, answers.base().key)})
+    modes = plan.x.modes
+    if len(modes) == 1:
+        answers = f"{len(by_mode[modes[0].name])} answer sets"
+    else:
+        parts = [f"{len(by_mode[m.name])}{' answer sets' if i == 0 else ''} {m.words}"
+                 for i, m in enumerate(modes)]
+        answers = f"{', '.join(parts[:-1])} and {parts[-1]}"
+        if plan.reads_passages():
+            answers += f" (from {', '.join(plan.books_in_use())})"
     return (f"plan: {count(grid.models, 'model')} x {count(grid.settings, 'setting')} x "
             f"{count(grid.seeds, 'seed')} = {fine_tunes} fine-tunes, {answers}; "
             f"config: {' < '.join(config_files)}; device: {device}")

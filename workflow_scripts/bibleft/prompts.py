@@ -8,20 +8,34 @@ import re
 
 from .corpus import bos_prefix
 from .errors import InputError
-from .schema import schema_default
 
-# The study's few-shot prompt (Gronberg 2024) and its limit of 15 new tokens, as the schema
-# states them (answer.prompt, answer.max_new_tokens). The prompt's line breaks are our
-# reading of the paper's layout; `{question}` is replaced by the BibleQA question.
-PAPER_PROMPT = schema_default("answer.prompt")
-MAX_NEW_TOKENS = schema_default("answer.max_new_tokens")
+# The study's few-shot prompt (Gronberg 2024), the default of answer.prompt: its line breaks
+# are our reading of the paper's layout; `{question}` is replaced by the BibleQA question.
+PAPER_PROMPT = ("The following are questions and answers about the Bible.\n\n"
+                "Q: Who was the first man?\nA: Adam\n\n"
+                "Q: What was special about Samson?\nA: He was very strong\n\n"
+                "Q: Where was Jesus born?\nA: Bethlehem\n\n"
+                "Q: {question}\nA:")
+# The study's limit of new tokens per answer, the default of answer.max_new_tokens.
+MAX_NEW_TOKENS = 15
 
 # Open book (open_book.prompt): the study's instruction and examples, then the question's
 # passages (`{context}`: one per line, reference, tab, words), then the question. The passages
 # come after the examples, so every prompt still starts with the same few-shot prefix (the
 # prefix cache) and the model reads the passages right before the question they are for.
-OPEN_BOOK_PROMPT = schema_default("open_book.prompt")
+OPEN_BOOK_PROMPT = PAPER_PROMPT.replace("Q: {question}", "Passages:\n{context}\n\nQ: {question}")
+
+
+def placeholders(passages: bool) -> dict[str, tuple[str, bool]]:
+    """What a mode's template may hold, and whether exactly once: {placeholder: (role, once)}.
+    A mode that reads passages (open book) places them, `{context}`, and the question once
+    each; the study's closed book takes the question."""
+    if passages:
+        return {"context": ("the passages", True), "question": ("the question", True)}
+    return {"question": ("the question", False)}
+
 _PLACEHOLDER = re.compile(r"\{(question|context)\}")
+_ANY_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def build_prompt(template: str, question: str, context: str | None = None) -> str:
@@ -32,14 +46,22 @@ def build_prompt(template: str, question: str, context: str | None = None) -> st
     return _PLACEHOLDER.sub(lambda m: values[m[1]] if values[m[1]] is not None else m[0], template)
 
 
-def check_open_book_template(template: str, key: str = "open_book.prompt") -> None:
-    """An open-book template holds `{context}` (where the passages go) and `{question}`,
-    each once; else one line naming `key`."""
-    for name, role in (("context", "the passages"), ("question", "the question")):
+def template_problem(template: str, placeholders: dict) -> str | None:
+    """What is wrong with a prompt template, in words, or None: a placeholder it does not
+    take (the model would read `{passage}` as it stands), or one it needs missing or, where
+    it must stand once, repeated."""
+    unknown = sorted({name for name in _ANY_PLACEHOLDER.findall(template)} - set(placeholders))
+    if unknown:
+        takes = " and ".join("{" + name + "}" for name in placeholders)
+        return (f"the template holds {', '.join('{' + n + '}' for n in unknown)}, which it does "
+                f"not fill in (it takes {takes})")
+    for name, (role, once) in placeholders.items():
         count = template.count("{" + name + "}")
-        if count != 1:
-            raise InputError(f"config error: {key}: the template must hold {{{name}}} ({role}) "
-                             f"once; it holds it {count} times")
+        if once and count != 1:
+            return f"the template must hold {{{name}}} ({role}) once; it holds it {count} times"
+        if count < 1:
+            return f"the template must hold {{{name}}} ({role})"
+    return None
 
 
 # One few-shot example, a paragraph of the prompt: "Q: <question>\nA: <answer>".

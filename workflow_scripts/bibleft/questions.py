@@ -17,13 +17,21 @@ import os
 import re
 from pathlib import Path
 
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
 from .errors import InputError
-from .fileio import read_utf8
-from .preflight import text_file
+from .fileio import read_utf8, text_file
+from .sections import NonEmpty, Section, Sha256, Slug, kind_union
 
 DELIMITERS = {".jsonl": None, ".csv": ",", ".tsv": "\t"}  # None: JSON lines
 SEPARATOR = "|"  # between alternatives in one string: "Sarah | Sarai"
 WHAT = "the questions to ask: a .jsonl, .csv or .tsv file"
+# BibleQA's published file (Zhao et al. 2018), pinned to a commit, and its checksum.
+BIBLEQA_URL = ("https://raw.githubusercontent.com/helen-jiahe-zhao/BibleQA/"
+               "fd031b365a2b8e3d5a7cd15a797d2f5c58500d19/data/bible_qa/1001.csv")
+BIBLEQA_SHA256 = "31d7ca257240c7bc19e7fc313cca685fb4020e5fe8ee1b7cabef00c74318f1bb"
 _INT = re.compile(r"^(0|-?[1-9][0-9]*)$")  # "12" is the id 12; "012" and "q12" stay text
 
 
@@ -43,7 +51,16 @@ def _jsonl_rows(path: str, text: str) -> list[tuple[int, dict]]:
     return rows
 
 
-def _table_rows(path: str, text: str, delimiter: str, needed: list[str]) -> list[tuple[int, dict]]:
+class MissingColumn(InputError):
+    """A column the config names that the whole table lacks: the error names the key of
+    that column (questions.<name>.reference), not the file's."""
+
+    def __init__(self, message: str, column: str):
+        super().__init__(message)
+        self.column = column
+
+
+def _table_rows(path: str, text: str, delimiter: str, needed: dict[str, str]) -> list[tuple[int, dict]]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # spreadsheets' CR-only lines too
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header, rows = None, []
@@ -52,10 +69,10 @@ def _table_rows(path: str, text: str, delimiter: str, needed: list[str]) -> list
             continue
         if header is None:
             header = [field.strip() for field in fields]
-            for name in needed:
+            for column, name in needed.items():
                 if name not in header:
-                    raise InputError(f"{path}:{reader.line_num}: no column {name!r} "
-                                     f"(columns: {', '.join(header)})")
+                    raise MissingColumn(f"{path}:{reader.line_num}: no column {name!r} "
+                                        f"(columns: {', '.join(header)})", column)
             continue
         extra = fields[len(header):]
         if len(fields) < len(header) or any(field.strip() for field in extra):
@@ -119,7 +136,9 @@ def read_question_table(path: str, question: str = "question", answer: str = "an
     text = read_utf8(file)
     if not text.strip():
         raise InputError(f"{path}: empty file (expected questions with {question!r} and {answer!r})")
-    needed = [question, answer] + [name for name in (alternatives, reference) if name]
+    needed = {column: name for column, name in (("question", question), ("answer", answer),
+                                                ("alternatives", alternatives),
+                                                ("reference", reference)) if name}
     delimiter = DELIMITERS[suffix]
     rows = _jsonl_rows(path, text) if delimiter is None else _table_rows(path, text, delimiter, needed)
 
@@ -149,16 +168,144 @@ def read_question_table(path: str, question: str = "question", answer: str = "an
         records.append(record)
     for name, what in ((alternatives, "alternatives"), (reference, "reference")):
         if name and delimiter is None and not any(name in row for _, row in rows):
-            raise InputError(f"{path}: no line has the key {name!r} (the {what} column)")
+            raise MissingColumn(f"{path}: no line has the key {name!r} (the {what} column)", what)
     return records
 
 
-def check_question_file(key: str, path: str, question: str, answer: str,
+def check_question_file(entry: str, path: str, question: str, answer: str,
                         alternatives: str | None, reference: str | None = None) -> list[dict]:
     """For the DAG build: the file exists and reads as a question table (its records);
-    else one line `config error: <key>: <what is wrong>`."""
-    text_file(key, path, WHAT)
+    else one line `config error: <key>: <what is wrong>`, the key being `entry`'s (e.g.
+    questions.quiz) `.path`, or the key of a column the whole table lacks (`.reference`)."""
+    text_file(f"{entry}.path", path, WHAT)
     try:
         return read_question_table(path, question, answer, alternatives, reference)
+    except MissingColumn as err:
+        raise InputError(f"config error: {entry}.{err.column}: {err}") from None
     except InputError as err:
-        raise InputError(f"config error: {key}: {err}") from None
+        raise InputError(f"config error: {entry}.path: {err}") from None
+
+
+# --- the kinds of question set: each its keys, its inputs, its records and its checks ------
+
+class _QuestionSet(Section):
+    """What every kind of question set answers, the DAG and the jobs alike."""
+
+    def record_inputs(self, raw_file: str) -> dict:
+        """What its records job reads (`raw_file`: where rule bibleqa_raw puts a download)."""
+        return {}
+
+    def records_options(self, corpora: dict) -> dict:
+        """Its records job's params: the entry (`corpora`: the registry, for a set generated
+        from a corpus's keys, so that their change regenerates it)."""
+        return {"questions": self.as_dict()}
+
+    def read_records(self, inputs, options: dict) -> list[dict]:
+        """Its records, `{id, position, question, answer, ...}` each, from its job's inputs
+        (record_inputs) and params (records_options)."""
+        raise NotImplementedError
+
+    def preflight(self, key: str) -> None:
+        """Before any job: what the entry names outside the config is there."""
+
+    def references(self, key: str) -> list[str] | None:
+        """The values of its reference column (None: it has none to check against a book)."""
+        return None
+
+
+class BibleQAQuestions(_QuestionSet):
+    """BibleQA's published 1001.csv, downloaded at a pinned commit and checked, or a local copy."""
+
+    kind: Literal["bibleqa"]
+    url: str = Field(BIBLEQA_URL, description=(
+        "bibleqa: where to download it (unless path is set): the published file, pinned to a "
+        "commit"))
+    sha256: Sha256 | None = Field(BIBLEQA_SHA256, description=(
+        "bibleqa: the download's checksum; null = not checked"))
+    path: str | None = Field(None, description=(
+        "bibleqa: a local copy of 1001.csv, read instead of the download; null downloads it"))
+
+    def record_inputs(self, raw_file: str) -> dict:
+        return {"raw": raw_file}
+
+    def preflight(self, key: str) -> None:
+        if self.path:
+            text_file(f"{key}.path", self.path, "a local copy of BibleQA's 1001.csv, read instead "
+                                                "of the download; null downloads it")
+
+    def read_records(self, inputs, options: dict) -> list[dict]:
+        from .bibleqa import parse_bibleqa
+
+        return parse_bibleqa(inputs.raw)
+
+
+class TableQuestions(_QuestionSet):
+    """A local .jsonl, .csv or .tsv file with question and answer columns."""
+
+    kind: Literal["table"]
+    path: NonEmpty = Field(description="table: the file")
+    question: NonEmpty = Field("question", description="table: the question column")
+    answer: NonEmpty = Field("answer", description="table: the short answer column")
+    alternatives: str | None = Field(None, description=(
+        "table: a column of other right answers (a list, or texts separated by ' | '); null = "
+        "none"))
+    reference: str | None = Field(None, description=(
+        "table: a column naming the corpus example each answer comes from (its reference: "
+        "`Genesis 17:15` or `Gen 17:15` for a Bible, `<file>:<line>` for a text), for open "
+        "book's retrieval recall; null = none"))
+
+    REQUIRED: ClassVar[dict[str, str]] = {"path": "a table question set needs one"}
+
+    def record_inputs(self, raw_file: str) -> dict:
+        return {"table": os.path.expanduser(self.path)}
+
+    def _records(self, key: str) -> list[dict]:
+        return check_question_file(key, self.path, self.question, self.answer,
+                                   self.alternatives, self.reference)
+
+    def preflight(self, key: str) -> None:
+        self._records(key)
+
+    def references(self, key: str) -> list[str] | None:
+        if not self.reference:
+            return None
+        values = [r["reference"] for r in self._records(key) if r.get("reference")]
+        if not values:
+            raise InputError(f"config error: {key}.reference: column {self.reference!r} is "
+                             f"empty in every row of {self.path}: it names no example")
+        return values
+
+    def read_records(self, inputs, options: dict) -> list[dict]:
+        return read_question_table(inputs.table, self.question, self.answer, self.alternatives,
+                                   self.reference)
+
+
+class FactsQuestions(_QuestionSet):
+    """The questions about a facts corpus, generated with it: one per fact."""
+
+    kind: Literal["facts"]
+    corpus: Slug = Field(description=(
+        "facts: the facts corpus (an entry of `corpora` of kind facts) whose people the "
+        "questions ask about: one question per fact, from the same seed and count"))
+
+    REQUIRED: ClassVar[dict[str, str]] = {
+        "corpus": "a facts question set names the facts corpus it asks about"}
+
+    def records_options(self, corpora: dict) -> dict:
+        return {"questions": self.as_dict(), "facts": corpora[self.corpus].source_options()}
+
+    def read_records(self, inputs, options: dict) -> list[dict]:
+        from . import facts
+
+        return facts.questions(options["facts"]["seed"], options["facts"]["count"])
+
+
+KINDS = (BibleQAQuestions, TableQuestions, FactsQuestions)
+QuestionSet = kind_union(*KINDS)
+
+
+def question_set_of(options: dict):
+    """A question set entry from its mapping (a job's params), typed again."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(QuestionSet).validate_python(options)

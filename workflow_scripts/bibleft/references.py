@@ -51,3 +51,18 @@ def verse_references(reference: str) -> list[str] | None:
         out.append(f"{titles[book]} {pythonbible.get_chapter_number(verse_id)}:"
                    f"{pythonbible.get_verse_number(verse_id)}")
     return out or None
+
+
+def bible_verse_count(books: list[str] | None) -> int | None:
+    """How many verses the ASV's canon has in `books` (titled as data/raw/<corpus>.tsv
+    titles them; None: all), from pythonbible's tables without reading any text; None when
+    a title is unknown (the tokenize job names it)."""
+    import pythonbible
+
+    book_of = {title: book for book, title in _short_titles().items()}
+    chosen = list(book_of.values()) if not books else [book_of.get(title) for title in books]
+    if None in chosen:
+        return None
+    return sum(pythonbible.get_number_of_verses(book, chapter)
+               for book in chosen
+               for chapter in range(1, pythonbible.get_number_of_chapters(book) + 1))

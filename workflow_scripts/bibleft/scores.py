@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from .grid import BASE, METHODS, OPEN, mode_variant, variant_mode
+from .grid import CLOSED, mode_variant, variant_mode
 from .judging import METRICS, UNION, truths_of
+from .panels import cross_mode_pairs
 from .stats import cochrans_q, discordant_counts, mcnemar_exact_p, wilson_interval
 from .tableio import fmt, pct, read_checked_csv
 
@@ -24,12 +25,6 @@ def by_mode(variants) -> dict[str, list[str]]:
     for name in variants:
         modes.setdefault(variant_mode(name)[1], []).append(name)
     return modes
-
-
-# The open-book comparisons across modes: each model with and without its passages, and
-# retrieval alone (the base model, open book) against fine-tuning alone (closed book).
-CROSS_MODE_PAIRS = (*((v, mode_variant(v, OPEN)) for v in (BASE, *METHODS)),
-                    *((mode_variant(BASE, OPEN), m) for m in METHODS))
 
 
 def score_rows(judged: dict) -> list[dict]:
@@ -61,7 +56,7 @@ def _mcnemar_row(metric: str, by_variant: dict, a: str, b: str) -> dict:
 def significance_rows(judged: dict) -> list[dict]:
     """significance.csv: per metric and mode, an exact McNemar test for each pair of the
     mode's variants and Cochran's Q over all of them (`a`, `b`, `a_only`, `b_only` empty);
-    with open book, then the CROSS_MODE_PAIRS."""
+    then each other mode against closed book (panels.cross_mode_pairs)."""
     rows = []
     for metric, by_variant in judged["verdicts"].items():
         modes = by_mode(by_variant)
@@ -70,9 +65,8 @@ def significance_rows(judged: dict) -> list[dict]:
             q, p, df = cochrans_q([by_variant[name] for name in variants])
             rows.append({"metric": metric, "a": "", "b": "", "test": f"cochrans_q_df{df}",
                          "statistic": fmt(q), "p_value": fmt(p), "a_only": "", "b_only": ""})
-        if len(modes) > 1:
-            rows += [_mcnemar_row(metric, by_variant, a, b) for a, b in CROSS_MODE_PAIRS
-                     if a in by_variant and b in by_variant]
+        rows += [_mcnemar_row(metric, by_variant, a, b) for mode in modes if mode != CLOSED
+                 for a, b in cross_mode_pairs(mode) if a in by_variant and b in by_variant]
     return rows
 
 

@@ -7,17 +7,17 @@ import csv
 import io
 
 from .errors import InputError
-from .grid import BASE
+from .grid import BASE, CLOSED, MODES
 from .judging import UNION
 
-# The variants as a reader sees them: accuracy.md and the figures' legends and titles.
-VARIANT_LABELS = {BASE: "Base model", "full": "Full fine-tune", "lora": "LoRA fine-tune",
-                  UNION: "Mixture of models (any correct)",
-                  # Open book: the same models answering with retrieved passages.
-                  f"{BASE}_open": "Base model + retrieval",
-                  "full_open": "Full fine-tune + retrieval",
-                  "lora_open": "LoRA fine-tune + retrieval",
-                  f"{UNION}_open": "Mixture, open book (any correct)"}
+# The variants as a reader sees them: accuracy.md and the figures' legends and titles; in
+# another mode than closed book, the label with the mode's ("Base model + retrieval").
+_CLOSED_LABELS = {BASE: "Base model", "full": "Full fine-tune", "lora": "LoRA fine-tune",
+                  UNION: "Mixture of models (any correct)"}
+VARIANT_LABELS = {**_CLOSED_LABELS, **{
+    mode.variant(variant): (f"Mixture, {mode.words} (any correct)" if variant == UNION
+                            else label + mode.label)
+    for mode in MODES if mode.name != CLOSED for variant, label in _CLOSED_LABELS.items()}}
 
 
 def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:

@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -28,8 +29,10 @@ from .compiling import (CUDA_GRAPH_MODES, compile_counts, compile_for_training, 
                         compile_report, report_line)
 from .errors import InputError
 from .modeling import pick_device, takes_padding_free
-from .options import TrainOptions
 from .precision import configure_matmul
+
+if TYPE_CHECKING:  # for annotations only: the job's options come typed
+    from .config import TrainOptions
 
 EXIT_PREEMPTED = 143  # 128 + SIGTERM: what a job killed by SIGTERM reports
 
@@ -304,7 +307,7 @@ class Trainer:
     def __init__(self, model, data: TrainData, options: TrainOptions, seed: int,
                  resume_dir: str | Path | None, accelerator_kwargs: dict):
         compiled = compile_mode(options.compile)
-        # configcheck refuses the pair in the workflow's config; this is for direct callers.
+        # The config refuses the pair (config.TrainOptions); this is for direct callers.
         if compiled and options.gradient_checkpointing:
             raise InputError("train.gradient_checkpointing cannot be combined with train.compile")
         self.data, self.options, self.seed, self.compile_mode = data, options, seed, compiled
@@ -463,7 +466,9 @@ def train(model, data: TrainData, options: TrainOptions, seed: int,
     resume point is saved there every resume_every steps and on SIGTERM, and the newest one
     of the same options and seed resumed.
     """
-    if isinstance(options.compile, dict):
+    from .config import CompileModes
+
+    if isinstance(options.compile, (dict, CompileModes)):
         raise ValueError(f"train.compile {options.compile!r} is per method: resolve it for one "
                          "fine-tune (TrainOptions.for_method)")
     callback = callback or TrainCallback()
