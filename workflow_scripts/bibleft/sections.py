@@ -1,15 +1,14 @@
 """What every typed part of the config is built on: a frozen pydantic model that takes
 exactly its keys, reads a text the way a config file would have given the value, and says
-in words what a key takes (for errors and for docs/config.md alike).
+in words what a key takes (`words`: the one rendering, for errors and docs/config.md).
 
 Snakemake hands nested `--config` values over as text (`--config "train={epochs: 2}"` gives
 train.epochs '2'), and PyYAML, which reads the config files, follows YAML 1.1 (`1e-4`
-without a dot is text to it). So a text given where the key takes no free text is read as
-YAML 1.2 reads it: `2` an integer, `1e-4` a number, `true`/`false` booleans, `null` null,
-`[1, 2]` a list; `yes`, `no`, `on` and `off` stay text (YAML 1.2 has no such booleans), so a
-quoted "no" is refused for a boolean key. A bare word in a config *file* is PyYAML's before
-it reaches us: there `padding_free: no` is already false (docs/config.md says so). A whole
-float where an integer is wanted is that integer (a seed of 2.0 would make a folder seed2.0).
+without a dot is text to it). So a text where the key takes no free text is read as YAML
+1.2 reads it: `2` an integer, `1e-4` a number, `true`/`false` booleans, `null` null, `[1, 2]`
+a list; `yes`, `no`, `on` and `off` stay text (YAML 1.2 has no such booleans), so a quoted
+"no" is refused for a boolean key. A whole float where an integer is wanted is that integer
+(a seed of 2.0 would make a folder seed2.0).
 """
 
 from __future__ import annotations
@@ -53,17 +52,24 @@ def members(annotation) -> list:
     return [annotation]
 
 
+def branches(annotation) -> list:
+    """The branches of a union, each Annotated one whole (a Number is one), or the annotation."""
+    inner = typing.get_args(annotation)[0] if typing.get_origin(annotation) is Annotated else annotation
+    if is_number(annotation) or typing.get_origin(inner) not in (Union, types.UnionType):
+        return [annotation]
+    return [b for arg in typing.get_args(inner) for b in branches(arg)]
+
+
 def constraints(annotation) -> dict:
-    """The bounds, pattern and lengths an Annotated type states: {ge: 1}, {pattern: ...}."""
+    """The bounds, pattern and length an Annotated type states: {ge: 1}, {pattern: ...}."""
     found = {}
     if typing.get_origin(annotation) is Annotated:
         base, *extras = typing.get_args(annotation)
         found.update(constraints(base))
-        for extra in extras:
-            for item in [extra, *getattr(extra, "metadata", [])]:
-                for name in ("ge", "gt", "le", "lt", "pattern", "min_length"):
-                    if getattr(item, name, None) is not None:
-                        found[name] = getattr(item, name)
+        for item in [x for extra in extras for x in (extra, *getattr(extra, "metadata", []))]:
+            found.update({name: getattr(item, name) for name in ("ge", "gt", "le", "lt", "pattern",
+                                                                 "min_length")
+                          if getattr(item, name, None) is not None})
     return found
 
 
@@ -77,13 +83,14 @@ def is_section(annotation) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+def is_number(annotation) -> bool:
+    """A Number: an integer or a float, each kept as given (a config's `alpha: 8` stays 8)."""
+    return set(members(annotation)) == {int, float}
+
+
 def literal_values(annotation) -> list:
     return [v for m in members(annotation) if typing.get_origin(m) is Literal
             for v in typing.get_args(m)]
-
-
-def _takes_text(annotation) -> bool:
-    return any(m is str or m is Any for m in members(annotation))
 
 
 def read_value(value, annotation):
@@ -92,7 +99,7 @@ def read_value(value, annotation):
     if isinstance(value, str):
         if value.strip() in ("null", "~") and type(None) in admitted:
             return None
-        if _takes_text(annotation):
+        if any(m is str or m is Any for m in admitted):
             return value
         try:
             read = read_yaml12(value)
@@ -103,10 +110,9 @@ def read_value(value, annotation):
         value = read
     if isinstance(value, float) and value.is_integer() and int in admitted and float not in admitted:
         return int(value)
-    if isinstance(value, list):
-        for member in admitted:
-            if typing.get_origin(member) is list:
-                return [read_value(item, typing.get_args(member)[0]) for item in value]
+    lists = [m for m in admitted if typing.get_origin(m) is list]
+    if isinstance(value, list) and lists:
+        return [read_value(item, typing.get_args(lists[0])[0]) for item in value]
     return value
 
 
@@ -116,32 +122,39 @@ def read_value(value, annotation):
 # data/tokenized/<tokenizer>/), so never '.' or '..'.
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit"
-_TYPE_WORDS = {int: "an integer", float: "a number", str: "a text", bool: "true or false",
-               type(None): "null", dict: "a mapping"}
-_PLURALS = {int: "integers", float: "numbers", str: "texts"}
+_WORDS = {int: ("an integer", "integers"), float: ("a number", "numbers"), str: ("a text", "texts"),
+          bool: ("true or false", "booleans"), type(None): ("null", "nulls")}
+_SIGNS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
 
 
-def words(annotation) -> str:
-    """What a key takes, in words: "a positive integer or null", "a list of texts"."""
+def words(annotation, example: tuple[str, Any] | None = None) -> str:
+    """What a key takes, in words: "a positive integer or null", "one of [...]", "an integer
+    ≥ 0"; a list as "a list of texts", with `example` (the key's name and the value given) as
+    "a list of texts (e.g. books: [Ruth])"."""
     parts = []
-    for member in branches(annotation):
-        rules, base = constraints(member), members(member)[0]
+    for branch in branches(annotation):
+        rules, base = constraints(branch), members(branch)[0]
+        bounds = " and ".join(f"{_SIGNS[k]} {rules[k]:g}" for k in _SIGNS if k in rules)
         if typing.get_origin(base) is Literal:
             text = f"one of {list(typing.get_args(base))}"
         elif is_section(base):
             text = f"a mapping with keys {', '.join(base.model_fields)}"
-        elif typing.get_origin(base) is list:
-            text = f"a list of {items_words(typing.get_args(base)[0])}"
+        elif typing.get_origin(base) in (list, dict):
+            *key, item = typing.get_args(base)
+            text = (f"a list of {items_words(item)}" if not key else
+                    f"a mapping of {items_words(key[0])} to {items_words(item)}")
+            if example and not key:
+                shown = example[1] if isinstance(example[1], str) and str in members(item) else "..."
+                text += f" (e.g. {example[0]}: [{shown}])"
         elif rules.get("pattern") == SLUG_PATTERN:
             text = f"a name ({NAME_RULE})"
-        elif base is int and rules.get("ge") == 1 and not is_number(member):
-            text = "a positive integer"
-        elif is_number(member) and rules.get("gt") == 0:
-            text = "a positive number"
-        elif is_number(member):
-            text = "a number"
+        elif base is str and rules.get("min_length") == 1 and "pattern" not in rules:
+            text = "a non-empty text"
+        elif bounds in ("≥ 1", "> 0"):
+            text = "a positive integer" if base is int and not is_number(branch) else "a positive number"
         else:
-            text = _TYPE_WORDS.get(base, "a value")
+            text = ("a number" if is_number(branch) else _WORDS.get(base, ("a value",))[0]) + \
+                (f" {bounds}" if bounds else "") + (f" matching `{rules['pattern']}`" if "pattern" in rules else "")
         if text not in parts:
             parts.append(text)
     return " or ".join(parts)
@@ -153,34 +166,7 @@ def items_words(annotation) -> str:
         return f"values from {literal_values(annotation)}"
     if constraints(annotation).get("pattern") == SLUG_PATTERN:
         return f"names ({NAME_RULE})"
-    return _PLURALS.get(members(annotation)[0], "values")
-
-
-def branches(annotation) -> list:
-    """The branches of a union (each Annotated member kept whole), or the annotation alone;
-    a Number (an integer or a float) is one branch, a number."""
-    if is_number(annotation):
-        return [annotation]
-    if typing.get_origin(annotation) is Annotated and typing.get_origin(
-            typing.get_args(annotation)[0]) in (Union, types.UnionType):
-        return branches(typing.get_args(annotation)[0])
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        return [b for arg in typing.get_args(annotation) for b in branches(arg)]
-    return [annotation]
-
-
-def is_number(annotation) -> bool:
-    """A Number: an integer or a float, each kept as given (a config's `alpha: 8` stays 8)."""
-    return set(members(annotation)) == {int, float}
-
-
-def json_type(annotation) -> str:
-    """The JSON Schema type name of a (non-union) annotation: integer, number, string, ..."""
-    if is_number(annotation):
-        return "number"
-    base = members(annotation)[0]
-    return {int: "integer", float: "number", bool: "boolean", str: "string",
-            list: "array"}.get(typing.get_origin(base) or base, "object")
+    return _WORDS.get(members(annotation)[0], (None, "values"))[1]
 
 
 # --- the sections ----------------------------------------------------------------------------
@@ -188,9 +174,10 @@ def json_type(annotation) -> str:
 class Section(BaseModel):
     """A config section or registry entry: exactly its keys (an unknown one is an error
     naming it), each of its type (strict: no conversion but read_value's), frozen once
-    built. REQUIRED says in words why a required key is wanted, for its error."""
+    built. A field's docstring is its description; REQUIRED says in words why a required
+    key is wanted, for its error."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True)
     REQUIRED: ClassVar[dict[str, str]] = {}
 
     @model_validator(mode="before")
