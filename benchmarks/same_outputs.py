@@ -7,8 +7,12 @@ in a checkout before the change and in one after it (same machine, same seeds), 
 
 compares every file under `results/` and `checkpoints/` of the two and prints a line per
 file: `same`, `differs` or `only in before/after`. Files that hold wall-clock times
-(TIMINGS: the `.timing.json` files, `timing.csv`, `train_summary.json`) are expected to
-differ and are marked so. Exit status 0 when every other file is present in both and equal.
+(TIMINGS: the `.timing.json` files, `timing.csv`, `train_summary.json`, and a fine-tune's
+model card, README.md, which states its training seconds) are expected to differ and are
+marked so. A LoRA adapter's `adapter_config.json` is compared as what it says, not as bytes
+(`same (as json)`): peft writes its target modules from a set, whose order changes from one
+process to the next, and names the base model by the run's own absolute folder. Exit status
+0 when every other file is present in both and equal.
 
 `--old-layout` compares a run made before the layout of 2026-12-07 (CHANGELOG, "one rule
 per stage"), whose answer and probe files lay elsewhere, with one made after: each old path
@@ -28,7 +32,19 @@ from pathlib import Path
 
 FOLDERS = ("results", "checkpoints")
 # Files whose bytes hold wall-clock times, so that they differ between any two runs.
-TIMINGS = ("*.timing.json", "*/timing.csv", "*/train_summary.json")
+TIMINGS = ("*.timing.json", "*/timing.csv", "*/train_summary.json", "checkpoints/*/README.md")
+
+
+def _adapter_config(path: Path, project: Path) -> dict:
+    """A peft adapter_config.json as what it says: target modules as a set, the base model's
+    folder relative to its project."""
+    import json
+
+    config = json.loads(path.read_text())
+    config["target_modules"] = sorted(config.get("target_modules") or [])
+    base = str(config.get("base_model_name_or_path", ""))
+    config["base_model_name_or_path"] = base.replace(str(project.resolve()), "<project>")
+    return config
 
 
 def files_under(project: Path) -> set[str]:
@@ -84,6 +100,9 @@ def compare(before: Path, after: Path, expected: tuple[str, ...] = TIMINGS,
             verdict = "only in after"
         elif filecmp.cmp(before / old[path], after / path, shallow=False):
             verdict = "same"
+        elif path.endswith("/adapter_config.json") and (
+                _adapter_config(before / old[path], before) == _adapter_config(after / path, after)):
+            verdict = "same (as json)"
         elif any(fnmatch.fnmatch(path, pattern) for pattern in expected):
             verdict = "differs (timings)"
         else:
@@ -109,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{verdict:18} {path}")
     counts = Counter(verdict for _, verdict in verdicts)
     print(", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())))
-    return 0 if set(counts) <= {"same", "differs (timings)"} else 1
+    return 0 if set(counts) <= {"same", "same (as json)", "differs (timings)"} else 1
 
 
 if __name__ == "__main__":

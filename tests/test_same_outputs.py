@@ -89,3 +89,23 @@ def test_an_old_layout_run_is_compared_file_by_file_with_the_new_layouts(tmp_pat
     after_changed = make_project(tmp_path / "changed", {**new, "results/m/base/people/closed/predictions/base.jsonl": b"X"})
     verdicts = dict(same_outputs.compare(before, after_changed, questions="bibleqa"))
     assert verdicts["results/m/base/people/closed/predictions/base.jsonl"] == "differs"
+
+
+def test_an_adapter_config_is_compared_as_what_it_says(tmp_path):
+    # peft writes target_modules from a set (its order changes between processes) and the
+    # base model's absolute folder: both runs' configs say the same.
+    import json
+
+    def project(name, modules, extra=None):
+        base = tmp_path / name
+        config = {"target_modules": modules, "r": 8,
+                  "base_model_name_or_path": str((base / "models/m").resolve()), **(extra or {})}
+        return make_project(base, {"checkpoints/m/paper/seed42/lora/adapter_config.json":
+                                   json.dumps(config).encode()})
+
+    before = project("before", ["q_proj", "v_proj"])
+    assert dict(same_outputs.compare(before, project("after", ["v_proj", "q_proj"]))) == {
+        "checkpoints/m/paper/seed42/lora/adapter_config.json": "same (as json)"}
+    other_rank = project("other", ["q_proj", "v_proj"], {"r": 16})
+    assert dict(same_outputs.compare(before, other_rank)) == {
+        "checkpoints/m/paper/seed42/lora/adapter_config.json": "differs"}
