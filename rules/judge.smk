@@ -82,6 +82,8 @@ rule accuracy_bars:
         "../envs/data.yaml"
     resources:
         gpu=0,
+    params:
+        options=PLAN.run_words,
     script:
         "../workflow_scripts/judge_bars.py"
 
@@ -146,6 +148,9 @@ rule model_summary:
     resources:
         gpu=0,
     params:
-        options={"params_millions": {model: PLAN.model_size(model) for model in GRID.models}},
+        options={
+            "params_millions": {model: PLAN.model_size(model) for model in GRID.models},
+            "questions": PLAN.question_sets_in_use(),
+        },
     script:
         "../workflow_scripts/model_summary.py"

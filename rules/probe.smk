@@ -76,5 +76,7 @@ rule probe_table:
         "../envs/data.yaml"
     resources:
         gpu=0,
+    params:
+        options=lambda wc: {"corpus": EXPERIMENT.settings[wc.setting].corpus},
     script:
         "../workflow_scripts/probe_table.py"

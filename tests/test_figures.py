@@ -14,7 +14,8 @@ sys.path.insert(0, {scripts!r})
 from bibleft.figures import plot_venn_settings
 venn = {{"paper": {{"sets": {{"base": [1, 2], "full": [2, 3], "lora": [3]}},
                     "regions": {{"100": 1, "010": 0, "001": 0, "110": 1, "101": 0, "011": 1, "111": 0}}}}}}
-plot_venn_settings(venn, "Right answers", sys.argv[1] + ".png", sys.argv[1] + ".svg")
+plot_venn_settings(venn, "Right answers", {{"paper": "bibleqa, fine-tuned on asv"}},
+                   sys.argv[1] + ".png", sys.argv[1] + ".svg")
 """
 
 

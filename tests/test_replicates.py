@@ -467,8 +467,12 @@ def test_loss_curves_of_every_run(tmp_path, settings, seeds):
 def test_venn_per_setting(tmp_path, settings):
     base, runs = study(settings=settings)
     venn = replicates.venn_sets(base, runs)
-    figures.plot_venn_settings(venn, "Right in most seeds", tmp_path / "v.png", tmp_path / "v.svg")
+    captions = {s: f"quiz-{s}, fine-tuned on corpus-{s}" for s in settings}
+    figures.plot_venn_settings(venn, "Right in most seeds", captions, tmp_path / "v.png", tmp_path / "v.svg")
     assert is_png(tmp_path / "v.png") and b"<svg" in (tmp_path / "v.svg").read_bytes()[:500]
+    # Each panel names what it shows: its question set and corpus (the SVG holds the text).
+    svg = (tmp_path / "v.svg").read_text()
+    assert all(f"quiz-{s}, fine-tuned on corpus-{s}" in svg for s in settings)
 
 
 @pytest.mark.parametrize("settings, sizes", [
@@ -486,7 +490,7 @@ def test_summary_figure(tmp_path, settings, sizes):
         aggregates[model] = list(csv.DictReader(io.StringIO(text)))
     rows = summary.summary_rows(aggregates, dict(zip(models, sizes)))
     text = rows_to_csv(rows, summary.SUMMARY_COLUMNS)
-    figures.plot_summary(list(csv.DictReader(io.StringIO(text))), tmp_path / "summary.png")
+    figures.plot_summary(list(csv.DictReader(io.StringIO(text))), ["bibleqa"], tmp_path / "summary.png")
     assert is_png(tmp_path / "summary.png")
 
 
@@ -499,7 +503,11 @@ def test_pair_order_is_base_then_the_methods():
 
 def test_accuracy_markdown_keeps_the_study_table_and_shows_seeds_and_settings():
     base, runs = study(settings=("default",), seeds=(7,))
-    one_seed = replicates.accuracy_markdown(replicates.accuracy_rows(base, runs), "m")
+    bibleqa = {"corpus": "asv", "questions": "bibleqa", "questions_kind": "bibleqa", "book": "asv"}
+    one_seed = replicates.accuracy_markdown(replicates.accuracy_rows(base, runs), "m",
+                                            {"default": bibleqa})
+    assert one_seed.startswith("# Accuracy on bibleqa: m, fine-tuned on asv\n")
+    assert "Study (GPT-2 Large fine-tuned on the ASV, Gronberg 2024), on BibleQA" in one_seed
     labels = ["Base model", "Full fine-tune", "LoRA fine-tune", "Mixture of models (any correct)"]
     study_lines = ["| Model | Correct | Total | Accuracy |", "|---|---:|---:|---:|",
                    *(f"| {label} | {r['correct']} | {r['total']} | {r['accuracy_pct']:.3g}% |"
@@ -508,8 +516,14 @@ def test_accuracy_markdown_keeps_the_study_table_and_shows_seeds_and_settings():
     assert "pooled over seeds" not in one_seed
     base, runs = study()
     rows = replicates.accuracy_rows(base, runs)
-    text = replicates.accuracy_markdown(rows, "m")
+    quiz = {"corpus": "people", "questions": "quiz", "questions_kind": "facts", "book": "people"}
+    text = replicates.accuracy_markdown(rows, "m", {"default": bibleqa, "no_warmup": quiz,
+                                                     "rank_8": quiz})
+    assert text.startswith("# Accuracy: m\n") and "no_warmup: quiz, fine-tuned on people" in text
     assert "| Model | Setting | Seeds | Correct | Total | Accuracy |" in text
+    # A quiz of invented facts is not the study's: its figures are quoted only beside BibleQA.
+    facts_only = replicates.accuracy_markdown(rows, "m", {s: quiz for s in ("default", "no_warmup", "rank_8")})
+    assert "Gronberg" not in facts_only and facts_only.startswith("# Accuracy on quiz: m, fine-tuned on people")
     full = next(r for r in rows if r["setting"] == "no_warmup" and r["variant"] == "full")
     assert (f"| Full fine-tune | no_warmup | 3 | {full['correct']} | {3 * len(base)} | "
             f"{full['accuracy_pct']:.3g}% |") in text

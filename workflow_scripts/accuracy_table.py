@@ -20,7 +20,7 @@ def main(smk):
     answer_sets = [AnswerSet.from_dict(a) for a in smk.params.options["answer_sets"]]
     rows = accuracy_rows(read_panels(smk.input, answer_sets, read_jsonl))
     write_text(smk.output.csv, rows_to_csv(rows, ACCURACY_COLUMNS))
-    write_text(smk.output.md, accuracy_markdown(rows, smk.wildcards.model))
+    write_text(smk.output.md, accuracy_markdown(rows, smk.wildcards.model, smk.params.options["settings"]))
     print(rows_to_csv(rows, ACCURACY_COLUMNS))
 
 

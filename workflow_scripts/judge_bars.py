@@ -9,10 +9,11 @@ from bibleft.scores import read_scores_csv
 
 def main(smk):
     rows = read_scores_csv(smk.input.scores)
-    wc = smk.wildcards
+    wc, words = smk.wildcards, smk.params.options
     with atomic_path(smk.output[0]) as png:
-        plot_accuracy_bars(rows, f"Accuracy on BibleQA by metric: {wc.model}, {wc.setting}, "
-                                 f"seed {wc.seed}", png)
+        plot_accuracy_bars(rows, f"Accuracy on {words['questions']} by metric: {wc.model}, "
+                                 f"{wc.setting} (fine-tuned on {words['corpus']}), seed {wc.seed}",
+                           png)
 
 
 run_step(snakemake, main)  # noqa: F821

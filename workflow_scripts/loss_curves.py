@@ -21,7 +21,9 @@ def main(smk):
     per_epoch = {ft: json.loads((folder / "train_summary.json").read_text())["steps_per_epoch"]
                  for ft, folder in folders.items()}
     with atomic_path(smk.output[0]) as tmp:
-        plot_loss_runs(logs, per_epoch, f"Fine-tuning loss: {smk.wildcards.model}", tmp)
+        corpora = dict.fromkeys(w["corpus"] for w in smk.params.options["settings"].values())
+        plot_loss_runs(logs, per_epoch, f"Fine-tuning loss: {smk.wildcards.model} on "
+                                        f"{', '.join(corpora)}", tmp)
 
 
 run_step(snakemake, main)  # noqa: F821

@@ -17,7 +17,7 @@ def main(smk):
     rows = summary_rows(aggregates, smk.params.options["params_millions"])
     write_text(smk.output.csv, rows_to_csv(rows, SUMMARY_COLUMNS))
     with atomic_path(smk.output.png) as png:
-        plot_summary(rows, png)
+        plot_summary(rows, smk.params.options["questions"], png)
     print(f"{len(rows)} rows from {len(aggregates)} model(s)")
 
 

@@ -23,9 +23,9 @@ def main(smk):
     write_text(smk.output.csv, table)
     write_text(smk.output.significance,
                rows_to_csv(probe_significance_rows(records), SIGNIFICANCE_COLUMNS))
-    wc = smk.wildcards
+    wc, corpus = smk.wildcards, smk.params.options["corpus"]
     with atomic_path(smk.output.png) as png:
-        plot_probes(rows, f"Knowledge probes: {wc.model}, {wc.setting}, seed {wc.seed}", png)
+        plot_probes(rows, f"Knowledge probes on {corpus}: {wc.model}, {wc.setting}, seed {wc.seed}", png)
     print(table)
 
 

@@ -13,6 +13,7 @@ from bibleft.figures import plot_venn_settings
 from bibleft.fileio import atomic_path, read_jsonl, write_json
 from bibleft.grid import CLOSED, AnswerSet, mode_named
 from bibleft.panels import read_panels, venn_sets
+from bibleft.tableio import setting_caption
 
 
 def main(smk):
@@ -23,7 +24,8 @@ def main(smk):
     if options["mode"] != CLOSED:
         title += f", {mode_named(options['mode']).words}"
     with atomic_path(smk.output.png) as png, atomic_path(smk.output.svg) as svg:
-        plot_venn_settings(venn, title, png, svg)
+        plot_venn_settings(venn, title, {s: setting_caption(w) for s, w in options["settings"].items()},
+                           png, svg)
     write_json(smk.output.sets, venn)
 
 

@@ -299,6 +299,10 @@ class Plan:
         setting = self.x.settings[wildcards.setting]
         return PASSAGES.format(corpus=self.x.book(wildcards.setting), questions=setting.questions)
 
+    def question_sets_in_use(self) -> list[str]:
+        """The question sets the run settings answer, in the order of the settings."""
+        return list(dict.fromkeys(self.x.settings[s].questions for s in self.grid.settings))
+
     def books_in_use(self) -> list[str]:
         """The books of the run settings, in the order of the settings."""
         return list(dict.fromkeys(self.x.book(s) for s in self.grid.settings))

@@ -49,20 +49,22 @@ def _venn(ax, sets: dict[str, list], regions: dict[str, int]) -> None:
           layout_algorithm=DefaultLayoutAlgorithm(fixed_subset_sizes=(1,) * 7))
 
 
-def plot_venn_settings(venn: dict[str, dict], title: str, png_path, svg_path) -> None:
+def plot_venn_settings(venn: dict[str, dict], title: str, captions: dict[str, str], png_path,
+                       svg_path) -> None:
     """One Venn diagram of the three sets of correct answers (base, full, LoRA) per
     setting, side by side: `venn` is replicates.venn_sets (each setting's `sets` and
-    `regions`), as venn_sets.json holds it."""
+    `regions`), as venn_sets.json holds it; `captions`, what each setting's panel shows
+    (tableio.setting_caption)."""
     n = len(venn)
     fig, axes = _pyplot().subplots(1, n, figsize=(6 * n, 5), squeeze=False)
     for ax, (setting, drawn) in zip(axes[0], venn.items()):
         _venn(ax, drawn["sets"], drawn["regions"])
         if n > 1:
-            ax.set_title(setting)
+            ax.set_title(f"{setting}: {captions[setting]}", fontsize="medium")
     if n > 1:
         fig.suptitle(title)
     else:
-        axes[0][0].set_title(title)
+        axes[0][0].set_title(f"{title}\n{captions[next(iter(venn))]}")
     _save(fig, png=png_path, svg=svg_path)
 
 
@@ -170,11 +172,11 @@ def plot_accuracy_bars(rows: list[dict], title: str, path) -> None:
     _save(fig, png=path)
 
 
-SUMMARY_TITLE = "BibleQA accuracy by model size (lenient rule)"
+SUMMARY_TITLE = "Accuracy on {questions} by model size (lenient rule)"
 _SETTING_LINE_STYLES = ("-", "--", ":", "-.")
 
 
-def plot_summary(rows: list[dict], path) -> None:
+def plot_summary(rows: list[dict], questions: list[str], path) -> None:
     """summary.csv (summary.summary_rows, or read back as strings) as the paper's
     figure: accuracy pooled over seeds under the study's lenient rule against model size
     (millions of parameters, log axis), a line per variant (and a line style per setting
@@ -227,7 +229,7 @@ def plot_summary(rows: list[dict], path) -> None:
     ax.set_xlabel("parameters (millions, log scale)")
     ax.set_ylabel("accuracy (%): pooled over seeds,\n95% Wilson interval; bar: seed min-max")
     ax.set_ylim(bottom=0)
-    ax.set_title(SUMMARY_TITLE)
+    ax.set_title(SUMMARY_TITLE.format(questions=", ".join(questions)))
     # Outside the axes: inside, the legend hides the points of the smallest models.
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _save(fig, png=path)

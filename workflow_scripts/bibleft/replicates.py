@@ -23,7 +23,7 @@ from .errors import InputError
 from .grid import BASE, FineTune
 from .judging import METRICS, UNION, check_paired_records, correct_ids, judge_predictions
 from .stats import discordant_counts, mcnemar_exact_p, sign_test_pooled, wilson_interval
-from .tableio import VARIANT_LABELS, fmt, pct, read_checked_csv
+from .tableio import VARIANT_LABELS, fmt, pct, read_checked_csv, setting_caption
 
 Runs = dict[FineTune, list[dict]]
 
@@ -177,10 +177,12 @@ def accuracy_rows(base: list[dict], runs: Runs) -> list[dict]:
     return rows
 
 
-def accuracy_markdown(rows: list[dict], model: str) -> str:
+def accuracy_markdown(rows: list[dict], model: str, words: dict[str, dict]) -> str:
     """accuracy.md, the study's results table: accuracy_rows, with a Setting column when
     there are several and a Seeds column when a fine-tune was trained with several seeds
-    (with neither, the study's own table)."""
+    (with neither, the study's own table). `words`: each setting's question set and corpus
+    (dag.Plan.setting_words), which the heading names; the study's figures are quoted where
+    a setting answers BibleQA."""
     settings = list(dict.fromkeys(row["setting"] for row in rows))
     by_setting = len(settings) > 1
     with_seeds = any(int(row["n_seeds"]) > 1 for row in rows)
@@ -188,8 +190,16 @@ def accuracy_markdown(rows: list[dict], model: str) -> str:
               "Correct", "Total", "Accuracy"]
     align = ["---", *(["---"] if by_setting else []), *(["---:"] if with_seeds else []),
              "---:", "---:", "---:"]
-    lines = [f"# Accuracy on BibleQA: {model}", "",
-             "Lenient rule: correct when the short answer occurs anywhere in the response.", ""]
+    shown = [words[s] for s in settings]
+    if len({(w["questions"], w["corpus"]) for w in shown}) == 1:
+        heading = f"# Accuracy on {shown[0]['questions']}: {model}, fine-tuned on {shown[0]['corpus']}"
+    else:
+        heading = f"# Accuracy: {model}"
+    lines = [heading, ""]
+    if by_setting:
+        lines += ["Settings: " + "; ".join(f"{s}: {setting_caption(words[s])}" for s in settings)
+                  + ".", ""]
+    lines += ["Lenient rule: correct when the short answer occurs anywhere in the response.", ""]
     if with_seeds:
         lines += ["Fine-tunes pooled over seeds: correct and total summed over their seeds "
                   "(the mixture per seed, summed).", ""]
@@ -200,9 +210,10 @@ def accuracy_markdown(rows: list[dict], model: str) -> str:
                  *([str(row["n_seeds"])] if with_seeds else []),
                  str(row["correct"]), str(row["total"]), f"{row['accuracy_pct']:.3g}%"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Study (GPT-2 Large, Gronberg 2024): base 2.37% (21/886), full 0.902% (8), "
-              "LoRA 1.02% (9), mixture 3.50% (31).", ""]
-    return "\n".join(lines)
+    if any(w["questions_kind"] == "bibleqa" for w in shown):
+        lines += ["", "Study (GPT-2 Large fine-tuned on the ASV, Gronberg 2024), on BibleQA: base "
+                  "2.37% (21/886), full 0.902% (8), LoRA 1.02% (9), mixture 3.50% (31)."]
+    return "\n".join(lines + [""])
 
 
 # --- every metric, per seed and across seeds: seeds.csv, aggregate.csv --------------------

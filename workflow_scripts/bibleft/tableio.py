@@ -20,6 +20,12 @@ VARIANT_LABELS = {**_CLOSED_LABELS, **{
     for mode in MODES if mode.name != CLOSED for variant, label in _CLOSED_LABELS.items()}}
 
 
+def setting_caption(words: dict) -> str:
+    """What a setting's tables and figures show, named: "bibleqa, fine-tuned on asv"
+    (`words`: dag.Plan.setting_words, a setting's corpus and question set)."""
+    return f"{words['questions']}, fine-tuned on {words['corpus']}"
+
+
 def rows_to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
     """CSV text; with `columns` it has a header even when there are no rows (an audit with
     no hits), else the columns are the first row's keys."""
