@@ -55,33 +55,26 @@ def files_under(project: Path) -> set[str]:
 
 # The layout before 2026-12-07: answers in <run>/[open/<book>/]<kind>/, the base model's to
 # another question set in base/questions/<set>/[open/<book>/]<kind>/, a fine-tune's probes in
-# <run>/probes/<method>.jsonl. A match's groups: model, run, [questions,] [book,] the rest.
-_OLD = [(re.compile(r"results/([^/]+)/base/questions/([^/]+)/open/([^/]+)/((?:generations|predictions)/.+)"),
-         lambda m, q: f"results/{m[1]}/base/{m[2]}/open-{m[3]}/{m[4]}"),
-        (re.compile(r"results/([^/]+)/base/questions/([^/]+)/((?:generations|predictions)/.+)"),
-         lambda m, q: f"results/{m[1]}/base/{m[2]}/closed/{m[3]}"),
-        (re.compile(r"results/([^/]+)/base/open/([^/]+)/((?:generations|predictions)/.+)"),
-         lambda m, q: f"results/{m[1]}/base/{q}/open-{m[2]}/{m[3]}"),
-        (re.compile(r"results/([^/]+)/base/((?:generations|predictions)/.+)"),
-         lambda m, q: f"results/{m[1]}/base/{q}/closed/{m[2]}"),
-        (re.compile(r"results/([^/]+)/([^/]+/seed\d+)/open/([^/]+)/((?:generations|predictions)/.+)"),
-         lambda m, q: f"results/{m[1]}/{m[2]}/*/open-{m[3]}/{m[4]}"),
-        (re.compile(r"results/([^/]+)/([^/]+/seed\d+)/((?:generations|predictions)/.+)"),
-         lambda m, q: f"results/{m[1]}/{m[2]}/*/closed/{m[3]}"),
-        (re.compile(r"results/([^/]+)/([^/]+/seed\d+)/probes/((?:full|lora)\..+)"),
-         lambda m, q: f"results/{m[1]}/{m[2]}/probes/*/{m[3]}")]
+# <run>/probes/<method>.jsonl; each with where the layout of today puts it ({q}: the old
+# data.questions, `*`: a fine-tune's question set or corpus, the one folder there).
+_ANSWERS = r"((?:generations|predictions)/.+)"
+_OLD = [(rf"results/([^/]+)/base/questions/([^/]+)/open/([^/]+)/{_ANSWERS}", r"results/\1/base/\2/open-\3/\4"),
+        (rf"results/([^/]+)/base/questions/([^/]+)/{_ANSWERS}", r"results/\1/base/\2/closed/\3"),
+        (rf"results/([^/]+)/base/open/([^/]+)/{_ANSWERS}", r"results/\1/base/{q}/open-\2/\3"),
+        (rf"results/([^/]+)/base/{_ANSWERS}", r"results/\1/base/{q}/closed/\2"),
+        (rf"results/([^/]+)/([^/]+/seed\d+)/open/([^/]+)/{_ANSWERS}", r"results/\1/\2/*/open-\3/\4"),
+        (rf"results/([^/]+)/([^/]+/seed\d+)/{_ANSWERS}", r"results/\1/\2/*/closed/\3"),
+        (r"results/([^/]+)/([^/]+/seed\d+)/probes/((?:full|lora)\..+)", r"results/\1/\2/probes/*/\3")]
 
 
 def moved(path: str, after: Path, questions: str) -> str:
-    """Where the new layout puts the old layout's file `path`: a fine-tune's question set or
-    corpus (the `*`) is the one folder `after` holds there; other paths are as they were."""
+    """Where the new layout puts the old layout's file `path` (`after`: the new run, whose
+    folders say a fine-tune's question set or corpus); other paths are as they were."""
     for pattern, new in _OLD:
-        if match := pattern.fullmatch(path):
-            target = new(match, questions)
-            if "*" in target:
-                found = sorted(str(p.relative_to(after)) for p in after.glob(target))
-                target = found[0] if len(found) == 1 else target
-            return target
+        if match := re.fullmatch(pattern, path):
+            target = match.expand(new.replace("{q}", questions))
+            found = sorted(str(p.relative_to(after)) for p in after.glob(target)) if "*" in target else []
+            return found[0] if len(found) == 1 else target
     return path
 
 

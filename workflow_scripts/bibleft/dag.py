@@ -105,10 +105,6 @@ class Plan:
             return {"model": run.checkpoint_dir}
         return {"model": self.base_model_dir(run.model), "adapter": run.checkpoint_dir}
 
-    def resources(self, gpus: int):
-        """threads and the resource functions of a model job on `gpus` GPUs."""
-        return sizing.threads(gpus, self.x.resources.cpus_per_gpu)
-
     # --- data ----------------------------------------------------------------------------
 
     def corpus_file(self, corpus: str) -> str:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
 
 from .errors import InputError
 from .fileio import read_utf8, text_file
