@@ -10,6 +10,7 @@ import time
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
 from bibleft import devices, preflight, sizing  # noqa: E402
 from bibleft.config import load_config  # noqa: E402
+from bibleft.corpora import EXAMPLES_FILE, VERSES_FILE  # noqa: E402
 from bibleft.dag import (  # noqa: E402
     PASSAGES,
     PREPARED_MODEL,

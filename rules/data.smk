@@ -6,7 +6,7 @@
 
 rule bible_text:
     output:
-        "data/raw/{corpus}.tsv",
+        VERSES_FILE,
     log:
         "logs/data/{corpus}_text.log",
     wildcard_constraints:
@@ -27,7 +27,7 @@ rule corpus_examples:
     input:
         local=PLAN.corpus_local_source,
     output:
-        "data/corpora/{corpus}.jsonl",
+        EXAMPLES_FILE,
     log:
         "logs/data/{corpus}_examples.log",
     wildcard_constraints:

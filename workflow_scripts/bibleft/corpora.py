@@ -198,13 +198,17 @@ def check_dataset_source(key: str, source: str, split: str | None, column: str) 
 
 # --- the kinds of corpus: each its keys, its inputs, its examples and its checks -----------
 
+# Where a corpus's job writes it as read (rules/data.smk): a Bible's verse table, the
+# study's layout, or any other kind's examples, `{reference, text}` each.
+VERSES_FILE = "data/raw/{corpus}.tsv"
+EXAMPLES_FILE = "data/corpora/{corpus}.jsonl"
+
+
 class _Corpus(Section):
     """What every kind of corpus answers, the DAG and the jobs alike."""
 
     IS_BIBLE: ClassVar[bool] = False
-    # Where its examples are written as read (rules/data.smk): a Bible's verse table, or
-    # `{reference, text}` per example.
-    FILE: ClassVar[str] = "data/corpora/{corpus}.jsonl"
+    FILE: ClassVar[str] = EXAMPLES_FILE
     SLICE: ClassVar[tuple[str, ...]] = ("max_examples",)  # the keys that pick the training slice
 
     def example_format(self, verse_format: str) -> str:
@@ -271,7 +275,7 @@ class BibleCorpus(_Corpus):
     """bible: at most this many verses of those books, in order; null = all"""
 
     IS_BIBLE: ClassVar[bool] = True
-    FILE: ClassVar[str] = "data/raw/{corpus}.tsv"
+    FILE: ClassVar[str] = VERSES_FILE
     SLICE: ClassVar[tuple[str, ...]] = ("books", "max_verses")
 
     @model_validator(mode="after")

@@ -19,8 +19,9 @@ import os
 import re
 
 from . import sizing, sources
-from .grid import (ANSWERS, CLOSED, METHODS, PROBES, AnswerSet, BaseModel, FineTune, mode_named,
-                   fine_tunes_of_run, mode_folders, probes_file, run_of, run_pattern)
+from .corpus import VERSE_FORMATS
+from .grid import (ANSWERS, CLOSED, METHODS, PROBES, VARIANTS, AnswerSet, BaseModel, FineTune,
+                   fine_tunes_of_run, mode_folders, mode_named, probes_file, run_of, run_pattern)
 
 # Where the data files lie; the rules write them (rules/*.smk), the functions below read them.
 PREPARED_MODEL = "models/{model}"  # a base model that is not a local directory
@@ -60,11 +61,11 @@ class Plan:
                 "tokenizer": names_pattern(sorted({m.tokenizer for m in x.models.values()})),
                 "seed": r"\d+", "method": "|".join(METHODS), "corpus": names_pattern(x.corpora),
                 "questions": names_pattern(x.questions), "run": run_pattern(x.settings),
-                "variant": names_pattern(("base", *METHODS)),
+                "variant": names_pattern(VARIANTS),
                 "mode": names_pattern(mode_folders(list(x.corpora))),
                 # closed book's is empty (venn.png): a group, as an empty constraint is none
                 "mode_suffix": "(?:" + "|".join(re.escape(m.variant("")) for m in x.modes) + ")",
-                "example_format": names_pattern(("reference_text", "text"))}
+                "example_format": names_pattern(VERSE_FORMATS)}
 
     def corpora_pattern(self, bible: bool) -> str:
         return names_pattern(n for n, c in self.x.corpora.items() if c.IS_BIBLE == bible)
