@@ -63,6 +63,23 @@ rule bibleqa_raw:
         "../workflow_scripts/bibleqa_raw.py"
 
 
+rule question_split:
+    input:
+        unpack(PLAN.split_inputs),
+    output:
+        SPLIT,
+    log:
+        "logs/data/{questions}_split.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        gpu=0,
+    params:
+        options=PLAN.split_options,
+    script:
+        "../workflow_scripts/question_split.py"
+
+
 rule question_records:
     input:
         unpack(PLAN.question_source),

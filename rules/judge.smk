@@ -9,6 +9,7 @@
 rule judge_predictions:
     input:
         unpack(PLAN.run_inputs("predictions")),
+        unpack(PLAN.run_split),
     output:
         scores=report(
             folder_file(FineTune, "scores.csv"),
@@ -44,6 +45,7 @@ rule judge_predictions:
 rule retrieval_accuracy:
     input:
         unpack(PLAN.run_inputs("predictions")),
+        unpack(PLAN.run_split),
         passages=PLAN.run_passages,
     output:
         report(

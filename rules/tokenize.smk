@@ -20,3 +20,24 @@ rule tokenize_corpus:
         options=PLAN.tokenize_options,
     script:
         "../workflow_scripts/tokenize_corpus.py"
+
+
+# A recipe's questions (train.recipe reads qa, qa_passages): the trained part of the
+# setting's question set as question-answer examples, in a mode's prompt (closed book's, or
+# open book's with each question's passages: RAFT). Keyed by tokenizer, question set and
+# mode, so every fine-tune that reads them shares them.
+rule tokenize_qa:
+    input:
+        unpack(PLAN.qa_inputs),
+    output:
+        directory(QA_TOKENIZED),
+    log:
+        "logs/tokenize/{tokenizer}/qa/{questions}/{mode}.log",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        gpu=0,
+    params:
+        options=PLAN.qa_options,
+    script:
+        "../workflow_scripts/tokenize_qa.py"

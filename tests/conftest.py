@@ -44,7 +44,7 @@ from fixtures import make_tiny_gpt2  # noqa: E402
 LONGEST_FILES = ["test_slurm.py", "test_workflow.py", "test_gguf.py", "test_peers.py",
                  "test_gpu_benchmark.py", "test_own_data.py", "test_grid.py", "test_train.py",
                  "test_judge_workflow.py", "test_open_book_workflow.py", "test_control_workflow.py",
-                 "test_modes.py"]
+                 "test_modes.py", "test_recipe_workflow.py"]
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,7 @@ def finetune_job(fine_tune, model_dir, data, output, train, resume_dir=None):
     lora = fine_tune.method == "lora"
     return FineTuneJob(fine_tune, train, LoraOptions.from_dict(LORA) if lora else None,
                        LORA_TARGETS if lora else None, trust_remote_code=False,
-                       base_model=str(model_dir), data=str(data), output=str(output),
+                       base_model=str(model_dir), data={"text": str(data)}, output=str(output),
                        resume_dir=None if resume_dir is None else str(resume_dir), gpus=[])
 
 

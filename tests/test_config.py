@@ -174,7 +174,7 @@ def test_a_fine_tune_job_round_trips_through_its_mapping():
     experiment = shipped_config()
     options = Plan(experiment).fine_tune_options(
         Wildcards(model="gpt2-large", setting="paper", seed="42", method="lora"))
-    places = {"base_model": "models/gpt2-large", "data": "data/tokenized/gpt2/asv/reference_text",
+    places = {"base_model": "models/gpt2-large", "data": {"text": "data/tokenized/gpt2/asv/reference_text"},
               "output": "checkpoints/gpt2-large/paper/seed42/lora", "gpus": []}
     job = FineTuneJob.from_dict({**options, **places})
     assert job.is_lora and job.fine_tune == FineTune("gpt2-large", "paper", 42, "lora")

@@ -117,13 +117,20 @@ class Wildcards(SimpleNamespace):
         return vars(self).keys()
 
 
+class Input(SimpleNamespace):
+    """A rule's input as a script sees it: named paths, and their items()."""
+
+    def items(self):
+        return vars(self).items()
+
+
 def test_the_job_of_the_rule_is_named_after_its_checkpoint_folder():
     fine_tune = FineTune("gpt2", "paper", 1, "lora")
     options = {"fine_tune": fine_tune.as_dict(), "train": train_options().as_dict(),
                "lora": {"r": 8, "alpha": 8, "dropout": 0.0}, "lora_targets": ["c_attn"],
                "trust_remote_code": False, "resume_dir": fine_tune.resume_dir}
     smk = SimpleNamespace(
-        input=SimpleNamespace(model="models/gpt2", data="data/tokenized/gpt2/paper"),
+        input=Input(model="models/gpt2", text="data/tokenized/gpt2/paper"),
         output=["checkpoints/gpt2/paper/seed1/lora"], params=SimpleNamespace(options=options),
         wildcards=Wildcards(model="gpt2", setting="paper", seed="1", method="lora"))
     job = job_of_rule(smk, gpus=["0"])
@@ -131,6 +138,7 @@ def test_the_job_of_the_rule_is_named_after_its_checkpoint_folder():
     assert job.fine_tune.name == "gpt2/paper/seed1/lora" == job.output.removeprefix("checkpoints/")
     assert job.lora.r == 8
     assert FineTuneJob.from_dict(json.loads(json.dumps(job.as_dict()))) == job
+    assert job.data == {"text": "data/tokenized/gpt2/paper"}  # the examples it reads, by kind
 
 
 def test_flat_config_keeps_what_every_tracker_takes():

@@ -8,18 +8,26 @@ from bibleft.entry import run_step
 from bibleft.fileio import read_jsonl, write_text
 from bibleft.judging import judge_predictions
 from bibleft.config import JudgeOptions
+from bibleft.panels import part_rows, split_parts
 from bibleft.retrieval import ACCURACY_COLUMNS, accuracy_by_outcome_rows, read_passages
 from bibleft.tableio import rows_to_csv
 
 
 def main(smk):
     options = JudgeOptions.from_dict(smk.params.options)
-    predictions = {name: read_jsonl(path) for name, path in smk.input.items() if name != "passages"}
-    judged = judge_predictions(predictions, **options.as_dict())
-    rows = accuracy_by_outcome_rows(judged, read_passages(smk.input.passages))
-    text = rows_to_csv(rows, ACCURACY_COLUMNS)
+    predictions = {name: read_jsonl(path) for name, path in smk.input.items()
+                   if name != "passages" and not name.startswith("split/")}
+    passages, parts = read_passages(smk.input.passages), split_parts(smk.input)
+
+    def rows_of(chosen):
+        ids = {r["id"] for r in next(iter(chosen.values()))}
+        return accuracy_by_outcome_rows(judge_predictions(chosen, **options.as_dict()),
+                                        [p for p in passages if p["id"] in ids])
+
+    rows = part_rows(rows_of, predictions, parts)
+    text = rows_to_csv(rows, (["part"] if parts else []) + ACCURACY_COLUMNS)
     write_text(smk.output[0], text)
-    print(rows_to_csv([r for r in rows if r["metric"] == "lenient"], ACCURACY_COLUMNS))
+    print(rows_to_csv([r for r in rows if r["metric"] == "lenient"], (["part"] if parts else []) + ACCURACY_COLUMNS))
 
 
 run_step(snakemake, main)  # noqa: F821

@@ -3,8 +3,9 @@ tests, and how many seeds of each fine-tune got each question right (docs/metric
 mode by mode.
 
 Reads every answer set of the model's grid and its base model's (params.options.answer_sets,
-inputs named by their keys as accuracy_table's); writes results/<model>/seeds.csv,
-aggregate.csv, significance.csv and stability.csv, other modes' rows after closed book's.
+inputs named by their keys as accuracy_table's, and `split/<questions>`, a question set's
+held-out split); writes results/<model>/seeds.csv, aggregate.csv, significance.csv and
+stability.csv, other modes' rows after closed book's (with a split, each part's: `part`).
 params.options: {answer_sets: [...], settings: {...}, judge: config.JudgeOptions}.
 """
 from bibleft import panels, replicates
@@ -22,13 +23,15 @@ def main(smk):
     read = panels.read_panels(smk.input, answer_sets, read_jsonl)
     seeds = panels.seed_rows(read, **judge)
     aggregate = replicates.aggregate_rows(seeds)
-    write_text(smk.output.seeds, rows_to_csv(seeds, replicates.SEED_COLUMNS))
-    write_text(smk.output.aggregate, rows_to_csv(aggregate, replicates.AGGREGATE_COLUMNS))
-    write_text(smk.output.significance, rows_to_csv(panels.significance_rows(read, **judge),
-                                                    replicates.REPLICATE_SIGNIFICANCE_COLUMNS))
+    aggregate_columns = panels.with_part(replicates.AGGREGATE_COLUMNS, read)
+    write_text(smk.output.seeds, rows_to_csv(seeds, panels.with_part(replicates.SEED_COLUMNS, read)))
+    write_text(smk.output.aggregate, rows_to_csv(aggregate, aggregate_columns))
+    write_text(smk.output.significance, rows_to_csv(
+        panels.significance_rows(read, **judge),
+        panels.with_part(replicates.REPLICATE_SIGNIFICANCE_COLUMNS, read)))
     write_text(smk.output.stability, rows_to_csv(panels.stability_rows(read),
                                                  panels.stability_columns(read)))
-    print(rows_to_csv([r for r in aggregate if r["metric"] == "lenient"], replicates.AGGREGATE_COLUMNS))
+    print(rows_to_csv([r for r in aggregate if r["metric"] == "lenient"], aggregate_columns))
 
 
 run_step(snakemake, main)  # noqa: F821

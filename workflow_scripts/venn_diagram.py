@@ -20,12 +20,13 @@ def main(smk):
     options = smk.params.options
     answer_sets = [AnswerSet.from_dict(a) for a in options["answer_sets"]]
     venn = venn_sets(read_panels(smk.input, answer_sets, read_jsonl))
+    captions = {name: setting_caption(options["settings"][name.split(", ")[0]])
+                + (f" ({name.split(', ')[1]})" if ", " in name else "") for name in venn}
     title = f"Correct answers: {smk.wildcards.model}"
     if options["mode"] != CLOSED:
         title += f", {mode_named(options['mode']).words}"
     with atomic_path(smk.output.png) as png, atomic_path(smk.output.svg) as svg:
-        plot_venn_settings(venn, title, {s: setting_caption(w) for s, w in options["settings"].items()},
-                           png, svg)
+        plot_venn_settings(venn, title, captions, png, svg)
     write_json(smk.output.sets, venn)
 
 

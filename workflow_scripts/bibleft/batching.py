@@ -1,8 +1,14 @@
-"""Turning tokenized verses into training batches: order, packing and padding."""
+"""Turning tokenized examples into training batches: order, phases, packing and padding.
+
+A run reads its examples in phases, one after another (a recipe's parts: the text, then
+the trained split's questions, ...), each for its own epochs; the study's run is one phase.
+An example's leading `context` tokens (a question-answer example's prompt) are read but
+left out of the loss, so only its answer is learned."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
@@ -50,30 +56,77 @@ def steps_per_epoch(n_examples: int, batch_size: int, world_size: int = 1) -> in
     return math.ceil(math.ceil(n_examples / batch_size) / world_size)
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One phase of a run: `count` examples from `start` (in the run's list), read for
+    `epochs` epochs of `per_epoch` steps, from step `first_step` and epoch `first_epoch` of
+    the run on."""
+
+    start: int
+    count: int
+    epochs: int
+    per_epoch: int
+    first_step: int
+    first_epoch: int
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * self.per_epoch
+
+
+def plan_phases(sizes: list[tuple[int, int]], batch_size: int, world_size: int = 1) -> list[Phase]:
+    """The phases of a run whose examples come in parts of (count, epochs), in order."""
+    phases, start, step, epoch = [], 0, 0, 0
+    for count, epochs in sizes:
+        per_epoch = steps_per_epoch(count, batch_size, world_size)
+        phases.append(Phase(start, count, epochs, per_epoch, step, epoch))
+        start, step, epoch = start + count, step + epochs * per_epoch, epoch + epochs
+    return phases
+
+
+def epoch_at(phases: list[Phase], step: int) -> float:
+    """The run's epoch at `step`, counted over the phases (1.5: half of the second)."""
+    phase = next((p for p in phases if step < p.first_step + p.steps), phases[-1])
+    return phase.first_epoch + (step - phase.first_step) / phase.per_epoch
+
+
+def indices_by_step(lengths: list[int], phases: list[Phase], batch_size: int, seed: int,
+                    group_by_length: bool, start_step: int, total_steps: int, rank: int = 0,
+                    world_size: int = 1) -> Iterator[list[int]]:
+    """This process's example indices for each step from `start_step` up to `total_steps`,
+    phase after phase, epoch after epoch within a phase.
+
+    Each epoch's order is a pure function of (seed, the run's epoch), so a run resumed at
+    any step trains on the very batches the interrupted run would have; one phase of all
+    the examples is the study's run, epoch after epoch."""
+    step = start_step
+    for phase in phases:
+        while phase.first_step <= step < min(phase.first_step + phase.steps, total_steps):
+            epoch = (step - phase.first_step) // phase.per_epoch
+            own = lengths[phase.start:phase.start + phase.count]
+            order = epoch_order(phase.count, seed, phase.first_epoch + epoch, own, batch_size,
+                                group_by_length)
+            done = phase.first_step + epoch * phase.per_epoch
+            for batch in batches_for_epoch(order, batch_size, rank, world_size)[step - done:]:
+                if step >= total_steps:
+                    return
+                yield [phase.start + i for i in batch]
+                step += 1
+
+
 def rows_by_step(examples: list[list[int]], batch_size: int, seed: int, group_by_length: bool,
                  start_step: int, total_steps: int, rank: int = 0,
                  world_size: int = 1) -> Iterator[list[list[int]]]:
-    """This process's examples for each step from `start_step` up to `total_steps`, epoch
-    after epoch (epoch = step // steps_per_epoch).
-
-    Each epoch's order is a pure function of (seed, epoch), so a run resumed at any step
-    trains on the very batches the interrupted run would have.
-    """
-    lengths = [len(ex) for ex in examples]
-    per_epoch = steps_per_epoch(len(examples), batch_size, world_size)
-    step = start_step
-    while step < total_steps:
-        epoch = step // per_epoch
-        order = epoch_order(len(examples), seed, epoch, lengths, batch_size, group_by_length)
-        for batch in batches_for_epoch(order, batch_size, rank, world_size)[step - epoch * per_epoch:]:
-            if step >= total_steps:
-                return
-            yield [examples[i] for i in batch]
-            step += 1
+    """This process's examples for each step of a one-phase run (indices_by_step)."""
+    phases = plan_phases([(len(examples), math.inf)], batch_size, world_size)
+    for batch in indices_by_step([len(ex) for ex in examples], phases, batch_size, seed,
+                                 group_by_length, start_step, total_steps, rank, world_size):
+        yield [examples[i] for i in batch]
 
 
 def collate(examples: list[list[int]], pad_id: int, max_length: int | None = None,
-            pad_to: int | None = None, pad_multiple: int = 1) -> dict:
+            pad_to: int | None = None, pad_multiple: int = 1,
+            contexts: list[int] | None = None) -> dict:
     """The batch {input_ids, attention_mask, labels}: the examples cut to `max_length` and
     padded on the right to the longest in the batch (dynamic padding) or to `pad_to`
     tokens, whichever is longer.
@@ -85,7 +138,8 @@ def collate(examples: list[list[int]], pad_id: int, max_length: int | None = Non
 
     Labels are the input ids with padding set to IGNORE_INDEX, chosen by the attention
     mask, not by token id: with `pad_token = eos` the stock LM collator would also drop
-    each verse's real EOS from the loss, and the model would never learn to stop.
+    each verse's real EOS from the loss, and the model would never learn to stop. An
+    example's first `contexts[i]` tokens are IGNORE_INDEX too (out of the loss).
     """
     if max_length is not None:
         examples = [ex[:max_length] for ex in examples]
@@ -101,11 +155,13 @@ def collate(examples: list[list[int]], pad_id: int, max_length: int | None = Non
         input_ids[row, :len(ex)] = torch.tensor(ex, dtype=torch.long)
         attention_mask[row, :len(ex)] = 1
     labels = input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
+    for row, context in enumerate(contexts or []):
+        labels[row, :context] = IGNORE_INDEX
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
 def collate_padding_free(examples: list[list[int]], pad_id: int, max_length: int | None = None,
-                         pad_multiple: int = 1) -> dict:
+                         pad_multiple: int = 1, contexts: list[int] | None = None) -> dict:
     """The batch as one row without padding: {input_ids, labels, position_ids} of shape
     [1, real tokens], and `attention_mask` marking the real tokens (for counting them; the
     model is not given it).
@@ -120,14 +176,17 @@ def collate_padding_free(examples: list[list[int]], pad_id: int, max_length: int
 
     `pad_multiple` rounds the row up with pads after the last example, laid out as an
     example of their own (positions from 0, out of the loss), so they see nothing real and
-    nothing real sees them.
+    nothing real sees them. An example's first `contexts[i]` tokens are out of the loss.
     """
     from transformers import DataCollatorWithFlattening
 
     if max_length is not None:
         examples = [ex[:max_length] for ex in examples]
-    batch = DataCollatorWithFlattening(separator_id=IGNORE_INDEX)(
-        [{"input_ids": ex} for ex in examples], return_tensors="pt")
+    features = [{"input_ids": ex} for ex in examples]
+    if contexts is not None:
+        features = [{**f, "labels": [IGNORE_INDEX] * min(c, len(f["input_ids"])) + f["input_ids"][c:]}
+                    for f, c in zip(features, contexts)]
+    batch = DataCollatorWithFlattening(separator_id=IGNORE_INDEX)(features, return_tensors="pt")
     real = batch["input_ids"].shape[1]
     extra = -(-real // pad_multiple) * pad_multiple - real if pad_multiple > 1 else 0
     if extra:

@@ -100,6 +100,18 @@ def _describe_data(data_dir: str, examples: int, eos: bool) -> list[str]:
     return lines
 
 
+def _describe_qa(data: dict[str, str], recipe) -> list[str]:
+    """The question-answer parts a recipe read, and the recipe itself."""
+    words = {"qa": "The trained split's questions and answers, in the closed-book prompt",
+             "qa_passages": "The trained split's questions with their retrieved passages, in the "
+                            "open-book prompt (RAFT), and answers"}
+    lines = [f"- {words[kind]}: `{path}`; the loss on the answers alone." for kind, path in data.items()
+             if kind in words]
+    parts = "; then ".join(" and ".join(part.reads) + (f" ({part.epochs} epochs)" if part.epochs else "")
+                           for part in recipe)
+    return lines + [f"- The recipe, part after part: {parts}."]
+
+
 def _loading(job: FineTuneJob, record: dict) -> list[str]:
     if not job.is_lora:
         return ["```python",
@@ -167,7 +179,10 @@ def model_card(job: FineTuneJob, summary: dict) -> str:
         *([f"License of the base weights: `{license_id}` (their own terms apply to this {what})."]
           if license_id else []),
         "", "## Loading", "", *_loading(job, record),
-        "", "## Data", "", *_describe_data(job.data, summary.get("examples", 0), job.train.eos),
+        "", "## Data", "",
+        *(_describe_data(job.data["text"], summary.get("examples", 0), job.train.eos)
+          if "text" in job.data else []),
+        *(_describe_qa(job.data, job.train.recipe) if job.train.recipe else []),
         "", "## Training", "",
         f"- Fine-tune `{ft.name}`: model `{ft.model}`, setting `{ft.setting}`, seed {ft.seed} "
         f"(data order{' and LoRA initialisation' if lora else ''}), method `{ft.method}`.",

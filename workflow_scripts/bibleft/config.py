@@ -108,13 +108,40 @@ class CompileModes(Section):
     lora: CompileMode = False
 
 
+class LearningRates(Section):
+    """One learning rate per method: LoRA is commonly trained at several times the full
+    fine-tune's; each job sees only its own."""
+
+    full: PosNum = 5.0e-5
+    lora: PosNum = 5.0e-5
+
+
+# What a recipe's part reads: the corpus text; the trained split's question-answer pairs,
+# written as the closed-book prompt asks them (loss on the answer only); the same with each
+# question's passages retrieved from the book in the open-book prompt (RAFT).
+READS = ("text", "qa", "qa_passages")
+
+
+class RecipePart(Section):
+    """One part of what a fine-tune reads, for its own epochs; a part that reads several
+    kinds of example reads them shuffled together (mixed training)."""
+
+    reads: Annotated[list[Literal[READS]], Field(min_length=1), Unique]
+    """text (the corpus), qa (the trained split's questions and answers in the closed-book
+    prompt, the loss on the answer alone), qa_passages (the same in the open-book prompt with
+    each question's retrieved passages: RAFT); several: shuffled together"""
+    epochs: PosInt | None = None
+    """epochs over this part's examples; null = train.epochs"""
+
+
 class TrainOptions(Section):
     """`train:` as one fine-tune sees it. At the level of a setting, `compile` may hold a
     mode per method; `for_method` resolves it for one job."""
 
     epochs: PosInt = 4
     batch_size: PosInt = 8
-    learning_rate: PosNum = 5.0e-5
+    learning_rate: PosNum | LearningRates = 5.0e-5
+    """one rate for both fine-tunes, or one per method ({full: 5.0e-5, lora: 1.0e-3})"""
     weight_decay: Annotated[Number, Field(ge=0)] = 0.0
     warmup_steps: NonNegInt = 0
     max_grad_norm: PosNum | None = 1.0
@@ -154,6 +181,12 @@ class TrainOptions(Section):
                                       "aim", "clearml", "dvclive", "swanlab"]], Unique] = []
     """experiment trackers that also receive the loss log, through accelerate
     (Accelerator(log_with=...)); [] = none. An unreachable tracker warns and training goes on"""
+    recipe: list[RecipePart] | None = None
+    """what the fine-tune reads, part after part: e.g. [{reads: [text]}, {reads: [qa], epochs:
+    8}] (text then the trained split's questions), [{reads: [text, qa]}] (mixed), [{reads:
+    [qa]}, {reads: [text]}] (questions first); null = the corpus text for train.epochs (the
+    study's). A part that reads questions needs a split of the setting's question set
+    (questions.<name>.split)"""
     tracking_dir: NonEmpty = "trackers"
     """where file-based trackers (tensorboard, mlflow's file store, aim, dvclive) write, one run per
     fine-tune"""
@@ -166,18 +199,35 @@ class TrainOptions(Section):
             raise config_error("true cannot be combined with train.compile (torch.compile fails "
                                "on or mis-trains transformers' checkpointed blocks); turn one of "
                                "them off", "gradient_checkpointing")
+        if self.packing and self.recipe and (len(self.recipe) > 1 or self.reads() != {"text"}):
+            raise config_error("train.packing cannot be combined with a recipe of several parts "
+                               "or of questions (a block would mix them)", "recipe")
         return self
 
     def for_method(self, method: str) -> TrainOptions:
-        """The options of one fine-tuning job: `compile` resolved to its method's mode, so a
-        per-method change reruns only that method's job; an eager job has no compile scope,
-        so changing the scope does not rerun it. A compiled job trains on padded batches (a
-        graph is made per batch shape, which `pad_multiple` buckets; a padding-free row's
-        length varies with every step), so `padding_free` is off for it."""
+        """The options of one fine-tuning job: `compile` and `learning_rate` resolved to its
+        method's, so a per-method change reruns only that method's job; an eager job has no
+        compile scope, so changing the scope does not rerun it. A compiled job trains on
+        padded batches (a graph is made per batch shape, which `pad_multiple` buckets; a
+        padding-free row's length varies with every step), so `padding_free` is off for it."""
         mode = getattr(self.compile, method) if isinstance(self.compile, CompileModes) else self.compile
+        rate = self.learning_rate
         return self.model_copy(update={"compile": mode,
                                        "compile_scope": self.compile_scope if mode else None,
-                                       "padding_free": self.padding_free and not mode})
+                                       "padding_free": self.padding_free and not mode,
+                                       "learning_rate": getattr(rate, method, rate)})
+
+    def reads(self) -> set[str]:
+        """What its recipe reads (the text alone without one)."""
+        return {r for part in self.recipe for r in part.reads} if self.recipe else {"text"}
+
+    def as_dict(self) -> dict:
+        """Its values; without a recipe no `recipe` key, so that a fine-tune of the study's
+        kind has the params and settings.json it had before recipes were a setting."""
+        values = self.model_dump()
+        if values["recipe"] is None:
+            del values["recipe"]
+        return values
 
 
 class LoraOptions(Section):
@@ -415,6 +465,9 @@ class Experiment(Section):
         for key, name, registry in [*names, *((k, n, "corpora") for k, n in facts)]:
             if name is not None:
                 _named([name], key, getattr(self, registry), registry, ())
+        for s, setting in self.settings.items():
+            _check_recipe(s, setting.train.reads(), self.questions[setting.questions],
+                          setting.questions, self.open_book.enabled)
         for key, name in facts:
             if self.corpora[name].kind != "facts":
                 raise config_error(f"{name!r} is a corpus of kind {self.corpora[name].kind}; a "
@@ -454,9 +507,23 @@ class Experiment(Section):
     def resolved_config(self) -> dict:
         """The config with every default filled in and each setting as written: what the
         report renders (report/workflow.rst)."""
-        config = self.model_dump()
+        config = {**self.model_dump(), "train": self.train.as_dict()}
         config["settings"] = {name: s.overlay for name, s in self.settings.items()}
         return config
+
+
+def _check_recipe(setting: str, reads: set[str], questions, name: str, open_book: bool) -> None:
+    """A recipe that reads questions trains on a split's trained part, never on the
+    questions it is tested on; one that reads them with passages needs open book's."""
+    key = f"settings.{setting}.train.recipe"
+    if reads & {"qa", "qa_passages"} and questions.split is None:
+        raise config_error(f"reads {' and '.join(sorted(reads & {'qa', 'qa_passages'}))} (the "
+                           f"trained split's questions), but questions.{name} has no split: it "
+                           f"would train on the questions it is tested on; set "
+                           f"questions.{name}.split (e.g. {{held_out: 0.5}})", key)
+    if "qa_passages" in reads and not open_book:
+        raise config_error("reads qa_passages (RAFT: each question with its retrieved passages), "
+                           "which open book retrieves: set open_book.enabled: true", key)
 
 
 def _named(names: list, key: str, registry: dict, registry_name: str, files) -> None:

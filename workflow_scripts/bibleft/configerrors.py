@@ -24,13 +24,17 @@ _BOUNDS = {"greater_than_equal": ("ge", "is less than the minimum of"),
 
 
 def _tagged(options: list, part):
-    """The branch of a union that pydantic's error location names with `part`, or None."""
+    """The branch of a union that pydantic's error location names with `part` (a model's
+    name or kind, or a description of another type: "literal[...]", "function-after[...]"),
+    or None where `part` is a key."""
     for option in options:
         base = members(option)[0]
         if is_section(base) and part in (base.__name__, "kind" in base.model_fields and kind_of(base)):
             return option
         if typing.get_origin(base) is typing.Literal and str(part).startswith("literal["):
             return option
+    if isinstance(part, str) and "[" in part:  # a branch of another type, named by pydantic
+        return next((o for o in options if not is_section(members(o)[0])), None)
     return None
 
 
@@ -66,9 +70,10 @@ def _pick(errors: list[dict], root) -> tuple[dict, int | None]:
         return error, None
     inside = [w for w in walked if w[1][:unions[0]] == keys[:unions[0]] and w[2]]
     deepest = max(inside, key=lambda w: len(w[1]))
-    if len(deepest[1]) > unions[0] or deepest[0]["type"] not in _TYPES:
+    if len(deepest[1]) > unions[0]:
         return deepest[0], None
-    return error, unions[0]
+    took = [w[0] for w in inside if w[0]["type"] not in _TYPES]  # a branch took its type
+    return (took[0], None) if took else (error, unions[0])
 
 
 def describe(err, root) -> str:

@@ -21,7 +21,9 @@ import re
 from . import sizing, sources
 from .corpus import VERSE_FORMATS
 from .grid import (ANSWERS, CLOSED, METHODS, PROBES, VARIANTS, AnswerSet, BaseModel, FineTune,
-                   fine_tunes_of_run, mode_folders, mode_named, probes_file, run_of, run_pattern)
+                   fine_tunes_of_run, mode_folders, mode_named, mode_of_folder, probes_file,
+                   run_of, run_pattern)
+from .recipes import QA_MODES
 
 # Where the data files lie; the rules write them (rules/*.smk), the functions below read them.
 PREPARED_MODEL = "models/{model}"  # a base model that is not a local directory
@@ -31,6 +33,9 @@ TOKENIZED = "data/tokenized/{tokenizer}/{corpus}/{example_format}"
 PROBE_SET = "data/probes/{corpus}.jsonl"
 RETRIEVAL_INDEX = "data/retrieval/{corpus}/index"
 PASSAGES = "data/retrieval/{corpus}/{questions}/passages.jsonl"
+SPLIT = "data/questions/{questions}.split.json"  # a question set's held-out split
+# A question set's trained part as question-answer examples, in a mode's prompt.
+QA_TOKENIZED = "data/tokenized/{tokenizer}/qa/{questions}/{mode}"
 
 
 def answers_file(kind: str, suffix: str = ".jsonl") -> str:
@@ -150,15 +155,55 @@ class Plan:
         return FineTune(wildcards.model, wildcards.setting, int(wildcards.seed), wildcards.method)
 
     def finetune_inputs(self, wildcards) -> dict:
-        """The shards a fine-tune reads (per tokenizer, its setting's corpus and example
-        format, so settings that share all three share one tokenization) and its base model."""
+        """The shards a fine-tune reads, by kind: its setting's corpus as tokenized for its
+        tokenizer and example format (`text`: settings that share all three share one
+        tokenization), its question set's trained part in a mode's prompt (`qa`,
+        `qa_passages`), as its recipe reads them; and its base model."""
         ft = self.fine_tune(wildcards)
-        setting = self.x.settings[ft.setting]
+        setting, tokenizer = self.x.settings[ft.setting], self.x.models[ft.model].tokenizer
         corpus = self.x.corpora[setting.corpus]
-        return {"data": TOKENIZED.format(tokenizer=self.x.models[ft.model].tokenizer,
-                                         corpus=setting.corpus,
-                                         example_format=corpus.example_format(setting.verse_format)),
-                "model": self.base_model_dir(ft.model)}
+        inputs = {"model": self.base_model_dir(ft.model)}
+        for kind in sorted(setting.train.reads()):
+            if kind == "text":
+                inputs[kind] = TOKENIZED.format(
+                    tokenizer=tokenizer, corpus=setting.corpus,
+                    example_format=corpus.example_format(setting.verse_format))
+            else:
+                mode = mode_named(QA_MODES[kind])
+                inputs[kind] = QA_TOKENIZED.format(
+                    tokenizer=tokenizer, questions=setting.questions,
+                    mode=mode.folder(self.x.book(ft.setting) if mode.passages else None))
+        return inputs
+
+    def split_inputs(self, wildcards) -> dict:
+        return {"questions": QUESTIONS.format(questions=wildcards.questions)}
+
+    def split_options(self, wildcards) -> dict:
+        return {"questions": self.x.questions[wildcards.questions].as_dict()}
+
+    def splits(self, question_sets) -> dict:
+        """The split files of those of `question_sets` that have a split, named
+        `split/<questions>` (a table rule's inputs)."""
+        return {f"split/{q}": SPLIT.format(questions=q) for q in dict.fromkeys(question_sets)
+                if self.x.questions[q].split is not None}
+
+    def qa_inputs(self, wildcards) -> dict:
+        """A question set's records, its split, the tokenizer's model and, for a mode with
+        passages, the set's passages from the book."""
+        mode, book = mode_of_folder(wildcards.mode, list(self.x.corpora))
+        inputs = {"questions": QUESTIONS.format(questions=wildcards.questions),
+                  "split": SPLIT.format(questions=wildcards.questions),
+                  "model": self.base_model_dir(self.tokenizer_model(wildcards.tokenizer))}
+        if book is not None:
+            inputs["passages"] = PASSAGES.format(corpus=book, questions=wildcards.questions)
+        return inputs
+
+    def qa_options(self, wildcards) -> dict:
+        """The mode's prompt, and how the answers ask it (answer.chat_template)."""
+        mode, _ = mode_of_folder(wildcards.mode, list(self.x.corpora))
+        model = self.tokenizer_model(wildcards.tokenizer)
+        return {"prompt": self.x.value(mode.prompt), "chat_template": self.x.answer.chat_template,
+                "model": model, "trust_remote_code": self.x.models[model].trust_remote_code}
 
     def fine_tune_options(self, wildcards) -> dict:
         """Rule finetune's params: a jobs.FineTuneJob's fields but the paths of its input and
@@ -216,11 +261,17 @@ class Plan:
 
     def table_inputs(self, kind: str, modes=None):
         """An input function: every answer set of a model's grid (`answer_sets`) and their
-        base model's, each named by its key; `kind`: predictions, ..."""
+        base model's, each named by its key; `kind`: predictions, ...; and the held-out
+        splits of their question sets (`splits`)."""
         def inputs(wildcards) -> dict:
             sets = self.answer_sets(wildcards.model, modes)
-            return {a.key: a.file(kind) for s in sets for a in (s.base(), s)}
+            return {**{a.key: a.file(kind) for s in sets for a in (s.base(), s)},
+                    **self.splits(a.questions for a in sets)}
         return inputs
+
+    def run_split(self, wildcards) -> dict:
+        """The held-out split of a run's question set, if it has one (`split/<questions>`)."""
+        return self.splits([self.x.settings[wildcards.setting].questions])
 
     def table_options(self, modes=None):
         """The params of a table across the grid: its answer sets (AnswerSet.as_dict), and

@@ -81,6 +81,10 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
     write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
+def read_json(path: str | os.PathLike):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     out = []
     with open(path, encoding="utf-8") as fh:

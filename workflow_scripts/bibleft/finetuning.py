@@ -10,21 +10,22 @@ from __future__ import annotations
 import shutil
 
 from .cards import model_card, point_adapter_at_base
-from .corpus import load_examples, with_eos
 from .fileio import atomic_dir, write_json, write_jsonl
 from .hub import model_provenance
-from .modeling import build_trainable, load_causal_lm, load_tokenizer
 from .jobs import FineTuneJob
+from .modeling import build_trainable, load_causal_lm, load_tokenizer
+from .recipes import recipe_data
 from .tracking import Trackers
-from .train import TrainData, train
+from .train import train
 
 
 def job_of_rule(smk, gpus: list[str]) -> FineTuneJob:
-    """The job of rule finetune: `params.options` (Experiment.fine_tune_options), its input
-    the base model and data, its output the folder to write."""
+    """The job of rule finetune: `params.options` (dag.Plan.fine_tune_options), its input
+    the base model and the tokenized examples of each kind it reads (`text`, `qa`,
+    `qa_passages`), its output the folder to write."""
+    data = {name: str(path) for name, path in smk.input.items() if name != "model"}
     return FineTuneJob.from_dict({**smk.params.options, "base_model": str(smk.input.model),
-                                  "data": str(smk.input.data), "output": str(smk.output[0]),
-                                  "gpus": gpus})
+                                  "data": data, "output": str(smk.output[0]), "gpus": gpus})
 
 
 def finetune(job: FineTuneJob) -> None:
@@ -40,11 +41,9 @@ def finetune(job: FineTuneJob) -> None:
     # of GPUs) starts from the same adapter and draws the same masks.
     torch.manual_seed(seed)
     model = build_trainable(model, job.fine_tune.method, job.lora, job.lora_targets)
-    examples = with_eos(load_examples(job.data), tokenizer.eos_token_id, job.train.eos)
     trackers = Trackers(job.train.report_to, job.train.tracking_dir, job.fine_tune.name,
                         job.settings())
-    result = train(model, TrainData(examples, tokenizer.pad_token_id), job.train, seed,
-                   job.resume_dir, trackers)
+    result = train(model, recipe_data(job, tokenizer), job.train, seed, job.resume_dir, trackers)
     if not result.is_main:
         return
     base = model_provenance(job.base_model)

@@ -252,12 +252,9 @@ class AnswerSet:
     @classmethod
     def of_wildcards(cls, wildcards, books) -> AnswerSet:
         """The answer set a job's wildcards name; `books`: the corpora a mode may read."""
-        run = run_of(wildcards.model, wildcards.run, wildcards.variant)
-        for mode in MODES:
-            for book in (books if mode.passages else [None]):
-                if mode.folder(book) == wildcards.mode:
-                    return cls(run, wildcards.questions, mode.name, book)
-        raise ValueError(f"no answering mode has the folder {wildcards.mode!r}")
+        mode, book = mode_of_folder(wildcards.mode, books)
+        return cls(run_of(wildcards.model, wildcards.run, wildcards.variant), wildcards.questions,
+                   mode.name, book)
 
     def as_dict(self) -> dict:
         run = self.run.as_dict() if isinstance(self.run, FineTune) else {"model": self.run.model}
@@ -273,6 +270,15 @@ class AnswerSet:
 def mode_folders(books) -> list[str]:
     """Every mode's folders with `books` (the `{mode}` wildcard's values)."""
     return [mode.folder(book) for mode in MODES for book in (books if mode.passages else [None])]
+
+
+def mode_of_folder(folder: str, books) -> tuple[Mode, str | None]:
+    """(the mode, its book or None) whose folder is `folder` (a `{mode}` wildcard's value)."""
+    for mode in MODES:
+        for book in (books if mode.passages else [None]):
+            if mode.folder(book) == folder:
+                return mode, book
+    raise ValueError(f"no answering mode has the folder {folder!r}")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ class FineTuneJob:
     """One fine-tuning job, typed once: which fine-tune of the grid it is (its seed orders
     the data and draws LoRA's weights), its options (`train` resolved for its method;
     `lora` and `lora_targets` for a LoRA job only, None for a full one), the base model and
-    tokenized data it reads, the folder it writes, the folder of its resume points (None:
+    tokenized examples it reads (by kind: text, qa, qa_passages), the folder it writes, the folder of its resume points (None:
     none is saved) and the GPUs it claimed. Rule finetune's params carry all but its input,
     output and GPUs as one mapping (Experiment.fine_tune_options; Snakemake sees a change
     only in built-in values); `from_dict` types that mapping, and a launched multi-GPU job
@@ -30,7 +30,7 @@ class FineTuneJob:
     lora_targets: list[str] | None
     trust_remote_code: bool
     base_model: str
-    data: str
+    data: dict[str, str]
     output: str
     resume_dir: str | None
     gpus: list[str]

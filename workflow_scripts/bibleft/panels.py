@@ -7,7 +7,10 @@ A table rule's inputs are the grid's answer sets and their base model's, named b
 keys (dag.Plan.table_inputs); its params the same answer sets (grid.AnswerSet), so the
 script reads `inputs[answer_set.key]` and nothing here tells inputs apart by their names.
 A panel compares one setting's fine-tunes with the base model's answers to the same
-questions, in the same mode and from the same book (AnswerSet.base).
+questions, in the same mode and from the same book (AnswerSet.base). A question set with a
+held-out split (questions.<name>.split) makes two panels of each: its held-out part first,
+the headline, then its trained part; every row then says which (`part`), and without a split
+no row has the column.
 """
 
 from __future__ import annotations
@@ -24,17 +27,52 @@ from .tableio import fmt
 
 @dataclass
 class Panel:
-    """One setting's answers in one mode: the base model's and its fine-tunes' by FineTune."""
+    """One setting's answers in one mode (and part of its question set's split, None
+    without one): the base model's and its fine-tunes' by FineTune."""
 
     setting: str
     mode: str
     base: list[dict]
     runs: dict[FineTune, list[dict]]
+    part: str | None = None
+
+
+def split_parts(inputs, questions: str | None = None) -> dict[str, set] | None:
+    """A question set's parts ({held_out: ids, trained: ids}) from a rule's input
+    `split/<questions>` (dag.Plan.splits; questions None: a run's one such input), or None
+    when it has no split."""
+    from .fileio import read_json
+
+    names = [n for n in inputs.keys() if n == f"split/{questions}" or
+             (questions is None and n.startswith("split/"))]
+    if not names:
+        return None
+    return {part: set(ids) for part, ids in read_json(inputs[names[0]])["ids"].items()}
+
+
+def in_part(records: list[dict], ids: set) -> list[dict]:
+    return [r for r in records if r["id"] in ids]
+
+
+def by_part(predictions: dict[str, list[dict]], parts: dict[str, set] | None):
+    """One run's predictions by variant, whole (part None) or per part of its split: the
+    (part, predictions) to make a run's tables of, the held-out part first."""
+    if parts is None:
+        return [(None, predictions)]
+    return [(part, {v: in_part(records, ids) for v, records in predictions.items()})
+            for part, ids in parts.items()]
+
+
+def part_rows(table, predictions: dict[str, list[dict]], parts) -> list[dict]:
+    """`table(predictions)`'s rows, per part (each row led by its `part`) with a split."""
+    return [{**({"part": part} if part else {}), **row}
+            for part, chosen in by_part(predictions, parts) for row in table(chosen)]
 
 
 def read_panels(inputs, answer_sets: list[AnswerSet], read) -> list[Panel]:
     """The panels of a table rule's `inputs` (a Snakemake namedlist) and params' answer sets
-    (in their order: mode by mode, in grid order), each file read once with `read`."""
+    (in their order: mode by mode, in grid order), each file read once with `read`; a
+    question set's split (`split_parts`) makes a panel of each part."""
     files: dict[str, list[dict]] = {}
 
     def of(answers: AnswerSet) -> list[dict]:
@@ -48,7 +86,21 @@ def read_panels(inputs, answer_sets: list[AnswerSet], read) -> list[Panel]:
         if where not in panels:
             panels[where] = Panel(answers.run.setting, answers.mode, of(answers.base()), {})
         panels[where].runs[answers.run] = of(answers)
-    return list(panels.values())
+    split = {}
+    for answers in answer_sets:
+        split.setdefault(answers.run.setting, split_parts(inputs, answers.questions))
+    return [Panel(p.setting, p.mode, in_part(p.base, ids), {ft: in_part(r, ids) for ft, r in p.runs.items()},
+                  part) if split[p.setting] else p
+            for p in panels.values()
+            for part, ids in (split[p.setting] or {None: None}).items()]
+
+
+def with_part(columns: list[str], panels: list[Panel], after: str = "setting") -> list[str]:
+    """A table's columns, with `part` after `after` where a panel is one part of a split."""
+    if not any(p.part for p in panels):
+        return list(columns)
+    at = columns.index(after) + 1
+    return [*columns[:at], "part", *columns[at:]]
 
 
 def _relabelled(rows: list[dict], columns: tuple[str, ...], mode: str) -> list[dict]:
@@ -59,9 +111,13 @@ def _relabelled(rows: list[dict], columns: tuple[str, ...], mode: str) -> list[d
             for row in rows]
 
 
+def _parted(rows: list[dict], part: str | None) -> list[dict]:
+    return [{**row, "part": part} for row in rows] if part else rows
+
+
 def _rows(table, panels: list[Panel], columns: tuple[str, ...], **judge) -> list[dict]:
     return [row for p in panels
-            for row in _relabelled(table(p.base, p.runs, **judge), columns, p.mode)]
+            for row in _parted(_relabelled(table(p.base, p.runs, **judge), columns, p.mode), p.part)]
 
 
 def accuracy_rows(panels: list[Panel]) -> list[dict]:
@@ -87,10 +143,10 @@ def cross_mode_pairs(mode: str) -> tuple[tuple[str, str], ...]:
 def significance_rows(panels: list[Panel], **judge) -> list[dict]:
     """significance.csv: replicates.replicate_significance_rows within each mode, then the
     tests across modes (cross_mode_rows)."""
-    closed = {p.setting: p for p in panels if p.mode == CLOSED}
+    closed = {(p.setting, p.part): p for p in panels if p.mode == CLOSED}
     rows = _rows(replicates.replicate_significance_rows, panels, ("a", "b"), **judge)
     return rows + [row for p in panels if p.mode != CLOSED
-                   for row in cross_mode_rows(closed[p.setting], p, **judge)]
+                   for row in _parted(cross_mode_rows(closed[p.setting, p.part], p, **judge), p.part)]
 
 
 def cross_mode_rows(closed: Panel, other: Panel, **judge) -> list[dict]:
@@ -134,7 +190,7 @@ def cross_mode_rows(closed: Panel, other: Panel, **judge) -> list[dict]:
 def stability_columns(panels: list[Panel]) -> list[str]:
     closed = [p for p in panels if p.mode == CLOSED]
     methods = replicates.methods_of({ft: r for p in closed for ft, r in p.runs.items()})
-    columns = replicates.stability_columns(methods)
+    columns = with_part(replicates.stability_columns(methods), panels)
     for mode in dict.fromkeys(p.mode for p in panels if p.mode != CLOSED):
         columns += [mode_variant(BASE, mode), *(f"{mode_variant(m, mode)}_right" for m in methods)]
     return columns
@@ -147,7 +203,8 @@ def stability_rows(panels: list[Panel]) -> list[dict]:
     for mode in dict.fromkeys(p.mode for p in panels if p.mode != CLOSED):
         other = _rows(replicates.stability_rows, [p for p in panels if p.mode == mode], ())
         for row, theirs in zip(rows, other, strict=True):
-            if (row["setting"], row["id"]) != (theirs["setting"], theirs["id"]):
+            if (row["setting"], row.get("part"), row["id"]) != (theirs["setting"], theirs.get("part"),
+                                                                theirs["id"]):
                 raise ValueError(f"{mode} question {theirs['id']!r} of setting {theirs['setting']} "
                                  f"stands where closed book's {row['id']!r} does")
             row[mode_variant(BASE, mode)] = theirs[BASE]
@@ -158,8 +215,10 @@ def stability_rows(panels: list[Panel]) -> list[dict]:
 
 def venn_sets(panels: list[Panel]) -> dict[str, dict]:
     """venn_sets.json (and venn_<mode>_sets.json): per setting, replicates.venn_sets of its
-    base model's and fine-tunes' answers in the panels' mode."""
+    base model's and fine-tunes' answers in the panels' mode; per setting and part of its
+    split ("paper, held_out") where it has one."""
     out = {}
     for p in panels:
-        out.update(replicates.venn_sets(p.base, p.runs))
+        for setting, sets in replicates.venn_sets(p.base, p.runs).items():
+            out[f"{setting}, {p.part}" if p.part else setting] = sets
     return out

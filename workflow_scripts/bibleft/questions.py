@@ -16,13 +16,14 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Annotated, ClassVar, Literal
 
-from typing import ClassVar, Literal
-
+from pydantic import Field, model_validator
 
 from .errors import InputError
 from .fileio import read_utf8, text_file
-from .sections import NonEmpty, Section, Sha256, Slug, kind_union
+from .sections import (NonEmpty, NonNegInt, Number, Section, Sha256, Slug, config_error,
+                       kind_union)
 
 DELIMITERS = {".jsonl": None, ".csv": ",", ".tsv": "\t"}  # None: JSON lines
 SEPARATOR = "|"  # between alternatives in one string: "Sarah | Sarai"
@@ -115,12 +116,13 @@ def _id(value, where: str) -> int | str:
 
 
 def read_question_table(path: str, question: str = "question", answer: str = "answer",
-                        alternatives: str | None = None, reference: str | None = None) -> list[dict]:
-    """Records `{id, position, question, answer[, alternatives][, reference]}` of a .jsonl,
-    .csv or .tsv file (UTF-8, with or without a BOM), in file order; `position` counts from
-    1, `id` is the file's `id` (an int where it reads as one) or else the position;
-    `reference` (the example the answer comes from, text; "" where a row has none) when that
-    column is named.
+                        alternatives: str | None = None, reference: str | None = None,
+                        group: str | None = None) -> list[dict]:
+    """Records `{id, position, question, answer[, alternatives][, reference][, group]}` of a
+    .jsonl, .csv or .tsv file (UTF-8, with or without a BOM), in file order; `position`
+    counts from 1, `id` is the file's `id` (an int where it reads as one) or else the
+    position; `reference` (the example the answer comes from, text; "" where a row has none)
+    and `group` (what a split keeps together, text) when those columns are named.
 
     Raises InputError naming the file and line: not JSON, not an object, a missing column,
     an empty question or answer, an id on some lines only, a duplicate id, alternatives that
@@ -137,7 +139,8 @@ def read_question_table(path: str, question: str = "question", answer: str = "an
         raise InputError(f"{path}: empty file (expected questions with {question!r} and {answer!r})")
     needed = {column: name for column, name in (("question", question), ("answer", answer),
                                                 ("alternatives", alternatives),
-                                                ("reference", reference)) if name}
+                                                ("reference", reference), ("split.by", group))
+              if name}
     delimiter = DELIMITERS[suffix]
     rows = _jsonl_rows(path, text) if delimiter is None else _table_rows(path, text, delimiter, needed)
 
@@ -156,6 +159,8 @@ def read_question_table(path: str, question: str = "question", answer: str = "an
             record["alternatives"] = _alternatives(row.get(alternatives), where, alternatives)
         if reference:
             record["reference"] = _text(row.get(reference), where, reference)
+        if group:
+            record["group"] = _text(row.get(group), where, group)
         first = first or (line, "id" in row)
         if ("id" in row) != first[1]:
             raise InputError(f"{where}: {'no' if first[1] else 'an'} 'id' here, but line {first[0]} "
@@ -165,39 +170,107 @@ def read_question_table(path: str, question: str = "question", answer: str = "an
             raise InputError(f"{where}: duplicate id {record['id']} (first on line {seen[record['id']]})")
         seen[record["id"]] = line
         records.append(record)
-    for name, what in ((alternatives, "alternatives"), (reference, "reference")):
+    for name, what in ((alternatives, "alternatives"), (reference, "reference"), (group, "split.by")):
         if name and delimiter is None and not any(name in row for _, row in rows):
             raise MissingColumn(f"{path}: no line has the key {name!r} (the {what} column)", what)
     return records
 
 
 def check_question_file(entry: str, path: str, question: str, answer: str,
-                        alternatives: str | None, reference: str | None = None) -> list[dict]:
+                        alternatives: str | None, reference: str | None = None,
+                        group: str | None = None) -> list[dict]:
     """For the DAG build: the file exists and reads as a question table (its records);
     else one line `config error: <key>: <what is wrong>`, the key being `entry`'s (e.g.
     questions.quiz) `.path`, or the key of a column the whole table lacks (`.reference`)."""
     text_file(f"{entry}.path", path, WHAT)
     try:
-        return read_question_table(path, question, answer, alternatives, reference)
+        return read_question_table(path, question, answer, alternatives, reference, group)
     except MissingColumn as err:
         raise InputError(f"config error: {entry}.{err.column}: {err}") from None
     except InputError as err:
         raise InputError(f"config error: {entry}.path: {err}") from None
 
 
+# --- a held-out split ---------------------------------------------------------------------
+
+class Split(Section):
+    """A held-out split of a question set: a share of its groups (a question, a facts
+    person, a table's row or value of a column) is held out, never trained on, and every
+    table reports it as the headline, the trained part beside it."""
+
+    held_out: Annotated[Number, Field(gt=0, lt=1)]
+    """the share of the groups held out, drawn at random with `seed`"""
+    seed: NonNegInt = 0
+    """the draw's seed: the same seed, share and questions give the same split"""
+    by: str | None = None
+    """table: the column whose value groups questions (a group's questions all on one side);
+    null = by row. BibleQA splits by question, facts by person"""
+
+
+HELD_OUT, TRAINED = "held_out", "trained"
+PARTS = (HELD_OUT, TRAINED)  # the headline first
+
+
+def split_groups(groups: list, held_out: float, seed: int) -> set:
+    """The groups held out: a `held_out` share of the distinct `groups` (at least one, and
+    one left to train on), drawn by a random.Random(seed) shuffle of them in first-seen
+    order."""
+    import random
+
+    distinct = list(dict.fromkeys(groups))
+    if len(distinct) < 2:
+        raise InputError(f"a split needs two groups of questions or more; there are {len(distinct)}")
+    random.Random(seed).shuffle(distinct)
+    return set(distinct[:min(len(distinct) - 1, max(1, round(held_out * len(distinct))))])
+
+
+def split_file(records: list[dict], group_of, split: Split) -> dict:
+    """What data/questions/<name>.split.json holds: the split's settings, and each part's
+    groups and question ids, in file order."""
+    groups = [group_of(r) for r in records]
+    held = split_groups(groups, split.held_out, split.seed)
+
+    def part_of(group) -> str:
+        return HELD_OUT if group in held else TRAINED
+
+    return {**split.as_dict(),
+            "groups": {part: list(dict.fromkeys(g for g in groups if part_of(g) == part))
+                       for part in PARTS},
+            "ids": {part: [r["id"] for r, g in zip(records, groups) if part_of(g) == part]
+                    for part in PARTS}}
+
+
 # --- the kinds of question set: each its keys, its inputs, its records and its checks ------
 
 class _QuestionSet(Section):
-    """What every kind of question set answers, the DAG and the jobs alike."""
+    """What every kind of question set answers, the DAG and the jobs alike. Its `split`
+    (None: none) holds some of its questions out of training; `group` says how they group."""
+
+    split: Split | None = None
+    """a held-out split (held_out, seed, by); null = none: every output as without one, and
+    no recipe may train on these questions"""
+
+    def group(self, record: dict):
+        """The group a record's question is split with: the question itself."""
+        return record["id"]
+
+    @model_validator(mode="after")
+    def _groups_by_what_it_has(self):
+        if self.split is not None and self.split.by is not None and self.kind != "table":
+            raise config_error(f"a {self.kind} question set is split by "
+                               f"{'person' if self.kind == 'facts' else 'question'}; `by` names a "
+                               "table's column", "split.by")
+        return self
 
     def record_inputs(self, raw_file: str) -> dict:
         """What its records job reads (`raw_file`: where rule bibleqa_raw puts a download)."""
         return {}
 
     def records_options(self, corpora: dict) -> dict:
-        """Its records job's params: the entry (`corpora`: the registry, for a set generated
-        from a corpus's keys, so that their change regenerates it)."""
-        return {"questions": self.as_dict()}
+        """Its records job's params: the entry without its split, which the records do not
+        depend on (`corpora`: the registry, for a set generated from a corpus's keys, so that
+        their change regenerates it)."""
+        return {"questions": self.model_dump(exclude={"split"})}
 
     def read_records(self, inputs, options: dict) -> list[dict]:
         """Its records, `{id, position, question, answer, ...}` each, from its job's inputs
@@ -261,7 +334,18 @@ class TableQuestions(_QuestionSet):
 
     def _records(self, key: str) -> list[dict]:
         return check_question_file(key, self.path, self.question, self.answer,
-                                   self.alternatives, self.reference)
+                                   self.alternatives, self.reference, self._by())
+
+    def _by(self) -> str | None:
+        return self.split.by if self.split else None
+
+    def group(self, record: dict):
+        """By row, or by the value of the split's `by` column."""
+        return record["group"] if self._by() else record["id"]
+
+    def records_options(self, corpora: dict) -> dict:
+        options = super().records_options(corpora)
+        return {**options, "group": self._by()} if self._by() else options
 
     def preflight(self, key: str) -> None:
         self._records(key)
@@ -277,7 +361,7 @@ class TableQuestions(_QuestionSet):
 
     def read_records(self, inputs, options: dict) -> list[dict]:
         return read_question_table(inputs.table, self.question, self.answer, self.alternatives,
-                                   self.reference)
+                                   self.reference, options.get("group"))
 
 
 class FactsQuestions(_QuestionSet):
@@ -292,7 +376,12 @@ class FactsQuestions(_QuestionSet):
         "corpus": "a facts question set names the facts corpus it asks about"}
 
     def records_options(self, corpora: dict) -> dict:
-        return {"questions": self.as_dict(), "facts": corpora[self.corpus].source_options()}
+        return {**super().records_options(corpora), "facts": corpora[self.corpus].source_options()}
+
+    def group(self, record: dict):
+        """By person: all of a person's questions on one side, so a held-out person's facts
+        reach a fine-tune only through the text."""
+        return record["reference"]
 
     def read_records(self, inputs, options: dict) -> list[dict]:
         from . import facts

@@ -186,10 +186,11 @@ def accuracy_markdown(rows: list[dict], model: str, words: dict[str, dict]) -> s
     settings = list(dict.fromkeys(row["setting"] for row in rows))
     by_setting = len(settings) > 1
     with_seeds = any(int(row["n_seeds"]) > 1 for row in rows)
-    header = ["Model", *(["Setting"] if by_setting else []), *(["Seeds"] if with_seeds else []),
-              "Correct", "Total", "Accuracy"]
-    align = ["---", *(["---"] if by_setting else []), *(["---:"] if with_seeds else []),
-             "---:", "---:", "---:"]
+    by_part = any(row.get("part") for row in rows)  # a held-out split: each part's rows
+    header = ["Model", *(["Setting"] if by_setting else []), *(["Part"] if by_part else []),
+              *(["Seeds"] if with_seeds else []), "Correct", "Total", "Accuracy"]
+    align = ["---", *(["---"] if by_setting else []), *(["---"] if by_part else []),
+             *(["---:"] if with_seeds else []), "---:", "---:", "---:"]
     shown = [words[s] for s in settings]
     if len({(w["questions"], w["corpus"]) for w in shown}) == 1:
         heading = f"# Accuracy on {shown[0]['questions']}: {model}, fine-tuned on {shown[0]['corpus']}"
@@ -200,6 +201,9 @@ def accuracy_markdown(rows: list[dict], model: str, words: dict[str, dict]) -> s
         lines += ["Settings: " + "; ".join(f"{s}: {setting_caption(words[s])}" for s in settings)
                   + ".", ""]
     lines += ["Lenient rule: correct when the short answer occurs anywhere in the response.", ""]
+    if by_part:
+        lines += ["Each setting's question set is split: `held_out`, the headline, was never "
+                  "trained on; `trained` is the part a recipe may have read.", ""]
     if with_seeds:
         lines += ["Fine-tunes pooled over seeds: correct and total summed over their seeds "
                   "(the mixture per seed, summed).", ""]
@@ -207,6 +211,7 @@ def accuracy_markdown(rows: list[dict], model: str, words: dict[str, dict]) -> s
     for row in rows:
         cells = [VARIANT_LABELS.get(row["variant"], row["variant"]),
                  *([str(row["setting"])] if by_setting else []),
+                 *([str(row.get("part", ""))] if by_part else []),
                  *([str(row["n_seeds"])] if with_seeds else []),
                  str(row["correct"]), str(row["total"]), f"{row['accuracy_pct']:.3g}%"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -271,19 +276,20 @@ def aggregate_rows(seed_rows: list[dict]) -> list[dict]:
         missing = [c for c in SEED_COLUMNS if c not in row]
         if missing:
             raise InputError(f"seed row {row}: no {', '.join(missing)}")
-        key = (row["setting"], row["metric"], row["variant"])
+        key = (row["setting"], row.get("part"), row["metric"], row["variant"])
         if (*key, str(row["seed"])) in seen:
-            raise InputError(f"seed rows: {'/'.join(map(str, key))}, seed {row['seed']!r} "
-                             "appears twice")
+            raise InputError(f"seed rows: {'/'.join(str(k) for k in key if k is not None)}, seed "
+                             f"{row['seed']!r} appears twice")
         seen.add((*key, str(row["seed"])))
         groups.setdefault(key, []).append(row)
     out = []
-    for (setting, metric, variant), rows in groups.items():
+    for (setting, part, metric, variant), rows in groups.items():
         counts = [_counts(r) for r in rows]
         per_seed = [100 * c / t for c, t in counts]
         correct, total = sum(c for c, _ in counts), sum(t for _, t in counts)
         low, high = wilson_interval(correct, total)
-        out.append({"setting": setting, "metric": metric, "variant": variant,
+        out.append({"setting": setting, **({"part": part} if part else {}),
+                    "metric": metric, "variant": variant,
                     "n_seeds": len(rows), "mean_pct": round(statistics.mean(per_seed), 3),
                     "sd_pct": round(statistics.stdev(per_seed), 3) if len(rows) > 1 else "",
                     "min_pct": round(min(per_seed), 3), "max_pct": round(max(per_seed), 3),

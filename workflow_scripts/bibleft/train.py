@@ -50,25 +50,38 @@ class TrainData:
     (cut at `train.max_length`) are laid in one row without padding (`padding_free`), or
     padded to their longest (rounded up to `train.pad_multiple`), or, with `fixed_length`,
     every example to that length (the benchmarks' comparison with the study's likely way;
-    no setting asks for it)."""
+    no setting asks for it).
+
+    `contexts`: per example, how many of its first tokens are read and not learned (a
+    question-answer example's prompt; None: every token is learned). `parts`: the
+    examples in phases, (count, epochs) each in order (a recipe's parts: bibleft.recipes);
+    empty, one phase of them all for `train.epochs`."""
 
     examples: list[list[int]]
     pad_id: int
     fixed_length: int | None = None
+    contexts: list[int] | None = None
+    parts: tuple[tuple[int, int], ...] = ()
+
+    def phases(self, n_examples: int, options: TrainOptions, processes: int) -> list:
+        return batching.plan_phases(list(self.parts) or [(n_examples, options.epochs)],
+                                    options.batch_size, processes)
 
     def collate(self, rows: list[list[int]], options: TrainOptions,
-                padding_free_width: int | None = None) -> dict:
+                padding_free_width: int | None = None, contexts: list[int] | None = None) -> dict:
         """A step's batch as train() lays it. `padding_free_width`: the model's hidden size
         where padding-free batches are on (the step is one row where that computes no more
-        than padding: batching.padding_free_pays), None for padded batches."""
+        than padding: batching.padding_free_pays), None for padded batches; `contexts`:
+        the rows' tokens out of the loss (TrainData.contexts)."""
         if self.fixed_length is not None:
             return batching.collate_fixed(rows, self.pad_id, self.fixed_length)
         if padding_free_width and batching.padding_free_pays(
                 [min(len(row), options.max_length) for row in rows], padding_free_width):
             return batching.collate_padding_free(rows, self.pad_id, max_length=options.max_length,
-                                                 pad_multiple=options.pad_multiple)
+                                                 pad_multiple=options.pad_multiple,
+                                                 contexts=contexts)
         return batching.collate(rows, self.pad_id, max_length=options.max_length,
-                                pad_multiple=options.pad_multiple)
+                                pad_multiple=options.pad_multiple, contexts=contexts)
 
 
 @dataclass(frozen=True)
@@ -187,8 +200,8 @@ class StepLog:
     step's kernels while the GPU still runs this one.
     """
 
-    def __init__(self, accelerator, total_steps: int, per_epoch: int, state: TrainState):
-        self.accelerator, self.total_steps, self.per_epoch = accelerator, total_steps, per_epoch
+    def __init__(self, accelerator, total_steps: int, phases: list, state: TrainState):
+        self.accelerator, self.total_steps, self.phases = accelerator, total_steps, phases
         self.state, self.elapsed_before = state, state.elapsed_s
         self.pending_losses: list[torch.Tensor] = []
         self.pending_tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
@@ -204,7 +217,7 @@ class StepLog:
             real_tokens: torch.Tensor) -> None:
         self.pending_losses.append(loss)
         self.pending_tokens += real_tokens
-        self.pending_meta.append((step, step / self.per_epoch, learning_rate))
+        self.pending_meta.append((step, batching.epoch_at(self.phases, step), learning_rate))
 
     def end_epoch(self) -> None:
         now = time.perf_counter()
@@ -256,16 +269,19 @@ def setup_accelerator(requested_precision: str, accelerator_kwargs: dict) -> tup
     return accelerator, precision
 
 
-def setup_examples(examples: list[list[int]], options: TrainOptions) -> list[list[int]]:
+def setup_examples(data: TrainData, options: TrainOptions) -> list[list[int]]:
     """The examples a step draws from: as they are, or packed into fixed blocks."""
-    return batching.pack_examples(examples, options.block_size) if options.packing else examples
+    if options.packing and (data.contexts is not None or len(data.parts) > 1):
+        raise InputError("train.packing cannot be combined with a recipe of several parts or "
+                         "with question-answer examples (a block would mix them)")
+    return batching.pack_examples(data.examples, options.block_size) if options.packing else data.examples
 
 
-def setup_steps(n_examples: int, options: TrainOptions, processes: int) -> tuple[int, int]:
-    """(steps per epoch, total steps): every epoch, or `max_steps` if fewer."""
-    per_epoch = batching.steps_per_epoch(n_examples, options.batch_size, processes)
-    total = options.epochs * per_epoch
-    return per_epoch, min(total, options.max_steps) if options.max_steps else total
+def setup_steps(phases: list, options: TrainOptions) -> tuple[int, int]:
+    """(steps per epoch of the first phase, total steps): every phase's epochs, or
+    `max_steps` if fewer."""
+    total = sum(phase.steps for phase in phases)
+    return phases[0].per_epoch, min(total, options.max_steps) if options.max_steps else total
 
 
 def padding_free_width(model, data: TrainData, options: TrainOptions, compiled: bool) -> int | None:
@@ -314,9 +330,9 @@ class Trainer:
         self.resume_dir = Path(resume_dir) if resume_dir is not None else None
         self.accelerator, self.precision = setup_accelerator(options.precision, accelerator_kwargs)
         self.matmul = configure_matmul(self.accelerator.device, options.tf32)
-        self.examples = setup_examples(data.examples, options)
-        self.per_epoch, self.total_steps = setup_steps(len(self.examples), options,
-                                                       self.accelerator.num_processes)
+        self.examples = setup_examples(data, options)
+        self.phases = data.phases(len(self.examples), options, self.accelerator.num_processes)
+        self.per_epoch, self.total_steps = setup_steps(self.phases, options)
         self.padding_free_width = padding_free_width(model, data, options, bool(compiled))
         self.params, optimizer, self.scheduler = setup_optimizer(model, options, self.total_steps)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
@@ -327,9 +343,11 @@ class Trainer:
         # The seed, n_examples and world: the same settings with another data order, over
         # other data or on another number of processes make other steps, which a resume point
         # must not resume. Where the resume points are kept is not what they hold.
-        self.fingerprint = settings_fingerprint({**options.as_dict(), "seed": seed,
-                                                 "n_examples": len(self.examples),
-                                                 "world": self.accelerator.num_processes})
+        self.fingerprint = settings_fingerprint({
+            **options.as_dict(), "seed": seed, "n_examples": len(self.examples),
+            "world": self.accelerator.num_processes,
+            **({"parts": list(data.parts), "contexts": sum(data.contexts)}
+               if data.parts or data.contexts else {})})
 
     @property
     def is_main(self) -> bool:
@@ -349,7 +367,7 @@ class Trainer:
         options = self.options
         return (f"examples={len(self.examples)} batch_size={options.batch_size} x "
                 f"{self.accelerator.num_processes} process(es) steps/epoch={self.per_epoch} "
-                f"total_steps={self.total_steps} epochs={options.epochs} "
+                f"total_steps={self.total_steps} epochs={sum(p.epochs for p in self.phases)} "
                 f"device={self.accelerator.device} precision={self.precision} matmul={self.matmul} "
                 f"trainable={trainable:,}/{total:,} packing={options.packing} "
                 f"batches={self.batch_layout()}")
@@ -392,19 +410,21 @@ class Trainer:
         self.accelerator.wait_for_everyone()
 
     def rows_by_step(self, start_step: int):
-        """This process's examples for each step from `start_step` to the last."""
-        return batching.rows_by_step(
-            self.examples, self.options.batch_size, self.seed, self.options.group_by_length,
-            start_step, self.total_steps, self.accelerator.process_index,
-            self.accelerator.num_processes)
+        """This process's example indices for each step from `start_step` to the last."""
+        return batching.indices_by_step(
+            [len(ex) for ex in self.examples], self.phases, self.options.batch_size, self.seed,
+            self.options.group_by_length, start_step, self.total_steps,
+            self.accelerator.process_index, self.accelerator.num_processes)
 
-    def batch(self, rows: list[list[int]]) -> dict:
-        """A step's rows collated and on the device."""
+    def batch(self, rows: list[int]) -> dict:
+        """A step's rows (example indices) collated and on the device."""
         # A copy from pageable memory makes the host wait for the GPU to drain; from pinned
         # memory it is truly asynchronous, so the host can queue the next step's kernels
         # while the GPU still runs this one.
         cuda = self.accelerator.device.type == "cuda"
-        batch = self.data.collate(rows, self.options, self.padding_free_width)
+        contexts = [self.data.contexts[i] for i in rows] if self.data.contexts is not None else None
+        batch = self.data.collate([self.examples[i] for i in rows], self.options,
+                                  self.padding_free_width, contexts)
         return {k: (v.pin_memory() if cuda else v).to(self.accelerator.device, non_blocking=True)
                 for k, v in batch.items()}
 
@@ -437,12 +457,15 @@ class Trainer:
     def summary(self, state: TrainState, resumed_from: int) -> dict:
         step, elapsed, device = state.step, state.elapsed_s, self.accelerator.device
         return {
-            "steps": step, "steps_per_epoch": self.per_epoch, "epochs": self.options.epochs,
+            "steps": step, "steps_per_epoch": self.per_epoch,
+            "epochs": sum(phase.epochs for phase in self.phases),
+            **({"phases": [{"examples": p.count, "epochs": p.epochs, "steps_per_epoch": p.per_epoch}
+                           for p in self.phases]} if len(self.phases) > 1 else {}),
             "examples": len(self.examples), "batch_size": self.options.batch_size,
             "batches": self.batch_layout(),
             "processes": self.accelerator.num_processes, "tokens_seen": state.tokens_seen,
             "seconds_total": elapsed,
-            "seconds_per_epoch": elapsed / (step / self.per_epoch) if step else None,
+            "seconds_per_epoch": elapsed / batching.epoch_at(self.phases, step) if step else None,
             "epoch_seconds": state.epoch_seconds,
             "tokens_per_second": state.tokens_seen / max(elapsed, 1e-9),
             "peak_memory_mb": peak_memory_mb(device), "device": str(device),
@@ -496,7 +519,7 @@ def _loop(run: Trainer, state: TrainState, callback: TrainCallback) -> None:
     with Preemption(run.accelerator) as preemption, tqdm(
             total=run.total_steps, initial=state.step, desc="train", file=sys.stderr, mininterval=5,
             disable=not run.is_main, dynamic_ncols=False) as bar:
-        steps = StepLog(run.accelerator, run.total_steps, run.per_epoch, state)
+        steps = StepLog(run.accelerator, run.total_steps, run.phases, state)
         for rows in run.rows_by_step(state.step):
             batch = run.batch(rows)
             loss = run.step(batch)
@@ -514,7 +537,7 @@ def _loop(run: Trainer, state: TrainState, callback: TrainCallback) -> None:
             if options.resume_every and state.step % options.resume_every == 0 \
                     and state.step < run.total_steps:
                 run.save(state, steps, callback)
-            if state.step % run.per_epoch == 0 or state.step >= run.total_steps:
+            if batching.epoch_at(run.phases, state.step).is_integer() or state.step >= run.total_steps:
                 steps.end_epoch()
         steps.flush(callback)
     state.elapsed_s = steps.elapsed()
