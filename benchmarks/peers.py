@@ -198,6 +198,7 @@ def trainable(spec: dict) -> tuple:
 
 def worker_train_ours(spec: dict) -> dict:
     """Our fine-tune, as rule finetune runs it: train()."""
+    from bibleft.attention import SEGMENTS
     from bibleft.batching import rows_by_step
     from bibleft.train import TrainData, train
 
@@ -212,8 +213,9 @@ def worker_train_ours(spec: dict) -> dict:
     # The positions computed per step (pads included), recounted from the same batches
     # train() drew, laid out as it laid them.
     width = model.config.hidden_size if result.summary["batches"] == "padding-free" else None
+    segments = result.summary["attention"] == SEGMENTS
     data = TrainData(examples, tokenizer.pad_token_id)
-    positions = [data.collate(rows, options, width)["input_ids"].numel()
+    positions = [data.collate(rows, options, width, segments=segments)["input_ids"].numel()
                  for rows in rows_by_step(examples, options.batch_size, spec["seed"],
                                           options.group_by_length, 0, len(ends_wall))]
     return {"losses": [r["loss"] for r in result.records], "tokens_per_step": tokens,
@@ -222,7 +224,7 @@ def worker_train_ours(spec: dict) -> dict:
                                    tokenizer.pad_token_id),
             "device": str(pick_device()), "peak_device_mb": peak_device_mb(pick_device()),
             "summary": {k: result.summary[k]
-                        for k in ("precision", "matmul_precision", "device", "batches")}}
+                        for k in ("precision", "matmul_precision", "device", "batches", "attention")}}
 
 
 # What the run records of the Trainer's TrainingArguments: the defaults that decide training.

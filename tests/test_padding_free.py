@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from bibleft import batching
+from bibleft.attention import SEGMENTS, attending_by_segments, segment_bounds
 from bibleft.batching import IGNORE_INDEX
 from bibleft.modeling import PADDING_FREE_MODEL_TYPES, build_trainable, takes_padding_free
 from bibleft.config import LoraOptions
@@ -90,7 +91,7 @@ def test_a_row_is_laid_padding_free_only_where_it_computes_no_more_than_padding(
 
 def test_training_pads_the_steps_a_row_would_cost_more(monkeypatch):
     laid_free = []
-    real = batching.collate_padding_free
+    real, real_pays = batching.collate_padding_free, batching.padding_free_pays
     monkeypatch.setattr(batching, "collate_padding_free",
                         lambda rows, *a, **k: laid_free.append(len(rows)) or real(rows, *a, **k))
 
@@ -103,9 +104,16 @@ def test_training_pads_the_steps_a_row_would_cost_more(monkeypatch):
         assert result.summary["batches"] == "padding-free"  # the setting; each step decides
         return len(laid_free)
 
-    # Examples of one length, 60 tokens: no pad to spare, a row's attention 4x: padded.
-    assert steps_laid_free([[(3 * i + j) % (VOCAB - 1) + 1 for j in range(60)] for i in range(12)]) == 0
-    assert steps_laid_free(EXAMPLES) == 3  # short, of many lengths: every step one row
+    # Examples of one length, 60 tokens: no pad to spare; with the packed-sequence mask a
+    # row's attention would be 4x, so sdpa (a GPU's) pads them; attending by example (a
+    # CPU's) a row scores no more pairs than the padded batch, so every step is one row.
+    same_length = [[(3 * i + j) % (VOCAB - 1) + 1 for j in range(60)] for i in range(12)]
+    with monkeypatch.context() as on_a_gpu:
+        on_a_gpu.setattr(batching, "padding_free_pays",
+                         lambda lengths, width, segments: real_pays(lengths, width, False))
+        assert steps_laid_free(same_length) == 0
+        assert steps_laid_free(EXAMPLES) == 3  # short, of many lengths: every step one row
+    assert steps_laid_free(same_length) == 3
 
 
 def test_padding_free_computes_fewer_positions_than_padding():
@@ -153,17 +161,62 @@ def test_padding_free_gives_the_padded_loss_gradients_and_predictions(model_type
 
 
 @pytest.mark.parametrize("model_type", TESTED_TYPES)
+def test_attending_by_example_gives_the_padded_loss_gradients_and_predictions(model_type, monkeypatch):
+    # What train() runs on a CPU (bibleft.attention): SDPA per example of the row. Gemma 3's
+    # window (4) is shorter than most examples: its sliding layer's call goes to sdpa with
+    # its mask, its full layer attends by example.
+    model = tiny_model(model_type)
+    model.train()
+    padded = batching.collate(EXAMPLES, PAD)
+    loss_padded, grads_padded, logits_padded = forward(model, padded)
+    calls, sdpa = [], torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda *a, **k: calls.append(a[0].shape[2]) or sdpa(*a, **k))
+    with attending_by_segments(model):
+        assert model.config._attn_implementation == SEGMENTS
+        loss, grads, logits = forward(model, batching.collate_padding_free(EXAMPLES, PAD, pad_multiple=8))
+    assert model.config._attn_implementation == "sdpa"  # as loaded, after
+    # A layer attending by example: a call per example, on the example's queries alone.
+    lengths = [len(ex) for ex in EXAMPLES]
+    assert lengths in [calls[i:i + len(lengths)] for i in range(len(calls))]
+    torch.testing.assert_close(loss, loss_padded, rtol=1e-6, atol=1e-6)
+    for name in grads_padded:
+        torch.testing.assert_close(grads[name], grads_padded[name], rtol=1e-4, atol=1e-6,
+                                   msg=lambda m: f"{model_type} {name}: {m}")
+    real = padded["attention_mask"].bool()
+    torch.testing.assert_close(logits[0, :real.sum()], logits_padded[real], rtol=1e-4, atol=1e-5)
+
+
+def test_attending_by_example_hands_what_it_does_not_serve_to_sdpa():
+    # Generation (an attention mask, a KV cache) inside the block: sdpa's answers.
+    model = tiny_model("llama").eval()
+    prompt = torch.tensor([[5, 9, 2, 7, 3]])
+    with torch.no_grad():
+        before = model.generate(prompt, max_new_tokens=6, do_sample=False, pad_token_id=PAD)
+        with attending_by_segments(model):
+            during = model.generate(prompt, max_new_tokens=6, do_sample=False, pad_token_id=PAD)
+    assert during.tolist() == before.tolist()
+
+
+def test_a_row_s_examples_are_found_where_the_positions_restart():
+    positions = torch.tensor([[0, 1, 2, 0, 1, 0, 0, 1, 2, 3], [0, 1, 2, 3, 4, 5, 0, 1, 0, 1]])
+    assert segment_bounds(positions) == [[(0, 3), (3, 5), (5, 6), (6, 10)],
+                                         [(0, 6), (6, 8), (8, 10)]]
+
+
+@pytest.mark.parametrize("model_type", TESTED_TYPES)
 def test_no_example_attends_to_another_in_a_padding_free_row(model_type):
     model = tiny_model(model_type).eval()
     changed = [list(EXAMPLES[0]), *EXAMPLES[1:]]
     changed[0] = [(t % (VOCAB - 2)) + 2 for t in changed[0]]  # the first example's tokens only
-    with torch.no_grad():
-        logits = [model(**{k: v for k, v in batching.collate_padding_free(rows, PAD).items()
-                           if k in ("input_ids", "position_ids")}, use_cache=False).logits
-                  for rows in (EXAMPLES, changed)]
-    first = len(EXAMPLES[0])
-    assert not torch.allclose(logits[0][0, :first], logits[1][0, :first])
-    torch.testing.assert_close(logits[1][0, first:], logits[0][0, first:], rtol=1e-5, atol=1e-6)
+    for segments in (False, True):  # the packed-sequence mask, and attending by example
+        with torch.no_grad(), attending_by_segments(model, segments):
+            logits = [model(**{k: v for k, v in batching.collate_padding_free(rows, PAD).items()
+                               if k in ("input_ids", "position_ids")}, use_cache=False).logits
+                      for rows in (EXAMPLES, changed)]
+        first = len(EXAMPLES[0])
+        assert not torch.allclose(logits[0][0, :first], logits[1][0, :first])
+        torch.testing.assert_close(logits[1][0, first:], logits[0][0, first:], rtol=1e-5, atol=1e-6)
 
 
 # --- whole training runs ----------------------------------------------------------------------
@@ -190,6 +243,7 @@ def test_padding_free_training_matches_padded_training(model_type, targets, meth
     padded = train_tiny(model_type, method, targets, padding_free=False)
     free = train_tiny(model_type, method, targets, padding_free=True)
     assert "batches=padding-free" in free["log"] and "batches=padded" in padded["log"]
+    assert (free["summary"]["attention"], padded["summary"]["attention"]) == (SEGMENTS, "sdpa")
     assert len(free["losses"]) == 5 and free["losses"][-1] < free["losses"][0]
     # Per step and in the trained weights (what the checkpoint saves): float tolerance.
     torch.testing.assert_close(free["losses"], padded["losses"], rtol=1e-5, atol=1e-6)

@@ -199,9 +199,11 @@ def collate_padding_free(examples: list[list[int]], pad_id: int, max_length: int
             "labels": batch["labels"], "position_ids": batch["position_ids"]}
 
 
-def padding_free_pays(lengths: list[int], hidden_size: int) -> bool:
+def padding_free_pays(lengths: list[int], hidden_size: int, segments: bool = False) -> bool:
     """Whether one padding-free row of examples of these lengths computes no more than
-    their padded batch.
+    their padded batch. Always, where the model attends by example (`segments`:
+    bibleft.attention): the row computes the real tokens alone and scores Σ Lᵢ² pairs,
+    no more than the padded batch's B·L².
 
     A transformer block costs ~12·d² multiply-adds per position (its projections and MLP;
     d = `hidden_size`) and ~2·d per pair of positions its attention scores. The padded
@@ -211,6 +213,8 @@ def padding_free_pays(lengths: list[int], hidden_size: int) -> bool:
     same). So the row pays when 12·d²·(B·L − T) >= 2·d·(T² − B·L²): for a batch of verses
     always (~40 tokens each, much padding, short rows), for 8 examples of 512 tokens never.
     """
+    if segments:
+        return True
     longest, total = max(lengths), sum(lengths)
     padded = len(lengths) * longest
     return 6 * hidden_size * (padded - total) >= total * total - padded * longest

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from . import batching, resume_points
+from .attention import SEGMENTS, attending_by_segments
 from .resume_points import TrainParts, TrainState, settings_fingerprint
 from .compiling import (CUDA_GRAPH_MODES, compile_counts, compile_for_training, compile_mode,
                         compile_report, report_line)
@@ -68,15 +69,18 @@ class TrainData:
                                     options.batch_size, processes)
 
     def collate(self, rows: list[list[int]], options: TrainOptions,
-                padding_free_width: int | None = None, contexts: list[int] | None = None) -> dict:
+                padding_free_width: int | None = None, contexts: list[int] | None = None,
+                segments: bool = False) -> dict:
         """A step's batch as train() lays it. `padding_free_width`: the model's hidden size
         where padding-free batches are on (the step is one row where that computes no more
         than padding: batching.padding_free_pays), None for padded batches; `contexts`:
-        the rows' tokens out of the loss (TrainData.contexts)."""
+        the rows' tokens out of the loss (TrainData.contexts); `segments`: the model
+        attends by example (bibleft.attention), so a row scores no pair across examples."""
         if self.fixed_length is not None:
             return batching.collate_fixed(rows, self.pad_id, self.fixed_length)
         if padding_free_width and batching.padding_free_pays(
-                [min(len(row), options.max_length) for row in rows], padding_free_width):
+                [min(len(row), options.max_length) for row in rows], padding_free_width,
+                segments):
             return batching.collate_padding_free(rows, self.pad_id, max_length=options.max_length,
                                                  pad_multiple=options.pad_multiple,
                                                  contexts=contexts)
@@ -334,6 +338,10 @@ class Trainer:
         self.phases = data.phases(len(self.examples), options, self.accelerator.num_processes)
         self.per_epoch, self.total_steps = setup_steps(self.phases, options)
         self.padding_free_width = padding_free_width(model, data, options, bool(compiled))
+        # On a CPU a padding-free row attends by example (bibleft.attention): the pairs
+        # across examples are not scored. On a GPU the packed-sequence mask stays: there a
+        # step is launch-bound, and a kernel per example per layer would add launches.
+        self.segments = bool(self.padding_free_width) and self.accelerator.device.type == "cpu"
         self.params, optimizer, self.scheduler = setup_optimizer(model, options, self.total_steps)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.scaler = getattr(self.accelerator, "scaler", None)
@@ -424,7 +432,7 @@ class Trainer:
         cuda = self.accelerator.device.type == "cuda"
         contexts = [self.data.contexts[i] for i in rows] if self.data.contexts is not None else None
         batch = self.data.collate([self.examples[i] for i in rows], self.options,
-                                  self.padding_free_width, contexts)
+                                  self.padding_free_width, contexts, self.segments)
         return {k: (v.pin_memory() if cuda else v).to(self.accelerator.device, non_blocking=True)
                 for k, v in batch.items()}
 
@@ -463,6 +471,7 @@ class Trainer:
                            for p in self.phases]} if len(self.phases) > 1 else {}),
             "examples": len(self.examples), "batch_size": self.options.batch_size,
             "batches": self.batch_layout(),
+            "attention": SEGMENTS if self.segments else "sdpa",
             "processes": self.accelerator.num_processes, "tokens_seen": state.tokens_seen,
             "seconds_total": elapsed,
             "seconds_per_epoch": elapsed / batching.epoch_at(self.phases, step) if step else None,
@@ -502,7 +511,8 @@ def train(model, data: TrainData, options: TrainOptions, seed: int,
         say(run.banner())
     try:
         callback.on_start(run.accelerator)
-        _loop(run, state, callback)
+        with attending_by_segments(run.unwrapped_model(), run.segments):
+            _loop(run, state, callback)
         summary = run.summary(state, resumed_from)  # before on_end: closing is not training
     finally:
         callback.on_end()  # after the last step, a preemption or a failure alike
