@@ -18,6 +18,7 @@ from bibleft.config import load_config
 from bibleft.errors import InputError
 from bibleft.questions import HELD_OUT, TRAINED, FactsQuestions, Split, TableQuestions, split_file
 from bibleft.recipes import answer_target, qa_columns, with_eos
+from workflow_helpers import with_dotted
 from workflow_helpers import ROOT
 
 SHIPPED = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -143,13 +144,7 @@ def config_with(**sections) -> dict:
     config["questions"]["people"] = {"kind": "facts", "corpus": "people"}
     config["settings"]["ctl"] = {"data": {"corpus": "people", "questions": "people"}}
     config["run"]["settings"] = ["paper", "ctl"]
-    for dotted, value in sections.items():
-        node = config
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return config
+    return with_dotted(config, sections)
 
 
 def refused(**sections) -> str:
