@@ -18,8 +18,7 @@ from bibleft.config import load_config
 from bibleft.errors import InputError
 from bibleft.questions import HELD_OUT, TRAINED, FactsQuestions, Split, TableQuestions, split_file
 from bibleft.recipes import answer_target, qa_columns, with_eos
-from workflow_helpers import with_dotted
-from workflow_helpers import ROOT
+from workflow_helpers import ROOT, with_dotted
 
 SHIPPED = yaml.safe_load((ROOT / "config.yaml").read_text())
 
